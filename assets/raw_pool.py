@@ -1,0 +1,173 @@
+"""raw_pool: one row per file of a source, probed, hashed, prefiltered, opt-outs honoured."""
+
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.raw_pool_rows import RawPoolStats, build_raw_pool
+from quality_checks.raw_pool_checks import evaluate_raw_pool_checks, raw_pool_check_specs
+from quality_checks.schemas import RAW_POOL_SCHEMA
+from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutResource
+from resources.policy import PolicyResource
+from resources.sources import SourceFile, SourceRegistryResource, fetch_s3_object, list_source_files
+
+TIER = "raw_pool"
+CODE_VERSION = "raw_pool-1"
+PREVIEW_COLUMNS = ("uri", "status", "reason", "duration_s", "fps", "width", "height", "codec")
+
+
+@asset(
+    name=TIER,
+    partitions_def=SOURCE_PARTITIONS,
+    group_name="ingest",
+    code_version=CODE_VERSION,
+    check_specs=raw_pool_check_specs(TIER),
+    kinds={"lakefs", "parquet", "pyav"},
+    owners=["team:data-platform"],
+    tags={"tier": "raw_pool"},
+    description=(
+        "Every file of a source: sha256, content-derived video_id, PyAV probe (duration, fps, "
+        "frames, size, rotation, codec, bitrate, bits/pixel, audio), licence and fetch time. "
+        "Unusable files and prefilter failures stay as `rejected` rows with a reason; opted-out "
+        "videos are `opted_out`. Incremental: only new or changed files are probed. Written to "
+        "lakeFS `sources/<source>/raw_pool.parquet` through write-audit-publish."
+    ),
+)
+def raw_pool(
+    context: AssetExecutionContext,
+    lakefs: LakeFSResource,
+    sources: SourceRegistryResource,
+    policy: PolicyResource,
+    optouts: OptOutResource,
+) -> Iterator[MaterializeResult | object]:
+    source_id = context.partition_key
+    registry = sources.load()
+    spec = registry.get(source_id)
+    rules, opted = policy.load(), optouts.load()
+    path = tier_path(source_id, TIER)
+
+    needs_s3 = spec.kind == "s3" or spec.kind == "manifest"
+    s3 = sources.s3_client() if needs_s3 else None
+    files = list_source_files(registry, spec, s3)
+    cache = Path(sources.cache_dir)
+
+    def fetch(file: SourceFile) -> Path | None:
+        return file.local_path or fetch_s3_object(s3, file.uri, cache, file.fingerprint)
+
+    table, stats = build_raw_pool(
+        source_id, spec.license, files, lakefs.read_table(path), rules.raw_pool, opted, fetch,
+        now=datetime.now(UTC), workers=min(4, os.cpu_count() or 1),
+    )
+    context.log.info(f"{source_id}: {stats.listed} files, {stats.probed} probed, "
+                     f"{stats.reused} unchanged, {dict(stats.by_status)}")
+
+    config_hash = hashlib.sha256(json.dumps(
+        {"policy": rules.raw_pool.model_dump(), "source": spec.model_dump()}, sort_keys=True
+    ).encode()).hexdigest()[:16]
+    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
+        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
+        config_hash=config_hash,
+    ))
+    wap.write_table(path, table)
+    committed = wap.commit(f"raw_pool {source_id}: {stats.listed} files, "
+                           f"{stats.by_status['accepted']} accepted")
+    if committed is None:
+        wap.discard()  # identical bytes: main already holds this table
+        audited = table
+    else:
+        audited = wap.read_table(path)  # audit what the branch holds, not what we meant to write
+
+    results = evaluate_raw_pool_checks(audited, source_id, rules, opted)
+    failed = [r.check_name for r in results if not r.passed]
+    if failed:
+        yield from results
+        raise Failure(
+            description=f"raw_pool {source_id}: blocking checks failed ({', '.join(failed)}); "
+                        f"main is untouched, branch {wap.name} is left for inspection",
+            metadata={"wap_branch": wap.name, "failed_checks": ", ".join(failed)},
+        )
+
+    if committed is not None:
+        data_commit = wap.publish(f"publish raw_pool {source_id} (run {context.run.run_id[:8]})")
+    else:
+        data_commit = _last_published_commit(context, source_id) or lakefs.head()
+    yield MaterializeResult(
+        data_version=DataVersion(data_commit),
+        check_results=results,
+        metadata={
+            **_table_metadata(table),
+            **_stats_metadata(stats),
+            "lakefs_commit": data_commit,
+            "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(data_commit)),
+            "lakefs_path": f"lakefs://{lakefs.repository}/{data_commit[:12]}/{path}",
+            "published": committed is not None,
+            "policy_hash": rules.hash,
+            "config_hash": config_hash,
+        },
+    )
+
+
+def _last_published_commit(context: AssetExecutionContext, partition: str) -> str | None:
+    """The commit an earlier run published for this partition (when nothing changed since)."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(TIER), asset_partitions=[partition]), limit=1
+    ).records
+    if not records:
+        return None
+    entry = records[0].asset_materialization.metadata.get("lakefs_commit")
+    return str(entry.value) if entry is not None else None
+
+
+def _table_metadata(table) -> dict[str, object]:
+    columns = [TableColumn(f.name, str(f.type)) for f in RAW_POOL_SCHEMA]
+    preview = table.select(list(PREVIEW_COLUMNS)).slice(0, 10).to_pylist()
+    header = "| " + " | ".join(PREVIEW_COLUMNS) + " |\n|" + "---|" * len(PREVIEW_COLUMNS) + "\n"
+    body = "".join(
+        "| " + " | ".join(_cell(row[c]) for c in PREVIEW_COLUMNS) + " |\n" for row in preview
+    )
+    return {
+        "dagster/row_count": table.num_rows,
+        "dagster/column_schema": TableSchema(columns=columns),
+        "preview": MetadataValue.md(header + body),
+    }
+
+
+def _stats_metadata(stats: RawPoolStats) -> dict[str, object]:
+    reasons = "".join(f"| {reason} | {n} |\n" for reason, n in stats.by_reason.most_common())
+    per_video = stats.seconds_probing / stats.probed if stats.probed else 0.0
+    return {
+        "files_listed": stats.listed,
+        "files_probed": stats.probed,
+        "files_unchanged": stats.reused,
+        "files_removed": stats.removed,
+        "accepted": stats.by_status["accepted"],
+        "rejected": stats.by_status["rejected"],
+        "opted_out": stats.by_status["opted_out"],
+        "reasons": MetadataValue.md("| reason | rows |\n|---|---|\n" + reasons),
+        "seconds_per_probed_video": round(per_video, 4),
+    }
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "" if value is None else str(value).replace("|", "/")

@@ -1,0 +1,221 @@
+"""Probe a video file with PyAV: what the container claims, checked against what it holds.
+
+Container headers lie (broken durations, missing frame rates, variable frame rate), so the
+probe demuxes every video packet (cheap: no decoding) to count frames and measure the real
+duration, and decodes only the first frame to prove the stream is decodable and to read
+its rotation. A file that cannot be probed yields a `VideoProbe` with `error` set, never an
+exception: one bad file must not fail a partition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+# Codecs FFmpeg uses to "open" text and stills: they demux, but they are not video.
+_TEXT_CODECS = {"ansi", "bintext", "xbin", "idf", "tty"}
+_STILL_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "gif_pipe", "bmp_pipe"}
+# Frame-to-frame timestamp spread above which a stream counts as variable frame rate.
+_VFR_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What one probe found. `error` is a reason code when the file is unusable."""
+
+    error: str | None = None
+    error_detail: str = ""
+    container_format: str = ""
+    codec: str = ""
+    pix_fmt: str = ""
+    width: int = 0
+    height: int = 0
+    rotation: int = 0
+    fps: float = 0.0
+    frame_count: int = 0
+    duration_s: float = 0.0
+    container_duration_s: float | None = None
+    bitrate: int = 0
+    has_audio: bool = False
+    audio_codec: str = ""
+    vfr: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def display_width(self) -> int:
+        return self.height if self.rotation % 180 == 90 else self.width
+
+    @property
+    def display_height(self) -> int:
+        return self.width if self.rotation % 180 == 90 else self.height
+
+    @property
+    def bits_per_pixel(self) -> float:
+        pixels_per_s = self.width * self.height * self.fps
+        return self.bitrate / pixels_per_s if pixels_per_s > 0 else 0.0
+
+
+def _failed(code: str, detail: str, **known: object) -> VideoProbe:
+    return VideoProbe(error=code, error_detail=detail, **known)  # type: ignore[arg-type]
+
+
+def probe_video_file(path: Path) -> VideoProbe:
+    """Probe `path` (demux all packets, decode one frame). Never raises for bad media."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return _failed("unreadable", f"cannot stat file: {exc.strerror or exc}")
+    if size == 0:
+        return _failed("empty_file", "file has zero bytes")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        return _failed("unreadable", f"not a readable media container: {_ffmpeg_message(exc)}")
+    except (OSError, ValueError) as exc:
+        return _failed("unreadable", str(exc))
+    with container:
+        return _probe_open_container(container, size)
+
+
+def _probe_open_container(container: av.container.InputContainer, size: int) -> VideoProbe:
+    fmt = container.format.name
+    audio = container.streams.audio
+    audio_codec = audio[0].codec_context.name if audio else ""
+    if not container.streams.video:
+        what = f"audio only ({audio_codec})" if audio else "no streams FFmpeg can read as video"
+        return _failed("no_video_stream", what, container_format=fmt, has_audio=bool(audio),
+                       audio_codec=audio_codec)
+    stream = container.streams.video[0]
+    codec = stream.codec_context.name
+    if codec in _TEXT_CODECS:
+        return _failed("not_a_video", f"FFmpeg reads it as text ({codec})", container_format=fmt)
+    if fmt in _STILL_FORMATS or fmt.endswith("_pipe"):
+        return _failed("not_a_video", f"a still image ({codec})", container_format=fmt)
+
+    stream.thread_type = "AUTO"
+    time_base = stream.time_base or Fraction(1, 90_000)
+    declared_frames = int(stream.frames or 0)
+    container_duration = container.duration / av.time_base if container.duration else None
+    known = dict(container_format=fmt, codec=codec, has_audio=bool(audio), audio_codec=audio_codec)
+
+    timestamps: list[int] = []
+    last_packet_duration = 0
+    packet_bytes = 0
+    packets = 0
+    first_frame = None
+    decode_error = ""
+    demux_error = ""
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet at end of stream
+                continue
+            packets += 1
+            packet_bytes += packet.size
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is not None:
+                timestamps.append(ts)
+            last_packet_duration = packet.duration or last_packet_duration
+            if first_frame is None and not decode_error:
+                try:
+                    frames = packet.decode()
+                    first_frame = frames[0] if frames else None
+                except av.error.FFmpegError as exc:
+                    decode_error = _ffmpeg_message(exc)
+    except av.error.FFmpegError as exc:
+        demux_error = _ffmpeg_message(exc)
+
+    if first_frame is None and not decode_error:
+        try:  # decoders with delay emit their first frame only when flushed
+            frames = stream.codec_context.decode(None)
+            first_frame = frames[0] if frames else None
+        except av.error.FFmpegError as exc:
+            decode_error = _ffmpeg_message(exc)
+
+    if packets == 0:
+        return _failed("truncated", demux_error or "container holds no video packets", **known)
+    if first_frame is None:
+        detail = decode_error or demux_error or "no frame could be decoded"
+        return _failed("undecodable", f"{codec}: {detail}", **known)
+
+    width, height = first_frame.width, first_frame.height
+    rotation = int(round(first_frame.rotation or 0)) % 360
+    notes: list[str] = []
+    if demux_error or (declared_frames and packets < declared_frames * 0.98):
+        claim = f"container declares {declared_frames} frames, " if declared_frames else ""
+        detail = f"{claim}only {packets} readable" + (f" ({demux_error})" if demux_error else "")
+        return _failed("truncated", detail, width=width, height=height, frame_count=packets,
+                       **known)
+
+    duration, fps, vfr = _timing(timestamps, last_packet_duration, time_base, stream, packets)
+    if duration <= 0 and container_duration:
+        duration = container_duration
+        notes.append("no usable timestamps; duration taken from the container")
+    if fps <= 0 and duration > 0:
+        fps = packets / duration
+    if vfr:
+        notes.append(f"variable frame rate (average {fps:.3f} fps)")
+    if container_duration is not None and duration > 0:
+        if abs(container_duration - duration) > max(0.5, 0.1 * duration):
+            notes.append(
+                f"container duration {container_duration:.2f} s disagrees with "
+                f"{packets} frames spanning {duration:.2f} s; using the measured duration"
+            )
+    # Measured from the packets: header bit rates inherit the header's broken durations.
+    bitrate = int(packet_bytes * 8 / duration) if duration > 0 else int(stream.bit_rate or 0)
+    return VideoProbe(
+        container_format=fmt,
+        codec=codec,
+        pix_fmt=first_frame.format.name,
+        width=width,
+        height=height,
+        rotation=rotation,
+        fps=fps,
+        frame_count=packets,
+        duration_s=duration,
+        container_duration_s=container_duration,
+        bitrate=bitrate,
+        has_audio=bool(audio),
+        audio_codec=audio_codec,
+        vfr=vfr,
+        notes=tuple(notes),
+    )
+
+
+def _timing(
+    timestamps: list[int],
+    last_duration: int,
+    time_base: Fraction,
+    stream: av.video.stream.VideoStream,
+    packets: int,
+) -> tuple[float, float, bool]:
+    """Measured duration (s), frame rate and whether the frame rate varies."""
+    declared = stream.average_rate or stream.guessed_rate
+    declared_fps = float(declared) if declared else 0.0
+    if len(timestamps) < 2:
+        duration = float(last_duration * time_base) if last_duration else 0.0
+        if duration <= 0 and declared_fps > 0:
+            duration = packets / declared_fps
+        return duration, declared_fps, False
+    ordered = sorted(timestamps)
+    deltas = [b - a for a, b in zip(ordered, ordered[1:], strict=False) if b > a]
+    typical = sorted(deltas)[len(deltas) // 2] if deltas else 0
+    span = ordered[-1] - ordered[0] + (last_duration or typical)
+    duration = float(span * time_base)
+    fps = packets / duration if duration > 0 else declared_fps
+    vfr = False
+    if deltas and typical > 0:
+        spread = (max(deltas) - min(deltas)) / typical
+        vfr = spread > _VFR_TOLERANCE and len(set(deltas)) > 1
+        # Streams with a nominal rate whose deltas only jitter by rounding are constant rate.
+        if vfr and declared_fps > 0 and math.isclose(fps, declared_fps, rel_tol=0.01):
+            vfr = max(deltas) > 1.5 * typical or min(deltas) < 0.5 * typical
+    return duration, fps, vfr
+
+
+def _ffmpeg_message(exc: Exception) -> str:
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror or exc).strip()

@@ -1,0 +1,1 @@
+"""Wiring only: Definitions, jobs, sensors and the CLI. Nothing imports this package."""

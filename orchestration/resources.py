@@ -1,0 +1,39 @@
+"""Resources as deployed: every endpoint and credential comes from the environment.
+
+`.env` at the project root holds the local-development values (the local lakeFS started by
+`vcurate lakefs start`); production sets the same variables to the real lakeFS and S3.
+"""
+
+from __future__ import annotations
+
+from dagster import EnvVar
+from dagster_aws.s3 import S3Resource
+
+from resources.lakefs import LakeFSResource
+from resources.optout import OptOutResource
+from resources.policy import PolicyResource
+from resources.sources import SourceRegistryResource
+
+
+def build_resources() -> dict[str, object]:
+    return {
+        "lakefs": LakeFSResource(
+            endpoint=EnvVar("LAKECTL_SERVER_ENDPOINT_URL"),
+            access_key_id=EnvVar("LAKECTL_CREDENTIALS_ACCESS_KEY_ID"),
+            secret_access_key=EnvVar("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"),
+            repository=EnvVar("VCURATE_LAKEFS_REPOSITORY"),
+            storage_namespace=EnvVar("VCURATE_LAKEFS_STORAGE_NAMESPACE"),
+        ),
+        "sources": SourceRegistryResource(
+            path=EnvVar("VCURATE_SOURCES"),
+            cache_dir=EnvVar("VCURATE_CACHE_DIR"),
+            s3=S3Resource(
+                endpoint_url=EnvVar("VCURATE_S3_ENDPOINT_URL"),
+                aws_access_key_id=EnvVar("VCURATE_S3_ACCESS_KEY_ID"),
+                aws_secret_access_key=EnvVar("VCURATE_S3_SECRET_ACCESS_KEY"),
+                region_name=EnvVar("VCURATE_S3_REGION"),
+            ),
+        ),
+        "policy": PolicyResource(path=EnvVar("VCURATE_POLICY")),
+        "optouts": OptOutResource(path=EnvVar("VCURATE_OPTOUT")),
+    }

@@ -1,0 +1,59 @@
+"""Great Expectations 1.x suites run inside asset checks.
+
+GX takes seconds to import, so it is imported here, on first use, never at module load.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class SuiteOutcome:
+    success: bool
+    evaluated: int
+    failures: list[str] = field(default_factory=list)
+
+    def failures_markdown(self) -> str:
+        return "\n".join(f"- {line}" for line in self.failures) or "none"
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def run_suite(name: str, df: pd.DataFrame, expectations: list[tuple[str, dict[str, Any]]]) -> SuiteOutcome:
+    """Validate `df` against `(expectation_type, kwargs)` pairs with an ephemeral GX context.
+
+    A `row_condition` kwarg is a pandas query (e.g. `status == "accepted"`).
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no phoning home from checks
+    import great_expectations as gx
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_definition = (
+        context.data_sources.add_pandas(name)
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe(name)
+    )
+    suite = gx.ExpectationSuite(name=name)
+    for expectation_type, kwargs in expectations:
+        if "row_condition" in kwargs:
+            kwargs = {**kwargs, "condition_parser": "pandas"}
+        suite.add_expectation(getattr(gx.expectations, _camel(expectation_type))(**kwargs))
+    result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(suite)
+    failures = []
+    for item in result.results:
+        if not item.success:
+            config = item.expectation_config
+            observed = item.result.get("partial_unexpected_list", item.result.get("observed_value"))
+            failures.append(f"{config.type} on {config.kwargs.get('column')}: "
+                            f"unexpected {observed}")
+    return SuiteOutcome(bool(result.success), len(result.results), failures)

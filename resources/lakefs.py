@@ -1,0 +1,198 @@
+"""The lakeFS resource: one repository holds every tier; writes go through write-audit-publish.
+
+A materialization of (tier, source) writes on its own branch, commits there, lets the caller
+audit what the branch holds, and merges into `main` only when the audit passes. A failed
+audit leaves the branch in place for inspection and `main` untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lakefs
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import ConfigurableResource
+from lakefs.client import Client
+from lakefs.exceptions import NotFoundException
+
+# lakeFS branch ids allow letters, digits, '_' and '-' only (no '/').
+_BRANCH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# Repositories seen to exist in this process: saves a round trip per call.
+_KNOWN_REPOSITORIES: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class CommitMetadata:
+    """What every tier commit and merge records, so a commit explains itself."""
+
+    run_id: str
+    asset: str
+    partition: str
+    code_version: str
+    config_hash: str
+    upstream_commits: Mapping[str, str] = field(default_factory=dict)
+
+    def as_lakefs(self) -> dict[str, str]:
+        return {
+            "dagster_run_id": self.run_id,
+            "dagster_asset": self.asset,
+            "dagster_partition": self.partition,
+            "code_version": self.code_version,
+            "config_hash": self.config_hash,
+            "upstream_commits": json.dumps(dict(self.upstream_commits), sort_keys=True),
+        }
+
+
+def table_to_parquet_bytes(table: pa.Table) -> bytes:
+    """Deterministic Parquet: the same table always gives the same bytes."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+class WapBranch:
+    """One write-audit-publish branch. Write, `commit()`, audit, then `publish()`."""
+
+    def __init__(self, resource: LakeFSResource, branch: lakefs.Branch, metadata: CommitMetadata):
+        self._resource = resource
+        self.branch = branch
+        self.metadata = metadata
+        self.commit_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.branch.id
+
+    def write_bytes(self, path: str, data: bytes, content_type: str | None = None) -> None:
+        self.branch.object(path).upload(data, mode="wb", pre_sign=False, content_type=content_type)
+
+    def write_file(self, path: str, local_path: Path, content_type: str | None = None) -> None:
+        with open(local_path, "rb") as fh:
+            self.branch.object(path).upload(fh.read(), mode="wb", pre_sign=False,
+                                            content_type=content_type)
+
+    def write_table(self, path: str, table: pa.Table) -> None:
+        self.write_bytes(path, table_to_parquet_bytes(table), "application/vnd.apache.parquet")
+
+    def read_table(self, path: str) -> pa.Table:
+        table = self._resource.read_table(path, ref=self.name)
+        if table is None:
+            raise FileNotFoundError(f"{path} is not on branch {self.name}")
+        return table
+
+    def has_changes(self) -> bool:
+        return any(True for _ in self.branch.uncommitted(max_amount=1))
+
+    def commit(self, message: str) -> str | None:
+        """Commit staged writes; None when they changed nothing (nothing to publish)."""
+        if not self.has_changes():
+            return None
+        self.commit_id = self.branch.commit(message, metadata=self.metadata.as_lakefs()).get_commit().id
+        return self.commit_id
+
+    def publish(self, message: str) -> str:
+        """Merge the audited branch into the default branch, delete it, return the merge commit."""
+        if self.commit_id is None:
+            raise RuntimeError(f"branch {self.name}: nothing committed to publish")
+        metadata = {**self.metadata.as_lakefs(), "wap_branch": self.name,
+                    "wap_commit": self.commit_id}
+        merge_commit = self.branch.merge_into(self._resource.default_branch, message=message,
+                                              metadata=metadata)
+        self.branch.delete()
+        return merge_commit
+
+    def discard(self) -> None:
+        self.branch.delete()
+
+
+class LakeFSResource(ConfigurableResource):
+    """A lakeFS repository holding every tier. Endpoint and credentials come from EnvVar."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    repository: str = "vcurate"
+    storage_namespace: str = "local://vcurate"
+    default_branch: str = "main"
+    ui_url: str = ""
+
+    def client(self) -> Client:
+        return Client(host=self.endpoint, username=self.access_key_id,
+                      password=self.secret_access_key)
+
+    def repo(self) -> lakefs.Repository:
+        """The repository, created on first use with an empty `main`."""
+        repo = lakefs.Repository(self.repository, client=self.client())
+        key = (self.endpoint, self.repository)
+        if key in _KNOWN_REPOSITORIES:
+            return repo
+        try:
+            repo.properties  # noqa: B018 - a GET that raises NotFound for a new repository
+        except NotFoundException:
+            repo.create(storage_namespace=self.storage_namespace,
+                        default_branch=self.default_branch, exist_ok=True)
+        _KNOWN_REPOSITORIES.add(key)
+        return repo
+
+    def head(self, ref: str | None = None) -> str:
+        return self.repo().ref(ref or self.default_branch).get_commit().id
+
+    def read_bytes(self, path: str, ref: str | None = None) -> bytes | None:
+        obj = self.repo().ref(ref or self.default_branch).object(path)
+        try:
+            with obj.reader(mode="rb", pre_sign=False) as reader:
+                return reader.read()
+        except NotFoundException:
+            return None
+
+    def read_table(self, path: str, ref: str | None = None) -> pa.Table | None:
+        """A Parquet table at any ref (branch, commit or tag); None when the path is absent."""
+        data = self.read_bytes(path, ref)
+        return None if data is None else pq.read_table(io.BytesIO(data))
+
+    def start_wap(self, tier: str, source: str, metadata: CommitMetadata) -> WapBranch:
+        """Create `wap-<tier>-<source>-<run>` from the default branch (fresh on retries)."""
+        name = _BRANCH_UNSAFE.sub("_", f"wap-{tier}-{source}-{metadata.run_id[:8]}")
+        repo = self.repo()
+        branch = repo.branch(name)
+        try:  # a retried run restarts from main, not from a half-written attempt
+            branch.delete()
+        except NotFoundException:
+            pass
+        branch.create(source_reference=self.default_branch)
+        return WapBranch(self, branch, metadata)
+
+    def branch_exists(self, name: str) -> bool:
+        try:
+            self.repo().branch(name).get_commit()
+            return True
+        except NotFoundException:
+            return False
+
+    def revert(self, commit_id: str, branch: str | None = None) -> str:
+        """Revert one commit on a branch (merge commits relative to their first parent)."""
+        repo = self.repo()
+        parents = repo.commit(commit_id).get_commit().parents
+        target = repo.branch(branch or self.default_branch)
+        return target.revert(commit_id, parent_number=1 if len(parents) > 1 else 0).id
+
+    def tag(self, name: str, ref: str | None = None) -> str:
+        tag = self.repo().tag(name).create(ref or self.default_branch)
+        return tag.get_commit().id
+
+    def log(self, ref: str | None = None, max_amount: int = 20) -> list[lakefs.Commit]:
+        return list(self.repo().ref(ref or self.default_branch).log(max_amount=max_amount))
+
+    def commit_url(self, commit_id: str) -> str:
+        base = (self.ui_url or self.endpoint).rstrip("/")
+        return f"{base}/repositories/{self.repository}/commits/{commit_id}"
+
+    def object_url(self, path: str, ref: str) -> str:
+        base = (self.ui_url or self.endpoint).rstrip("/")
+        return f"{base}/repositories/{self.repository}/object?ref={ref}&path={path}"

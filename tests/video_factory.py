@@ -1,0 +1,129 @@
+"""Real video files for tests, encoded with PyAV: good ones and every kind of bad one."""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def _frame(i: int, width: int, height: int) -> np.ndarray:
+    """A moving gradient with a bouncing square, so encoders see real motion."""
+    y, x = np.mgrid[0:height, 0:width]
+    img = np.zeros((height, width, 3), dtype=np.uint8)
+    img[..., 0] = (x * 255 // max(width - 1, 1) + i * 3) % 256
+    img[..., 1] = (y * 255 // max(height - 1, 1)) % 256
+    img[..., 2] = (i * 7) % 256
+    s = max(min(width, height) // 5, 2)
+    cx = (i * 5) % max(width - s, 1)
+    cy = (i * 3) % max(height - s, 1)
+    img[cy : cy + s, cx : cx + s] = 255
+    return img
+
+
+def write_video(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: int = 24,
+    width: int = 320,
+    height: int = 240,
+    codec: str = "libx264",
+    faststart: bool = False,
+    audio: bool = False,
+    seed: int = 0,
+) -> Path:
+    """Encode a constant-frame-rate video; `seed` shifts the content so files differ."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        a_stream = out.add_stream("aac", rate=44100) if audio else None
+        n = int(round(seconds * fps))
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(_frame(i + seed * 17, width, height), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+        if a_stream is not None:
+            _write_tone(out, a_stream, seconds)
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    with av.open(str(path), "w") as out:
+        _write_tone(out, out.add_stream("aac", rate=44100), seconds)
+    return path
+
+
+def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
+                seconds: float) -> None:
+    rate, block = 44100, 1024
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    for start in range(0, len(samples), block):
+        chunk = samples[start : start + block]
+        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+        frame.sample_rate = rate
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode())
+
+
+def write_vfr_video(path: Path, frames: int = 48, width: int = 320, height: int = 240) -> Path:
+    """Frame intervals alternate between 1/30 s and 1/15 s: a genuinely variable rate."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(_frame(i, width, height), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += 33 if i % 2 == 0 else 67
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def write_broken_duration_video(path: Path, seconds: float = 3.0) -> Path:
+    """An MP4 whose movie and track headers claim a duration of one tick."""
+    write_video(path, seconds=seconds, codec="mpeg4")
+    data = bytearray(path.read_bytes())
+    for box, duration_offset in ((b"mvhd", 16), (b"mdhd", 16), (b"tkhd", 20)):
+        at = data.find(box)
+        while at != -1:
+            if data[at + 4] == 0:  # version 0: 32-bit fields
+                struct.pack_into(">I", data, at + 4 + duration_offset, 1)
+            at = data.find(box, at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def write_truncated_video(path: Path) -> Path:
+    """A faststart MP4 cut at 40 %: the header is intact, most frames are gone."""
+    write_video(path, seconds=3.0, faststart=True)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * 0.4)])
+    return path
+
+
+def write_bad_inputs(directory: Path) -> dict[str, str]:
+    """Every kind of bad input the raw tier must turn into a row; maps file name to reason."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "empty.mp4").write_bytes(b"")
+    write_truncated_video(directory / "truncated.mp4")
+    rng = np.random.default_rng(7)
+    (directory / "random.mp4").write_bytes(rng.integers(0, 256, 64_000, dtype=np.uint8).tobytes())
+    (directory / "notes.txt").write_text("this is a text file, not a video\n" * 20)
+    write_audio_only(directory / "audio_only.m4a")
+    return {
+        "empty.mp4": "empty_file",
+        "truncated.mp4": "truncated",
+        "random.mp4": "unreadable",
+        "notes.txt": "not_a_video",
+        "audio_only.m4a": "no_video_stream",
+    }
