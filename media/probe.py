@@ -158,12 +158,12 @@ def _probe_open_container(container: av.container.InputContainer, size: int) -> 
         fps = packets / duration
     if vfr:
         notes.append(f"variable frame rate (average {fps:.3f} fps)")
-    if container_duration is not None and duration > 0:
-        if abs(container_duration - duration) > max(0.5, 0.1 * duration):
-            notes.append(
-                f"container duration {container_duration:.2f} s disagrees with "
-                f"{packets} frames spanning {duration:.2f} s; using the measured duration"
-            )
+    if (container_duration is not None and duration > 0
+            and abs(container_duration - duration) > max(0.5, 0.1 * duration)):
+        notes.append(
+            f"container duration {container_duration:.2f} s disagrees with "
+            f"{packets} frames spanning {duration:.2f} s; using the measured duration"
+        )
     # Measured from the packets: header bit rates inherit the header's broken durations.
     bitrate = int(packet_bytes * 8 / duration) if duration > 0 else int(stream.bit_rate or 0)
     return VideoProbe(

@@ -95,7 +95,7 @@ def _reject_rate(table: pa.Table, policy: Policy) -> AssetCheckResult:
 
 
 def _expectations(table: pa.Table) -> AssetCheckResult:
-    accepted = 'status == "accepted"'
+    accepted = ("status", "==", "accepted")
     outcome = run_suite(
         "raw_pool",
         table.to_pandas(),
@@ -104,18 +104,18 @@ def _expectations(table: pa.Table) -> AssetCheckResult:
             ("expect_column_values_to_match_regex",
              {"column": "video_id", "regex": r"^v[0-9a-f]{32}$"}),
             ("expect_column_values_to_match_regex",
-             {"column": "sha256", "regex": r"^([0-9a-f]{64})?$"}),
+             {"column": "sha256", "regex": r"^(?:[0-9a-f]{64})?$"}),
             ("expect_column_values_to_be_in_set",
              {"column": "status", "value_set": list(RAW_POOL_STATUSES)}),
             ("expect_column_values_to_be_between",
              {"column": "duration_s", "min_value": 0, "strict_min": True,
-              "row_condition": accepted}),
+              "where": accepted}),
             ("expect_column_values_to_be_between",
-             {"column": "fps", "min_value": 0, "strict_min": True, "row_condition": accepted}),
+             {"column": "fps", "min_value": 0, "strict_min": True, "where": accepted}),
             ("expect_column_values_to_be_between",
-             {"column": "width", "min_value": 1, "row_condition": accepted}),
+             {"column": "width", "min_value": 1, "where": accepted}),
             ("expect_column_values_to_not_be_null",
-             {"column": "reason", "row_condition": 'status != "accepted"'}),
+             {"column": "reason", "where": ("status", "!=", "accepted")}),
         ],
     )
     return _result(EXPECTATIONS, outcome.success, evaluated=outcome.evaluated,

@@ -7,6 +7,7 @@ audit leaves the branch in place for inspection and `main` untouched.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -93,7 +94,8 @@ class WapBranch:
         """Commit staged writes; None when they changed nothing (nothing to publish)."""
         if not self.has_changes():
             return None
-        self.commit_id = self.branch.commit(message, metadata=self.metadata.as_lakefs()).get_commit().id
+        ref = self.branch.commit(message, metadata=self.metadata.as_lakefs())
+        self.commit_id = ref.get_commit().id
         return self.commit_id
 
     def publish(self, message: str) -> str:
@@ -161,10 +163,8 @@ class LakeFSResource(ConfigurableResource):
         name = _BRANCH_UNSAFE.sub("_", f"wap-{tier}-{source}-{metadata.run_id[:8]}")
         repo = self.repo()
         branch = repo.branch(name)
-        try:  # a retried run restarts from main, not from a half-written attempt
+        with contextlib.suppress(NotFoundException):  # a retry restarts from main
             branch.delete()
-        except NotFoundException:
-            pass
         branch.create(source_reference=self.default_branch)
         return WapBranch(self, branch, metadata)
 

