@@ -144,13 +144,17 @@ def _probe_open_container(container: av.container.InputContainer, size: int) -> 
     width, height = first_frame.width, first_frame.height
     rotation = int(round(first_frame.rotation or 0)) % 360
     notes: list[str] = []
-    if demux_error or (declared_frames and packets < declared_frames * 0.98):
+    duration, fps, vfr = _timing(timestamps, last_packet_duration, time_base, stream, packets)
+    declared_span = float(stream.duration * time_base) if stream.duration else None
+    # Truncated: fewer frames than declared AND the timestamps stop short of the declared end.
+    # Both are needed: AVI counts variable-rate time slots as frames, Ogg misstates spans.
+    short_of_frames = bool(declared_frames) and packets < declared_frames * 0.98
+    short_of_span = declared_span is None or duration < declared_span * 0.9
+    if demux_error or (short_of_frames and short_of_span):
         claim = f"container declares {declared_frames} frames, " if declared_frames else ""
         detail = f"{claim}only {packets} readable" + (f" ({demux_error})" if demux_error else "")
         return _failed("truncated", detail, width=width, height=height, frame_count=packets,
                        **known)
-
-    duration, fps, vfr = _timing(timestamps, last_packet_duration, time_base, stream, packets)
     if duration <= 0 and container_duration:
         duration = container_duration
         notes.append("no usable timestamps; duration taken from the container")
@@ -207,7 +211,8 @@ def _timing(
     duration = float(span * time_base)
     fps = packets / duration if duration > 0 else declared_fps
     vfr = False
-    if deltas and typical > 0:
+    # Only a stream with a timestamp on every packet can be judged (MPEG-PS stamps a few).
+    if deltas and typical > 0 and len(timestamps) == packets:
         spread = (max(deltas) - min(deltas)) / typical
         vfr = spread > _VFR_TOLERANCE and len(set(deltas)) > 1
         # Streams with a nominal rate whose deltas only jitter by rounding are constant rate.

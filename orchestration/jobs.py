@@ -2,12 +2,9 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from assets.partitions import SOURCE_PARTITIONS
-
 materialize_source = define_asset_job(
     "materialize_source",
-    selection=AssetSelection.groups("ingest"),
-    partitions_def=SOURCE_PARTITIONS,
+    selection=AssetSelection.groups("ingest"),  # partitioned by `source`, like its assets
     description="Materialize one source partition through every tier, write-audit-publish "
                 "on lakeFS at each tier.",
 )
