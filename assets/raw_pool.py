@@ -10,8 +10,6 @@ from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
-    AssetRecordsFilter,
     DataVersion,
     Failure,
     MaterializeResult,
@@ -22,13 +20,14 @@ from dagster import (
 )
 
 from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.publishing import last_published_commit
 from assets.raw_pool_rows import RawPoolStats, build_raw_pool
 from quality_checks.raw_pool_checks import evaluate_raw_pool_checks, raw_pool_check_specs
 from quality_checks.schemas import RAW_POOL_SCHEMA
 from resources.lakefs import CommitMetadata, LakeFSResource
 from resources.optout import OptOutResource
 from resources.policy import PolicyResource
-from resources.sources import SourceFile, SourceRegistryResource, fetch_s3_object, list_source_files
+from resources.sources import SourceFile, SourceRegistryResource, list_source_files
 
 TIER = "raw_pool"
 CODE_VERSION = "raw_pool-1"
@@ -68,10 +67,8 @@ def raw_pool(
     needs_s3 = spec.kind == "s3" or spec.kind == "manifest"
     s3 = sources.s3_client() if needs_s3 else None
     files = list_source_files(registry, spec, s3)
-    cache = Path(sources.cache_dir)
-
     def fetch(file: SourceFile) -> Path | None:
-        return file.local_path or fetch_s3_object(s3, file.uri, cache, file.fingerprint)
+        return file.local_path or sources.local_path(registry, file.uri, file.fingerprint, s3)
 
     table, stats = build_raw_pool(
         source_id, spec.license, files, lakefs.read_table(path), rules.raw_pool, opted, fetch,
@@ -109,7 +106,7 @@ def raw_pool(
     if committed is not None:
         data_commit = wap.publish(f"publish raw_pool {source_id} (run {context.run.run_id[:8]})")
     else:
-        data_commit = _last_published_commit(context, source_id) or lakefs.head()
+        data_commit = last_published_commit(context, TIER, source_id) or lakefs.head()
     yield MaterializeResult(
         data_version=DataVersion(data_commit),
         check_results=results,
@@ -124,17 +121,6 @@ def raw_pool(
             "config_hash": config_hash,
         },
     )
-
-
-def _last_published_commit(context: AssetExecutionContext, partition: str) -> str | None:
-    """The commit an earlier run published for this partition (when nothing changed since)."""
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(TIER), asset_partitions=[partition]), limit=1
-    ).records
-    if not records:
-        return None
-    entry = records[0].asset_materialization.metadata.get("lakefs_commit")
-    return str(entry.value) if entry is not None else None
 
 
 def _table_metadata(table) -> dict[str, object]:

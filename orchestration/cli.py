@@ -197,23 +197,33 @@ def _materialize(source: str) -> int:
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = job.execute_in_process(instance=instance, partition_key=source, run_config=quiet,
                                     raise_on_error=False)
+    checks = result.get_asset_check_evaluations()
     for event in result.get_asset_materialization_events():
         meta = {k: v.value for k, v in event.materialization.metadata.items()}
         asset = event.materialization.asset_key.to_user_string()
-        print(f"\n{asset}[{source}]: {meta['dagster/row_count']} rows - {meta['accepted']} "
-              f"accepted, {meta['rejected']} rejected, {meta['opted_out']} opted out; "
-              f"{meta['files_probed']} probed ({meta['seconds_per_probed_video']:.3f} s each), "
-              f"{meta['files_unchanged']} unchanged")
+        print(f"\n{asset}[{source}]: {meta['dagster/row_count']} rows; {_summary(asset, meta)}")
         print(f"  lakeFS commit: {meta['lakefs_commit']}\n  table:         {meta['lakefs_path']}")
-        print(f"  commit page:   {meta['lakefs_commit_url']}")
-    for check in result.get_asset_check_evaluations():
-        print(f"  check {check.check_name}: {'passed' if check.passed else 'FAILED'}")
+        passed = [c.check_name for c in checks
+                  if c.asset_key == event.materialization.asset_key and c.passed]
+        print(f"  checks passed: {', '.join(passed)}")
     if not result.success:
         for failure in result.get_step_failure_events():
             print(f"failed: {failure.step_failure_data.error.message}", file=sys.stderr)
         return 1
     print(f"  Dagster run:   {result.run_id}")
     return 0
+
+
+def _summary(asset: str, meta: dict) -> str:
+    if asset == "raw_pool":
+        return (f"{meta['accepted']} accepted, {meta['rejected']} rejected, {meta['opted_out']} "
+                f"opted out; {meta['files_probed']} probed "
+                f"({meta['seconds_per_probed_video']:.3f} s each), {meta['files_unchanged']} unchanged")
+    if asset == "clips":
+        return (f"{meta['videos_analysed']} videos analysed at {meta['analysis_frames_per_s']} "
+                f"frames/s, {meta['videos_unchanged']} unchanged, {meta['videos_failed']} failed; "
+                f"contact sheets:\n{meta['contact_sheets']}")
+    return ""
 
 
 def _materialize_cmd(args: argparse.Namespace) -> int:

@@ -2,13 +2,14 @@
 
 from dagster import Definitions
 
+from assets.clips import clips
 from assets.raw_pool import raw_pool
 from orchestration.jobs import materialize_source
 from orchestration.resources import build_resources
 from orchestration.sensors import source_registry_sensor
 
 defs = Definitions(
-    assets=[raw_pool],
+    assets=[raw_pool, clips],
     jobs=[materialize_source],
     sensors=[source_registry_sensor],
     resources=build_resources(),

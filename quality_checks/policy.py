@@ -7,9 +7,12 @@ check descriptions and reject reasons cite (e.g. `policy.raw_pool.min_fps`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from media.analysis import AnalysisParams
+from media.clip_spans import SpanParams
 from media.probe import VideoProbe
 from resources.config_files import content_hash, load_model
 
@@ -73,10 +76,46 @@ class RawPoolPolicy(_Strict):
         return None
 
 
+class ClipsPolicy(_Strict):
+    """Shot detection and clip shaping; spans outside these bounds never become clips."""
+
+    detector: Literal["adaptive", "content", "hash", "histogram"] = "adaptive"
+    detector_params: dict[str, Any] = Field(default_factory=dict)
+    min_clip_s: float = Field(2.0, gt=0)
+    max_clip_s: float = Field(16.0, gt=0)
+    trim_frames: int = Field(2, ge=0)
+    spike_motion: float = Field(0.5, ge=0, le=1)
+    spike_delta: float = Field(0.35, ge=0, le=1)
+    stitch_below_motion: float | None = Field(None, ge=0, le=1)
+    max_clips_per_video: int = Field(500, ge=1)
+    analysis_short_side: int = Field(144, ge=32)
+    keyframe_short_side: int = Field(384, ge=64)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ClipsPolicy:
+        if self.min_clip_s > self.max_clip_s:
+            raise ValueError(f"min_clip_s ({self.min_clip_s}) is above max_clip_s "
+                             f"({self.max_clip_s})")
+        return self
+
+    def analysis_params(self) -> AnalysisParams:
+        return AnalysisParams(
+            detector=self.detector,
+            detector_params=dict(self.detector_params),
+            analysis_short_side=self.analysis_short_side,
+            keyframe_short_side=self.keyframe_short_side,
+            spans=SpanParams(min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
+                             trim_frames=self.trim_frames, spike_motion=self.spike_motion,
+                             spike_delta=self.spike_delta,
+                             stitch_below_motion=self.stitch_below_motion),
+        )
+
+
 class Policy(_Strict):
     version: int = 1
     licenses: LicensePolicy = Field(default_factory=LicensePolicy)
     raw_pool: RawPoolPolicy = Field(default_factory=RawPoolPolicy)
+    clips: ClipsPolicy = Field(default_factory=ClipsPolicy)
 
     @property
     def hash(self) -> str:

@@ -81,6 +81,16 @@ class WapBranch:
     def write_table(self, path: str, table: pa.Table) -> None:
         self.write_bytes(path, table_to_parquet_bytes(table), "application/vnd.apache.parquet")
 
+    def list_paths(self, prefix: str) -> list[str]:
+        return [obj.path for obj in self.branch.objects(prefix=prefix)]
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` on this branch; returns how many."""
+        paths = self.list_paths(prefix)
+        for start in range(0, len(paths), 1000):  # the API takes at most 1000 per call
+            self.branch.delete_objects(paths[start : start + 1000])
+        return len(paths)
+
     def read_table(self, path: str) -> pa.Table:
         table = self._resource.read_table(path, ref=self.name)
         if table is None:

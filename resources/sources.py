@@ -240,14 +240,26 @@ def fetch_s3_object(s3: Any, uri: str, cache_dir: Path, fingerprint: str) -> Pat
 
 
 class SourceRegistryResource(ConfigurableResource):
-    """The registry file plus the S3 client used for `s3` sources and manifest entries."""
+    """The registry file, the S3 client for `s3` sources, and the local work cache."""
 
     path: str
     s3: S3Resource
-    cache_dir: str = ".vcurate/cache/objects"
+    cache_dir: str = ".vcurate/cache"
 
     def load(self) -> SourceRegistry:
         return load_source_registry(Path(self.path))
 
     def s3_client(self) -> Any:
         return self.s3.get_client()
+
+    def cache(self, kind: str) -> Path:
+        """A folder of the local work cache: `objects` (S3 downloads), `analysis`, ..."""
+        return Path(self.cache_dir) / kind
+
+    def local_path(self, registry: SourceRegistry, uri: str, fingerprint: str,
+                   s3: Any | None = None) -> Path:
+        """A readable local file for a listed uri (S3 objects are fetched once, then cached)."""
+        if uri.startswith("s3://"):
+            return fetch_s3_object(s3 or self.s3_client(), uri, self.cache("objects"),
+                                   fingerprint)
+        return registry.resolve_local(uri, uri)

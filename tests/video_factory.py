@@ -139,3 +139,46 @@ def write_rotated_video(path: Path, degrees: int = 90) -> Path:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(_frame(i, 320, 240), format="rgb24")))
         out.mux(stream.encode())
     return path
+
+
+def _scene_frame(i: int, scene: int, width: int, height: int) -> np.ndarray:
+    """Visibly different scenes: each has its own palette and pattern, with gentle motion."""
+    y, x = np.mgrid[0:height, 0:width]
+    palettes = [(40, 120, 220), (220, 60, 40), (50, 200, 90), (230, 210, 60), (150, 60, 200)]
+    base = np.array(palettes[scene % len(palettes)], dtype=np.int32)
+    step = 4 * i  # pixels per frame: clearly visible motion at analysis size
+    pattern = [(x + step) // 16 % 2, (y + step) // 16 % 2, ((x + y + step) // 24) % 2,
+               ((x // 20 + y // 20) % 2), (np.hypot(x - width / 2, y - height / 2) // 18 % 2)]
+    mask = pattern[scene % len(pattern)].astype(np.int32)[..., None]
+    img = base[None, None, :] * (0.55 + 0.45 * mask)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_cut_video(path: Path, segment_seconds: tuple[float, ...] = (3.0, 3.0), fps: int = 24,
+                    width: int = 320, height: int = 240) -> tuple[Path, list[int]]:
+    """Scenes joined by hard cuts; returns the first frame index of every scene after the first."""
+    cuts, index = [], 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for scene, seconds in enumerate(segment_seconds):
+            if scene:
+                cuts.append(index)
+            for i in range(int(round(seconds * fps))):
+                img = _scene_frame(i, scene, width, height)
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+                index += 1
+        out.mux(stream.encode())
+    return path, cuts
+
+
+def write_static_video(path: Path, seconds: float = 3.0, fps: int = 24) -> Path:
+    """A locked-off shot: the same picture every frame."""
+    img = _scene_frame(0, 3, 320, 240)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(int(seconds * fps)):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    return path

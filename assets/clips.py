@@ -1,0 +1,154 @@
+"""clips: single-shot clips of every accepted raw video, from one decode per video."""
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from assets.clips_rows import ClipsStats, build_clips, clips_prefix
+from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.publishing import last_published_commit
+from quality_checks.clips_checks import clips_check_specs, evaluate_clips_checks
+from quality_checks.schemas import CLIPS_SCHEMA
+from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.policy import PolicyResource
+from resources.sources import SourceRegistryResource
+
+TIER = "clips"
+CODE_VERSION = "clips-1"
+
+
+@asset(
+    name=TIER,
+    partitions_def=SOURCE_PARTITIONS,
+    deps=[AssetDep("raw_pool")],
+    group_name="curate",
+    code_version=CODE_VERSION,
+    check_specs=clips_check_specs(TIER),
+    kinds={"lakefs", "parquet", "pyav", "opencv"},
+    owners=["team:data-platform"],
+    tags={"tier": "clips"},
+    description=(
+        "Single-shot clips of every accepted raw video. Each video is decoded once: "
+        "PySceneDetect's detector (policy.clips.detector), per-frame luma, sharpness and xGen "
+        "motion, and keyframes (sharp start, middle, motion peak, end) all read the same "
+        "frame stream. Shots are stitched, trimmed, re-clipped at motion spikes, split into "
+        "windows and bounded by policy.clips. Clips are spans of the raw video; per-frame "
+        "statistics, keyframes and a contact sheet per video are stored next to the table."
+    ),
+)
+def clips(
+    context: AssetExecutionContext,
+    lakefs: LakeFSResource,
+    sources: SourceRegistryResource,
+    policy: PolicyResource,
+) -> Iterator[MaterializeResult | object]:
+    source_id = context.partition_key
+    rules = policy.load()
+    params = rules.clips.analysis_params()
+    raw_commit = lakefs.head()
+    raw = lakefs.read_table(tier_path(source_id, "raw_pool"), ref=raw_commit)
+    if raw is None:
+        raise Failure(f"clips {source_id}: no raw_pool table on main; materialize raw_pool first")
+    accepted = raw.filter(pc.equal(raw.column("status"), "accepted")).to_pylist()
+    registry = sources.load()
+    path = tier_path(source_id, TIER)
+
+    def report(done: int, total: int) -> None:
+        context.log.info(f"clips {source_id}: analysed {done}/{total} videos")
+
+    table, objects, stale, stats = build_clips(
+        source_id, accepted, lakefs.read_table(path), params,
+        lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
+        sources.cache("analysis"), raw_commit, workers=os.cpu_count() or 1, progress=report,
+    )
+
+    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
+        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
+        config_hash=params.fingerprint(), upstream_commits={"raw_pool": raw_commit},
+    ))
+    for prefix in stale:
+        wap.delete_prefix(prefix)
+    for object_path, data in objects.items():
+        wap.write_bytes(object_path, data)
+    wap.write_table(path, table)
+    committed = wap.commit(f"clips {source_id}: {table.num_rows} clips from "
+                           f"{stats.videos - len(stats.failed)} videos")
+    if committed is None:
+        wap.discard()
+        audited, stored = table, lakefs_paths(lakefs, clips_prefix(source_id))
+    else:
+        audited, stored = wap.read_table(path), wap.list_paths(clips_prefix(source_id))
+
+    results = evaluate_clips_checks(audited, rules, stored)
+    failed = [r.check_name for r in results if not r.passed]
+    if failed:
+        yield from results
+        raise Failure(
+            description=f"clips {source_id}: blocking checks failed ({', '.join(failed)}); "
+                        f"main is untouched, branch {wap.name} is left for inspection",
+            metadata={"wap_branch": wap.name, "failed_checks": ", ".join(failed)},
+        )
+    if committed is not None:
+        data_commit = wap.publish(f"publish clips {source_id} (run {context.run.run_id[:8]})")
+    else:
+        data_commit = last_published_commit(context, TIER, source_id) or lakefs.head()
+    yield MaterializeResult(
+        data_version=DataVersion(data_commit),
+        check_results=results,
+        metadata={
+            **_metadata(table, stats),
+            "lakefs_commit": data_commit,
+            "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(data_commit)),
+            "lakefs_path": f"lakefs://{lakefs.repository}/{data_commit[:12]}/{path}",
+            "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, data_commit)),
+            "published": committed is not None,
+            "upstream_raw_pool_commit": raw_commit,
+            "analysis_fingerprint": params.fingerprint(),
+        },
+    )
+
+
+def lakefs_paths(lakefs: LakeFSResource, prefix: str) -> list[str]:
+    return [obj.path for obj in lakefs.repo().ref(lakefs.default_branch).objects(prefix=prefix)]
+
+
+def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
+    durations = table.column("duration_s").to_pylist()
+    buckets = Counter(min(int(d // 2) * 2, 16) for d in durations)
+    histogram = "".join(f"| {b}-{b + 2} s | {buckets[b]} |\n" for b in sorted(buckets))
+    fps = stats.frames_decoded / stats.seconds_analyzing if stats.seconds_analyzing else 0.0
+    failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
+    return {
+        "dagster/row_count": table.num_rows,
+        "dagster/column_schema": TableSchema(
+            columns=[TableColumn(f.name, str(f.type)) for f in CLIPS_SCHEMA]),
+        "videos": stats.videos,
+        "videos_analysed": stats.analyzed,
+        "videos_from_cache": stats.from_cache,
+        "videos_unchanged": stats.reused,
+        "videos_failed": len(stats.failed),
+        "failures": MetadataValue.md(failures or "none"),
+        "frames_decoded": stats.frames_decoded,
+        "analysis_frames_per_s": round(fps, 1),
+        "duration_histogram": MetadataValue.md("| duration | clips |\n|---|---|\n" + histogram),
+    }
+
+
+def _sheet_links(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
+    sheets = sorted(set(zip(table.column("uri").to_pylist(),
+                            table.column("contact_sheet_path").to_pylist(), strict=True)))
+    return "".join(f"- [{uri}]({lakefs.object_url(sheet, ref)})\n" for uri, sheet in sheets) or "none"

@@ -1,0 +1,172 @@
+"""Build the clips table for one source: analyse new videos in a process pool, reuse the rest.
+
+Analyses are content-addressed: a local cache keyed by (video sha256, analysis parameters)
+means a retried or re-run materialization redoes only the videos that failed or changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import pickle
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from media.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
+from quality_checks.schemas import CLIPS_SCHEMA
+from resources.lakefs import table_to_parquet_bytes
+
+
+@dataclass
+class ClipsStats:
+    videos: int = 0
+    analyzed: int = 0
+    from_cache: int = 0
+    reused: int = 0
+    removed_videos: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # uri -> reason
+    frames_decoded: int = 0
+    seconds_analyzing: float = 0.0
+
+
+def clip_id_for(video_id: str, start: int, end: int) -> str:
+    return "c" + hashlib.sha256(f"{video_id}:{start}:{end}".encode()).hexdigest()[:24]
+
+
+def clips_prefix(source: str) -> str:
+    return f"sources/{source}/clips"
+
+
+def analyze_with_cache(path: str, sha256: str, params: AnalysisParams, cache_root: str) -> tuple[str, bool]:
+    """Process-pool worker: the analysis pickle for (sha256, params), computed if missing."""
+    target = Path(cache_root) / sha256[:2] / sha256 / f"{params.fingerprint()}.pkl"
+    if target.is_file():
+        return str(target), True
+    analysis = analyze_video_decoding_once(Path(path), params)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    partial.write_bytes(pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.replace(target)  # atomic: a killed worker never leaves a half-written result
+    return str(target), False
+
+
+def run_analyses(
+    jobs: dict[str, tuple[Path, str]], params: AnalysisParams, cache_root: Path, workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, VideoAnalysis], dict[str, str], int]:
+    """Analyse {key: (path, sha256)} in parallel; returns (results, failures, cache hits)."""
+    results: dict[str, VideoAnalysis] = {}
+    failures: dict[str, str] = {}
+    hits = 0
+    if not jobs:
+        return results, failures, hits
+    context = multiprocessing.get_context("forkserver")  # no fork of a threaded Dagster process
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=context) as pool:
+        futures = {key: pool.submit(analyze_with_cache, str(path), sha, params, str(cache_root))
+                   for key, (path, sha) in jobs.items()}
+        for done, (key, future) in enumerate(futures.items(), start=1):
+            try:
+                pickle_path, cached = future.result()
+                results[key] = pickle.loads(Path(pickle_path).read_bytes())
+                hits += int(cached)
+            except Exception as exc:  # one undecodable video is one failure, not a failed run
+                failures[key] = f"{type(exc).__name__}: {exc}"
+            if progress:
+                progress(done, len(jobs))
+    return results, failures, hits
+
+
+def rows_for_video(
+    source: str, video: dict, analysis: VideoAnalysis, params: AnalysisParams,
+    upstream_commit: str,
+) -> tuple[list[dict], dict[str, bytes]]:
+    """Clip rows of one video and the objects (keyframes, stats, contact sheet) they cite."""
+    base = clips_prefix(source)
+    vid = video["video_id"]
+    stats_path = f"{base}/frame_stats/{vid}.parquet"
+    sheet_path = f"{base}/contact_sheets/{vid}.png"
+    objects: dict[str, bytes] = {}
+    for frame, jpeg in analysis.keyframe_jpegs.items():
+        objects[f"{base}/keyframes/{vid}/{frame:07d}.jpg"] = jpeg
+    stats_table = pa.table({"frame": pa.array(range(analysis.frame_count), pa.int64()),
+                            **{k: pa.array(v) for k, v in analysis.stats.items()}})
+    objects[stats_path] = table_to_parquet_bytes(stats_table)
+    rows, labels = [], []
+    detector_params = json.dumps({"detector": params.detector, **params.detector_params,
+                                  "spans": asdict(params.spans)}, sort_keys=True)
+    for clip in analysis.clips:
+        clip_id = clip_id_for(vid, clip.start, clip.end)
+        labels.append(f"{clip_id[:9]}\n{clip.start_s:.2f}-{clip.end_s:.2f} s\n"
+                      f"frames {clip.start}-{clip.end - 1}")
+        rows.append({
+            "source": source, "video_id": vid, "clip_id": clip_id, "sha256": video["sha256"],
+            "uri": video["uri"], "start_frame": clip.start, "end_frame": clip.end,
+            "start_s": clip.start_s, "end_s": clip.end_s,
+            "duration_s": clip.end_s - clip.start_s, "video_frame_count": analysis.frame_count,
+            "fps": analysis.fps, "width": analysis.width, "height": analysis.height,
+            "detector": params.detector, "detector_params": detector_params,
+            "analysis_fingerprint": params.fingerprint(),
+            **analysis.clip_stats(clip),
+            "keyframes": [{"role": role, "frame": frame,
+                           "path": f"{base}/keyframes/{vid}/{frame:07d}.jpg"}
+                          for role, frame in clip.keyframes.items()],
+            "frame_stats_path": stats_path, "contact_sheet_path": sheet_path,
+            "upstream_commit": upstream_commit,
+        })
+    objects[sheet_path] = analysis.contact_sheet_png(labels)
+    return rows, objects
+
+
+def build_clips(
+    source: str, accepted: list[dict], previous: pa.Table | None, params: AnalysisParams,
+    local_path: Callable[[dict], Path], cache_root: Path, upstream_commit: str, workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pa.Table, dict[str, bytes], list[str], ClipsStats]:
+    """(clips table, objects to write, object prefixes to delete, stats) for one source."""
+    stats = ClipsStats(videos=len(accepted))
+    fingerprint = params.fingerprint()
+    kept: dict[str, list[dict]] = {}
+    if previous is not None:
+        for row in previous.to_pylist():
+            kept.setdefault(row["video_id"], []).append(row)
+    current = {v["video_id"]: v for v in accepted}
+    stats.removed_videos = sorted(set(kept) - set(current))
+
+    rows: list[dict] = []
+    jobs: dict[str, tuple[Path, str]] = {}
+    for vid, video in current.items():
+        old = kept.get(vid)
+        if old and old[0]["sha256"] == video["sha256"] and old[0]["analysis_fingerprint"] == fingerprint:
+            rows.extend(old)  # same bytes, same parameters: the stored clips still hold
+            stats.reused += 1
+            continue
+        try:
+            jobs[vid] = (local_path(video), video["sha256"])
+        except Exception as exc:
+            stats.failed[video["uri"]] = f"fetch failed: {exc}"
+
+    started = time.monotonic()
+    results, failures, stats.from_cache = run_analyses(jobs, params, cache_root, workers, progress)
+    stats.seconds_analyzing = time.monotonic() - started
+    stats.analyzed = len(results)
+    objects: dict[str, bytes] = {}
+    for vid, analysis in results.items():
+        video_rows, video_objects = rows_for_video(source, current[vid], analysis, params,
+                                                   upstream_commit)
+        rows.extend(video_rows)
+        objects.update(video_objects)
+        stats.frames_decoded += analysis.frame_count
+    for vid, reason in failures.items():
+        stats.failed[current[vid]["uri"]] = reason
+    # Stale objects of videos that left (or were re-analysed) go before the new ones land.
+    base = clips_prefix(source)
+    stale = [f"{base}/{kind}/{vid}" for vid in [*stats.removed_videos, *results]
+             for kind in ("keyframes", "frame_stats", "contact_sheets")]
+    rows.sort(key=lambda r: (r["video_id"], r["start_frame"]))
+    return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), objects, stale, stats

@@ -1,0 +1,96 @@
+"""The one decode of a raw video: a stream of small analysis frames with exact timestamps.
+
+Pixels are reduced where it is cheap: the Y, U and V planes are resized separately with
+OpenCV and only the small result is converted to BGR. Asking FFmpeg for a resized BGR frame
+costs more than the decode itself (measured in the design notes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+_PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
+
+
+@dataclass(frozen=True)
+class AnalysisFrame:
+    """One decoded frame: its index in presentation order, its time, and small pixels."""
+
+    index: int
+    seconds: float
+    duration_s: float
+    bgr: np.ndarray  # analysis size, uint8 HxWx3
+    luma: np.ndarray  # analysis size, uint8 HxW
+    source: av.VideoFrame  # the full frame, for the few that become keyframes
+
+
+def analysis_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(w, h) with the short side scaled to `short_side` (never upscaled), both even."""
+    scale = min(1.0, short_side / max(1, min(width, height)))
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+
+
+def nominal_fps(path: Path) -> float:
+    """The container's frame rate claim (no decoding); 25 when it makes none."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return float(stream.average_rate or stream.guessed_rate or Fraction(25))
+
+
+def decode_analysis_frames(path: Path, short_side: int = 144) -> Iterator[AnalysisFrame]:
+    """Decode `path` once (threaded) and yield every frame at analysis size, in time order.
+
+    Frame times come from the frames' own timestamps (variable frame rate stays exact);
+    frames without a timestamp continue from the previous one at the nominal rate.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        nominal = 1.0 / rate if rate > 0 else 0.04
+        size: tuple[int, int] | None = None
+        last_seconds: float | None = None
+        for index, frame in enumerate(container.decode(stream)):
+            if size is None:
+                size = analysis_size(frame.width, frame.height, short_side)
+            seconds = frame.time
+            if seconds is None or (last_seconds is not None and seconds <= last_seconds):
+                seconds = (last_seconds + nominal) if last_seconds is not None else 0.0
+            duration = float(frame.duration * frame.time_base) if frame.duration else nominal
+            bgr, luma = _small_bgr_and_luma(frame, size)
+            yield AnalysisFrame(index, seconds, duration or nominal, bgr, luma, frame)
+            last_seconds = seconds
+
+
+def _small_bgr_and_luma(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    if frame.format.name in _PLANAR_YUV:
+        planes = [_plane_array(frame, i) for i in range(3)]
+        small = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in planes]
+        yuv = cv2.merge(small)
+        bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
+        return bgr, small[0]
+    # Other layouts (NV12, 10-bit, RGB, palette): let FFmpeg convert; rarer, slower.
+    bgr = frame.reformat(width=size[0], height=size[1], format="bgr24").to_ndarray()
+    return bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+
+
+def _plane_array(frame: av.VideoFrame, index: int) -> np.ndarray:
+    plane = frame.planes[index]
+    data = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)
+    return data[:, : plane.width]
+
+
+def frame_to_rgb(frame: av.VideoFrame, short_side: int, rotation: int = 0) -> np.ndarray:
+    """A full frame at captioning size as upright RGB (display rotation applied)."""
+    width, height = analysis_size(frame.width, frame.height, short_side)
+    rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    # Display matrices rotate counter-clockwise; np.rot90 with k>0 does the same.
+    turns = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=turns)) if turns else rgb

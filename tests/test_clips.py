@@ -1,0 +1,109 @@
+"""clips end to end and its media parts, on constructed footage with known cuts."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dagster import materialize
+from PIL import Image
+
+from assets.clips import clips
+from assets.partitions import tier_path
+from assets.raw_pool import raw_pool
+from media.analysis import AnalysisParams, analyze_video_decoding_once
+from media.clip_spans import SpanParams
+from quality_checks import clips_checks
+from tests.conftest import Pipeline, materialization_metadata, write_registry
+from tests.video_factory import write_cut_video, write_rotated_video, write_static_video, write_vfr_video
+
+
+def test_known_hard_cuts_are_found_within_two_frames(tmp_path: Path):
+    path, cuts = write_cut_video(tmp_path / "cuts.mp4", segment_seconds=(3.0, 2.5, 3.5), fps=24)
+    analysis = analyze_video_decoding_once(path, AnalysisParams())
+    assert len(analysis.cuts) == len(cuts)
+    for expected, found in zip(cuts, analysis.cuts, strict=True):
+        assert abs(found - expected) <= 2
+    # trimmed shots, one clip each, never spanning a cut
+    assert len(analysis.clips) == 3
+    bounds = [0, *cuts, analysis.frame_count]
+    for clip, (a, b) in zip(analysis.clips, zip(bounds, bounds[1:], strict=False), strict=True):
+        assert a <= clip.start < clip.end <= b
+
+
+def test_static_video_has_no_motion(tmp_path: Path):
+    analysis = analyze_video_decoding_once(write_static_video(tmp_path / "s.mp4", seconds=3),
+                                           AnalysisParams())
+    assert analysis.stats["motion"].max() < 0.005
+    assert len(analysis.clips) == 1 and analysis.clip_stats(analysis.clips[0])["motion_mean"] < 0.005
+
+
+def test_moving_video_has_motion_and_long_shots_split(tmp_path: Path):
+    path, _ = write_cut_video(tmp_path / "m.mp4", segment_seconds=(9.0,), fps=24)  # one moving shot
+    params = AnalysisParams(spans=SpanParams(min_clip_s=1.0, max_clip_s=4.0))
+    analysis = analyze_video_decoding_once(path, params)
+    assert analysis.stats["motion"][1:].mean() > 0.01
+    durations = [c.end_s - c.start_s for c in analysis.clips]
+    assert len(durations) == 3 and all(d <= 4.0 + 1 / 24 for d in durations)
+    assert all(c.end <= n.start for c, n in zip(analysis.clips, analysis.clips[1:], strict=False))
+
+
+def test_vfr_clip_times_follow_timestamps(tmp_path: Path):
+    path = write_vfr_video(tmp_path / "v.mp4", frames=96)
+    analysis = analyze_video_decoding_once(
+        path, AnalysisParams(spans=SpanParams(trim_frames=0, min_clip_s=0.5)))
+    starts = analysis.stats["seconds"]
+    expected = np.cumsum([0] + [0.033 if i % 2 == 0 else 0.067 for i in range(95)])
+    assert np.allclose(starts, expected, atol=0.002)
+    clip = analysis.clips[0]
+    assert clip.start_s == pytest.approx(starts[clip.start])
+
+
+def test_rotated_video_keeps_display_size_and_upright_keyframes(tmp_path: Path):
+    analysis = analyze_video_decoding_once(write_rotated_video(tmp_path / "r.mp4"),
+                                           AnalysisParams(spans=SpanParams(min_clip_s=1.0)))
+    assert (analysis.width, analysis.height) == (240, 320)
+    jpeg = next(iter(analysis.keyframe_jpegs.values()))
+    assert Image.open(io.BytesIO(jpeg)).size == (240, 320)  # upright portrait, never upscaled
+
+
+def test_clips_asset_publishes_clips_keyframes_and_contact_sheets(pipeline: Pipeline, workdir: Path):
+    write_cut_video(workdir / "videos" / "cuts.mp4", segment_seconds=(3.0, 3.0), fps=24)
+    write_static_video(workdir / "videos" / "static.mp4", seconds=3)
+    registry = write_registry(workdir, [
+        {"id": "cams", "kind": "local", "uri": "videos", "license": "CC0-1.0"},
+    ])
+    pipeline.run(registry, "cams")
+    raw_head = pipeline.lakefs.head()
+    result = materialize([raw_pool, clips], partition_key="cams",
+                         resources=pipeline.resources(registry), instance=pipeline.instance,
+                         selection=[clips])
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {spec.name: True for spec in clips_checks.clips_check_specs()}
+
+    table = pipeline.lakefs.read_table(tier_path("cams", "clips"))
+    rows = table.to_pylist()
+    assert len(rows) == 3  # two shots + the static video
+    merge = pipeline.lakefs.log(max_amount=1)[0]
+    assert merge.metadata["upstream_commits"] == f'{{"raw_pool": "{raw_head}"}}'
+    assert all(r["upstream_commit"] == raw_head for r in rows)
+    for row in rows:
+        assert {k["role"] for k in row["keyframes"]} == {"start", "middle", "motion_peak", "end"}
+        for keyframe in row["keyframes"]:
+            image = Image.open(io.BytesIO(pipeline.lakefs.read_bytes(keyframe["path"])))
+            assert min(image.size) == 240  # captioning size never upscales a 240p source
+        sheet = pipeline.lakefs.read_bytes(row["contact_sheet_path"])
+        assert sheet[:8] == b"\x89PNG\r\n\x1a\n"
+        stats = pipeline.lakefs.read_table(row["frame_stats_path"])
+        assert stats.num_rows == row["video_frame_count"]
+
+    # Unchanged inputs: nothing is analysed again and nothing is published.
+    again = materialize([raw_pool, clips], partition_key="cams",
+                        resources=pipeline.resources(registry), instance=pipeline.instance,
+                        selection=[clips])
+    meta = materialization_metadata(again)
+    assert meta["videos_unchanged"] == 2 and meta["videos_analysed"] == 0
+    assert meta["published"] is False
