@@ -15,18 +15,21 @@ from typing import Any
 import numpy as np
 
 from media.clip_spans import SpanParams, clip_spans
+from media.dissolves import DissolveDetector
 from media.frame_stats import FrameStats
 from media.frames import decode_analysis_frames, frame_to_rgb, nominal_fps
 from media.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
 from media.shots import ShotDetector
 
 ANALYSIS_VERSION = "analysis-1"
+_NEAR = 2  # frames: a cut this close to a dissolve's ends is that dissolve
 
 
 @dataclass(frozen=True)
 class AnalysisParams:
     detector: str = "adaptive"
     detector_params: dict[str, Any] = field(default_factory=dict)
+    dissolves: bool = True  # also find gradual transitions (see media/dissolves.py)
     analysis_short_side: int = 144
     keyframe_short_side: int = 384
     keyframes_per_second: float = 4.0
@@ -56,6 +59,7 @@ class VideoAnalysis:
     height: int
     rotation: int
     cuts: list[int]
+    transitions: list[tuple[int, int]]  # gradual transitions, half-open frame spans
     stats: dict[str, np.ndarray]
     clips: list[Clip]
     keyframe_jpegs: dict[int, bytes]
@@ -80,6 +84,7 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
     """Decode `path` once; return its shots, per-frame statistics, clips and keyframes."""
     rate = nominal_fps(path)
     detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate)
+    dissolves = DissolveDetector() if params.dissolves else None
     stats = FrameStats(motion_threshold=params.motion_threshold)
     sampler = KeyframeSampler(every=max(1, round(rate / params.keyframes_per_second)))
     durations: list[float] = []
@@ -90,6 +95,8 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
             rotation = int(round(frame.source.rotation or 0)) % 360
         count += 1
         detector.feed(frame.index, frame.bgr)
+        if dissolves is not None:
+            dissolves.feed(frame.index, frame.bgr)
         stats.add(frame.seconds, frame.luma)
         durations.append(frame.duration_s)
         if sampler.wants(frame.index):
@@ -102,7 +109,11 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
     arrays = stats.arrays()
     starts = arrays["seconds"]
     ends = np.append(starts[1:], starts[-1] + durations[-1])
-    spans = clip_spans(detector.cuts, starts, ends, arrays["motion"], params.spans)
+    transitions = dissolves.finish() if dissolves is not None else []
+    # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
+    cuts = sorted({c for c in detector.cuts
+                   if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)})
+    spans = clip_spans(cuts, starts, ends, arrays["motion"], params.spans, transitions)
     fps = count / (ends[-1] - starts[0]) if ends[-1] > starts[0] else rate
     clips = []
     for start, end in spans:
@@ -116,6 +127,6 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
         frame_count=count, fps=fps,
         width=height if turned else width,
         height=width if turned else height,
-        rotation=rotation, cuts=sorted(set(detector.cuts)), stats=arrays, clips=clips,
+        rotation=rotation, cuts=cuts, transitions=transitions, stats=arrays, clips=clips,
         keyframe_jpegs={i: b for i, b in sampler.frames.items() if i in used},
     )

@@ -22,19 +22,23 @@ class SpanParams:
     stitch_below_motion: float | None = None  # stitch shots whose cut frame barely changes
 
 
-def shot_spans(cuts: list[int], frame_count: int) -> list[tuple[int, int]]:
-    """Consecutive shots from first-frame-of-shot cut indices."""
-    bounds = [0, *sorted(c for c in set(cuts) if 0 < c < frame_count), frame_count]
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+def shot_spans(cuts: list[int], frame_count: int,
+               transitions: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """Shots between cuts (first-frame indices) and gradual transitions (frames excluded)."""
+    inside = [c for c in cuts if not any(s <= c < e for s, e in transitions)]
+    edges = {*inside, *(s for s, _ in transitions), *(e for _, e in transitions)}
+    bounds = [0, *sorted(c for c in edges if 0 < c < frame_count), frame_count]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False)
+            if b > a and (a, b) not in transitions]
 
 
 def clip_spans(
     cuts: list[int], starts_s: np.ndarray, ends_s: np.ndarray, motion: np.ndarray,
-    params: SpanParams,
+    params: SpanParams, transitions: list[tuple[int, int]] = (),
 ) -> list[tuple[int, int]]:
     """Final clip spans for one video. `starts_s`/`ends_s` are per-frame times in seconds."""
     n = len(starts_s)
-    shots = shot_spans(cuts, n)
+    shots = shot_spans(cuts, n, list(transitions))
     if params.stitch_below_motion is not None:
         shots = _stitch(shots, motion, params.stitch_below_motion)
     clips: list[tuple[int, int]] = []

@@ -81,7 +81,7 @@ def write_vfr_video(path: Path, frames: int = 48, width: int = 320, height: int 
         stream.codec_context.time_base = Fraction(1, 1000)
         pts = 0
         for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(_frame(i, width, height), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(_scene_frame(i, 0, width, height), format="rgb24")
             frame.pts, frame.time_base = pts, Fraction(1, 1000)
             pts += 33 if i % 2 == 0 else 67
             out.mux(stream.encode(frame))

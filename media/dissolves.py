@@ -1,0 +1,89 @@
+"""Gradual transitions (cross-dissolves, fades) found from the same analysis frames.
+
+PySceneDetect's detectors look at neighbouring frames, so a dissolve, which changes the
+picture a little on every frame, slips under their thresholds. A dissolve has a signature
+motion lacks: every frame inside it is a linear blend of the frames on either side. For
+window lengths L, the detector compares frame t-L (A), frame t (B) and the frames between
+with the blends (1-a)·A + a·B. A window whose frames match their blends closely, while A and
+B differ like two shots, is a candidate. Camera motion mostly fails the test, because the
+average of two shifted pictures is a ghost, not the picture in between; what passes is
+settled by contrast: a blend of two unrelated pictures is flatter in the middle than at
+either end (a fade to or from black is exempt: one end is flat already). Overlapping
+candidates keep the best one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+_SMALL = (64, 36)
+
+
+@dataclass
+class DissolveDetector:
+    lengths: tuple[int, ...] = tuple(range(6, 42, 3))
+    min_change: float = 18.0  # mean |A - B| (0..255) for A and B to be different shots
+    max_misfit: float = 0.33  # blend error relative to |A - B|
+    max_contrast_ratio: float = 0.92  # mid-window contrast relative to the ends' mean
+    max_step: float = 0.45  # no single frame step may carry this share of the change
+    _frames: deque = field(default_factory=deque)
+    _steps: deque = field(default_factory=deque)
+    _candidates: list[tuple[float, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._frames = deque(maxlen=max(self.lengths) + 1)
+        self._steps = deque(maxlen=max(self.lengths))
+
+    def feed(self, index: int, bgr: np.ndarray) -> None:
+        small = cv2.resize(bgr, _SMALL, interpolation=cv2.INTER_AREA).astype(np.float32)
+        # The step from the previous frame, computed once and reused by every window.
+        step = float(cv2.absdiff(small, self._frames[-1]).mean()) if self._frames else 0.0
+        self._frames.append(small)
+        self._steps.append(step)
+        frames = list(self._frames)
+        for length in self.lengths:
+            if len(frames) > length:
+                fit = self._fit(frames[-length - 1 :], list(self._steps)[-length:])
+                if fit is not None:
+                    self._candidates.append((fit, index - length + 1, index))
+
+    def _fit(self, window: list[np.ndarray], steps: list[float]) -> float | None:
+        """How well `window` forms one dissolve from its first to its last frame, or None."""
+        length = len(window) - 1
+        a, b = window[0], window[-1]
+        change = float(cv2.absdiff(a, b).mean())
+        if change < self.min_change:
+            return None
+        if max(steps) > self.max_step * change:
+            return None  # a hard cut (or a flash) inside: not a dissolve
+        probes = (length // 4, length // 2, 3 * length // 4)
+        errors = [float(cv2.absdiff(window[k], cv2.addWeighted(a, 1 - k / length, b, k / length, 0))
+                        .mean()) for k in probes if 0 < k < length]
+        misfit = float(np.mean(errors)) / change
+        if misfit > self.max_misfit:
+            return None
+        contrast_a, contrast_b = _contrast(a), _contrast(b)
+        if min(contrast_a, contrast_b) >= 0.25 * max(contrast_a, contrast_b):  # not a fade
+            mid = _contrast(window[length // 2])
+            if mid > self.max_contrast_ratio * (contrast_a + contrast_b) / 2:
+                return None
+        # A stretch inside a dissolve fits too, but carries less change; a window reaching
+        # past either end carries the same change but fits worse. The whole dissolve wins.
+        return change * (1.0 - misfit / self.max_misfit)
+
+    def finish(self) -> list[tuple[int, int]]:
+        """Transitions as half-open frame spans: the best-fitting candidates, never overlapping."""
+        chosen: list[tuple[int, int]] = []
+        for _, start, end in sorted(self._candidates, reverse=True):
+            if all(end <= s or start >= e for s, e in chosen):
+                chosen.append((start, end))
+        return sorted(chosen)
+
+
+def _contrast(image: np.ndarray) -> float:
+    """Mean per-channel spread: a uniform colour shift (exposure, white balance) leaves it alone."""
+    return float(cv2.meanStdDev(image)[1].mean())
