@@ -52,8 +52,14 @@ class LocalLakeFS:
             "  encrypt:",
             # Only encrypts stored credentials of this local, single-user dev server.
             f"    secret_key: vcurate-local-{self.access_key_id}",
+            # A local server never phones home: no usage stats, update or audit checks.
             "stats:",
             "  enabled: false",
+            "email_subscription:",
+            "  enabled: false",
+            "security:",
+            "  check_latest_version: false",
+            '  audit_check_url: ""',
             "logging:",
             "  level: WARN",
             f"  output: {self.data_dir / 'lakefs.log'}",

@@ -17,7 +17,13 @@ from media.analysis import AnalysisParams, analyze_video_decoding_once
 from media.clip_spans import SpanParams
 from quality_checks import clips_checks
 from tests.conftest import Pipeline, materialization_metadata, write_registry
-from tests.video_factory import write_cut_video, write_rotated_video, write_static_video, write_vfr_video
+from tests.video_factory import (
+    write_cut_video,
+    write_dissolve_video,
+    write_rotated_video,
+    write_static_video,
+    write_vfr_video,
+)
 
 
 def test_known_hard_cuts_are_found_within_two_frames(tmp_path: Path):
@@ -31,6 +37,18 @@ def test_known_hard_cuts_are_found_within_two_frames(tmp_path: Path):
     bounds = [0, *cuts, analysis.frame_count]
     for clip, (a, b) in zip(analysis.clips, zip(bounds, bounds[1:], strict=False), strict=True):
         assert a <= clip.start < clip.end <= b
+
+
+def test_dissolve_is_found_and_kept_out_of_clips(tmp_path: Path):
+    path, (start, end) = write_dissolve_video(tmp_path / "d.mp4", seconds=3.0, blend=16)
+    analysis = analyze_video_decoding_once(path, AnalysisParams())
+    assert len(analysis.transitions) == 1 and analysis.cuts == []
+    found = analysis.transitions[0]
+    assert found[0] <= (start + end) // 2 < found[1]
+    assert found[1] - found[0] <= 2 * (end - start)
+    assert len(analysis.clips) == 2
+    for clip in analysis.clips:  # no clip holds a blended frame
+        assert clip.end <= start or clip.start >= end
 
 
 def test_static_video_has_no_motion(tmp_path: Path):

@@ -182,3 +182,23 @@ def write_static_video(path: Path, seconds: float = 3.0, fps: int = 24) -> Path:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(stream.encode())
     return path
+
+
+def write_dissolve_video(path: Path, seconds: float = 3.0, blend: int = 16, fps: int = 24
+                         ) -> tuple[Path, tuple[int, int]]:
+    """Two scenes cross-dissolved over `blend` frames; returns the blended frames' span."""
+    n = int(seconds * fps)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        frames = [_scene_frame(i, 0, 320, 240) for i in range(n)]
+        frames += [_scene_frame(i, 4, 320, 240) for i in range(n)]
+        start = n - blend // 2
+        for k in range(blend):
+            alpha = (k + 1) / (blend + 1)
+            a, b = _scene_frame(start + k, 0, 320, 240), _scene_frame(k, 4, 320, 240)
+            frames[start + k] = ((1 - alpha) * a + alpha * b).round().astype(np.uint8)
+        for img in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    return path, (start, start + blend)
