@@ -34,6 +34,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -258,13 +259,25 @@ def container_seconds(path: Path) -> float | None:
         return None
 
 
-def busy_warning() -> str | None:
-    """A warning when other processes already load the CPUs: every figure would be noisy."""
-    load = os.getloadavg()[0]
-    cpus = os.cpu_count() or 1
-    if load < 0.5 * cpus:
+def cpu_seconds() -> tuple[float, float] | None:
+    """(CPU s the whole machine spent busy, CPU s this process and its children used); Linux only."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+    except (OSError, ValueError):
         return None
-    return f"load average {load:.1f} on {cpus} CPUs before the run: other work competes, figures are noisy"
+    own = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    # user, nice, system, irq, softirq: not idle, iowait or steal.
+    busy = sum(ticks[:3]) + ticks[5] + ticks[6]
+    return busy / os.sysconf("SC_CLK_TCK"), sum(u.ru_utime + u.ru_stime for u in own)
+
+
+def other_load(before: tuple[float, float] | None, wall_s: float) -> float | None:
+    """Share of all CPUs that other processes used since `before` (they slow every figure)."""
+    after = cpu_seconds()
+    if before is None or after is None or wall_s <= 0:
+        return None
+    others = (after[0] - before[0]) - (after[1] - before[1])
+    return max(0.0, others) / (wall_s * (os.cpu_count() or 1))
 
 
 def versions(ffmpeg: str | None) -> dict[str, str]:
@@ -459,9 +472,7 @@ def main() -> None:
     if not files:
         sys.exit("no video files to measure")
     ffmpeg = find_ffmpeg(allow_install=not args.no_install)
-    busy = busy_warning()
-    if busy:
-        print(f"WARNING: {busy}")
+    before, run_start = cpu_seconds(), time.perf_counter()
     raw_label = "ffmpeg" if ffmpeg else "PyAV fallback"
     print(f"raw-decode baseline: {f'ffmpeg CLI ({ffmpeg})' if ffmpeg else 'PyAV loop (no ffmpeg CLI)'}")
     with tempfile.TemporaryDirectory(prefix="vcurate-bench-") as tmp:
@@ -478,6 +489,7 @@ def main() -> None:
         if ffmpeg:
             startup["ffmpeg"] = startup_seconds([ffmpeg, "-hide_banner", "-version"], scratch)
     done = [r for r in results if r.complete]
+    contention = other_load(before, time.perf_counter() - run_start)
     if left:
         print(f"note: the scenedetect CLI wrote files anyway (discarded): {left}")
     if not done:
@@ -487,11 +499,14 @@ def main() -> None:
     skipped = [r.file for r in results if not r.complete]
     if skipped:
         print(f"\nleft out of the totals ({len(skipped)}): {', '.join(skipped)}")
+    if contention is not None:
+        print(f"other processes used {contention:.0%} of the CPUs during the run"
+              + (": they competed with every approach, figures are noisy" if contention > 0.1 else ""))
     report = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "raw_decode_baseline": raw_label,
               "commands": {"ffmpeg": ffmpeg_cmd(ffmpeg, Path("X"))[1:] if ffmpeg else None,
                            "scenedetect": scenedetect_cmd(Path("X"))[2:]},
-              "versions": versions(ffmpeg), "load_warning": busy, "startup_s": startup, "summary": summary,
-              "left_out": skipped, "files": [file_record(r) for r in results]}
+              "versions": versions(ffmpeg), "other_cpu_share": contention, "startup_s": startup,
+              "summary": summary, "left_out": skipped, "files": [file_record(r) for r in results]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.json}")

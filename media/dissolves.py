@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-_SMALL = (64, 36)
+_SHRINK = 4  # dissolve frames are the analysis frames shrunk by this integer factor
 
 
 @dataclass
@@ -39,9 +39,10 @@ class DissolveDetector:
         self._steps = deque(maxlen=max(self.lengths))
 
     def feed(self, index: int, bgr: np.ndarray) -> None:
-        small = cv2.resize(bgr, _SMALL, interpolation=cv2.INTER_AREA).astype(np.float32)
+        size = (max(1, bgr.shape[1] // _SHRINK), max(1, bgr.shape[0] // _SHRINK))
+        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA).astype(np.float32)
         # The step from the previous frame, computed once and reused by every window.
-        step = float(cv2.absdiff(small, self._frames[-1]).mean()) if self._frames else 0.0
+        step = _mean_abs(small, self._frames[-1]) if self._frames else 0.0
         self._frames.append(small)
         self._steps.append(step)
         frames = list(self._frames)
@@ -55,14 +56,14 @@ class DissolveDetector:
         """How well `window` forms one dissolve from its first to its last frame, or None."""
         length = len(window) - 1
         a, b = window[0], window[-1]
-        change = float(cv2.absdiff(a, b).mean())
+        change = _mean_abs(a, b)
         if change < self.min_change:
             return None
         if max(steps) > self.max_step * change:
             return None  # a hard cut (or a flash) inside: not a dissolve
         probes = (length // 4, length // 2, 3 * length // 4)
-        errors = [float(cv2.absdiff(window[k], cv2.addWeighted(a, 1 - k / length, b, k / length, 0))
-                        .mean()) for k in probes if 0 < k < length]
+        errors = [_mean_abs(window[k], cv2.addWeighted(a, 1 - k / length, b, k / length, 0))
+                  for k in probes if 0 < k < length]
         misfit = float(np.mean(errors)) / change
         if misfit > self.max_misfit:
             return None
@@ -87,3 +88,7 @@ class DissolveDetector:
 def _contrast(image: np.ndarray) -> float:
     """Mean per-channel spread: a uniform colour shift (exposure, white balance) leaves it alone."""
     return float(cv2.meanStdDev(image)[1].mean())
+
+
+def _mean_abs(x: np.ndarray, y: np.ndarray) -> float:
+    return cv2.norm(x, y, cv2.NORM_L1) / x.size

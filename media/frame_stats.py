@@ -27,7 +27,7 @@ class FrameStats:
         mean, std = cv2.meanStdDev(luma)
         self.luma_mean.append(float(mean[0, 0]))
         self.luma_std.append(float(std[0, 0]))
-        self.sharpness.append(float(cv2.Laplacian(luma, cv2.CV_16S).var()))
+        self.sharpness.append(float(cv2.meanStdDev(cv2.Laplacian(luma, cv2.CV_16S))[1][0, 0] ** 2))
         self.motion.append(motion_score(self._previous, luma, self.motion_threshold))
         self._previous = luma
 

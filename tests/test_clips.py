@@ -62,7 +62,7 @@ def test_moving_video_has_motion_and_long_shots_split(tmp_path: Path):
     path, _ = write_cut_video(tmp_path / "m.mp4", segment_seconds=(9.0,), fps=24)  # one moving shot
     params = AnalysisParams(spans=SpanParams(min_clip_s=1.0, max_clip_s=4.0))
     analysis = analyze_video_decoding_once(path, params)
-    assert analysis.stats["motion"][1:].mean() > 0.01
+    assert analysis.stats["motion"][1:].mean() > 0.003  # the static video scores 0
     durations = [c.end_s - c.start_s for c in analysis.clips]
     assert len(durations) == 3 and all(d <= 4.0 + 1 / 24 for d in durations)
     assert all(c.end <= n.start for c, n in zip(analysis.clips, analysis.clips[1:], strict=False))
