@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from media.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
+from media.transcode import cut_clips_decoding
 from quality_checks.schemas import CLIPS_SCHEMA
 from resources.lakefs import table_to_parquet_bytes
 
@@ -50,6 +51,13 @@ def analyze_with_cache(path: str, sha256: str, params: AnalysisParams, cache_roo
         return str(target), True
     analysis = analyze_video_decoding_once(Path(path), params)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if params.cut_files and analysis.clips:
+        folder = target.with_suffix("")
+        folder.mkdir(exist_ok=True)
+        spans = [(c.start, c.end) for c in analysis.clips]
+        outputs = [folder / f"{a:07d}_{b:07d}.mp4" for a, b in spans]
+        cut_clips_decoding(Path(path), spans, outputs)
+        analysis.clip_files = {a: str(out) for (a, _), out in zip(spans, outputs, strict=True)}
     partial = target.with_suffix(".part")
     partial.write_bytes(pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
     partial.replace(target)  # atomic: a killed worker never leaves a half-written result
@@ -117,8 +125,12 @@ def rows_for_video(
                            "path": f"{base}/keyframes/{vid}/{frame:07d}.jpg"}
                           for role, frame in clip.keyframes.items()],
             "frame_stats_path": stats_path, "contact_sheet_path": sheet_path,
+            "clip_file_path": None,
             "upstream_commit": upstream_commit,
         })
+        if clip.start in analysis.clip_files:
+            rows[-1]["clip_file_path"] = f"{base}/files/{vid}/{clip_id}.mp4"
+            objects[rows[-1]["clip_file_path"]] = Path(analysis.clip_files[clip.start]).read_bytes()
     objects[sheet_path] = analysis.contact_sheet_png(labels)
     return rows, objects
 
@@ -167,6 +179,6 @@ def build_clips(
     # Stale objects of videos that left (or were re-analysed) go before the new ones land.
     base = clips_prefix(source)
     stale = [f"{base}/{kind}/{vid}" for vid in [*stats.removed_videos, *results]
-             for kind in ("keyframes", "frame_stats", "contact_sheets")]
+             for kind in ("keyframes", "frame_stats", "contact_sheets", "files")]
     rows.sort(key=lambda r: (r["video_id"], r["start_frame"]))
     return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), objects, stale, stats

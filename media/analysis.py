@@ -30,6 +30,7 @@ class AnalysisParams:
     detector: str = "adaptive"
     detector_params: dict[str, Any] = field(default_factory=dict)
     dissolves: bool = True  # also find gradual transitions (see media/dissolves.py)
+    cut_files: bool = False  # also re-encode every clip to its own file (a second decode)
     analysis_short_side: int = 144
     keyframe_short_side: int = 384
     keyframes_per_second: float = 4.0
@@ -63,6 +64,7 @@ class VideoAnalysis:
     stats: dict[str, np.ndarray]
     clips: list[Clip]
     keyframe_jpegs: dict[int, bytes]
+    clip_files: dict[int, str] = field(default_factory=dict)  # clip start frame -> MP4 path
 
     def clip_stats(self, clip: Clip) -> dict[str, float]:
         part = {k: v[clip.start : clip.end] for k, v in self.stats.items()}

@@ -32,8 +32,8 @@ def clips_check_specs(asset: str = "clips") -> list[AssetCheckSpec]:
         spec(DURATION_BOUNDS, "Durations lie in policy.clips.min_clip_s..max_clip_s "
                               "(one frame of slack)."),
         spec(CLIPS_PER_VIDEO, "At most policy.clips.max_clips_per_video clips per video."),
-        spec(KEYFRAMES_PRESENT, "Every clip has its keyframes, and every keyframe file exists "
-                                "on the branch."),
+        spec(KEYFRAMES_PRESENT, "Every clip has its keyframes, and every keyframe (and clip "
+                                "file, with policy.clips.cut_files) exists on the branch."),
     ]
 
 
@@ -98,6 +98,8 @@ def _keyframes(rows: list[dict], stored: set[str]) -> AssetCheckResult:
     missing_roles = [r["clip_id"] for r in rows if not r["keyframes"]]
     missing_files = [k["path"] for r in rows for k in (r["keyframes"] or [])
                      if k["path"] not in stored]
+    missing_files += [r["clip_file_path"] for r in rows
+                      if r["clip_file_path"] and r["clip_file_path"] not in stored]
     return _result(KEYFRAMES_PRESENT, not (missing_roles or missing_files),
                    clips_without_keyframes=len(missing_roles),
                    keyframe_files_missing=len(missing_files), examples=str(missing_files[:5]))

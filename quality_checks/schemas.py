@@ -72,5 +72,6 @@ CLIPS_SCHEMA = pa.schema([
     pa.field("keyframes", pa.list_(KEYFRAME_TYPE)),
     pa.field("frame_stats_path", pa.string(), nullable=False),
     pa.field("contact_sheet_path", pa.string(), nullable=False),
+    pa.field("clip_file_path", pa.string()),  # the re-encoded clip, when policy.clips.cut_files
     pa.field("upstream_commit", pa.string(), nullable=False),  # raw_pool commit it came from
 ])

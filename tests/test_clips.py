@@ -15,6 +15,7 @@ from assets.partitions import tier_path
 from assets.raw_pool import raw_pool
 from media.analysis import AnalysisParams, analyze_video_decoding_once
 from media.clip_spans import SpanParams
+from media.probe import probe_video_file
 from quality_checks import clips_checks
 from tests.conftest import Pipeline, materialization_metadata, write_registry
 from tests.video_factory import (
@@ -125,3 +126,28 @@ def test_clips_asset_publishes_clips_keyframes_and_contact_sheets(pipeline: Pipe
     meta = materialization_metadata(again)
     assert meta["videos_unchanged"] == 2 and meta["videos_analysed"] == 0
     assert meta["published"] is False
+
+
+def test_cut_files_hold_exactly_the_clip_frames(pipeline: Pipeline, workdir: Path):
+    write_cut_video(workdir / "videos" / "cuts.mp4", segment_seconds=(3.0, 3.0), fps=24)
+    write_rotated_video(workdir / "videos" / "phone.mp4")
+    registry = write_registry(workdir, [
+        {"id": "cams", "kind": "local", "uri": "videos", "license": "CC0-1.0"},
+    ])
+    pipeline.policy_path = str(workdir / "policy.yaml")
+    Path(pipeline.policy_path).write_text("clips:\n  cut_files: true\n  min_clip_s: 1.0\n")
+    pipeline.run(registry, "cams")
+    result = materialize([raw_pool, clips], partition_key="cams",
+                         resources=pipeline.resources(registry), instance=pipeline.instance,
+                         selection=[clips])
+    assert result.success
+    rows = pipeline.lakefs.read_table(tier_path("cams", "clips")).to_pylist()
+    assert rows and all(r["clip_file_path"] for r in rows)
+    for row in rows:
+        local = workdir / f"{row['clip_id']}.mp4"
+        local.write_bytes(pipeline.lakefs.read_bytes(row["clip_file_path"]))
+        probe = probe_video_file(local)
+        assert probe.error is None
+        assert probe.frame_count == row["end_frame"] - row["start_frame"]
+        assert (probe.display_width, probe.display_height) == (row["width"], row["height"])
+        assert probe.duration_s == pytest.approx(row["duration_s"], abs=0.05)
