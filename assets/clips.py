@@ -9,7 +9,6 @@ import pyarrow.compute as pc
 from dagster import (
     AssetDep,
     AssetExecutionContext,
-    DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -20,7 +19,7 @@ from dagster import (
 
 from assets.clips_rows import ClipsStats, build_clips, clips_prefix
 from assets.partitions import SOURCE_PARTITIONS, tier_path
-from assets.publishing import last_published_commit
+from assets.publishing import commit_for_audit, publish_if_audited
 from quality_checks.clips_checks import clips_check_specs, evaluate_clips_checks
 from quality_checks.schemas import CLIPS_SCHEMA
 from resources.lakefs import CommitMetadata, LakeFSResource
@@ -85,41 +84,19 @@ def clips(
     for object_path, data in objects.items():
         wap.write_bytes(object_path, data)
     wap.write_table(path, table)
-    committed = wap.commit(f"clips {source_id}: {table.num_rows} clips from "
-                           f"{stats.videos - len(stats.failed)} videos")
-    if committed is None:
-        wap.discard()
-        audited, stored = table, lakefs_paths(lakefs, clips_prefix(source_id))
-    else:
-        audited, stored = wap.read_table(path), wap.list_paths(clips_prefix(source_id))
-
-    results = evaluate_clips_checks(audited, rules, stored)
-    failed = [r.check_name for r in results if not r.passed]
-    if failed:
-        yield from results
-        raise Failure(
-            description=f"clips {source_id}: blocking checks failed ({', '.join(failed)}); "
-                        f"main is untouched, branch {wap.name} is left for inspection",
-            metadata={"wap_branch": wap.name, "failed_checks": ", ".join(failed)},
-        )
-    if committed is not None:
-        data_commit = wap.publish(f"publish clips {source_id} (run {context.run.run_id[:8]})")
-    else:
-        data_commit = last_published_commit(context, TIER, source_id) or lakefs.head()
-    yield MaterializeResult(
-        data_version=DataVersion(data_commit),
-        check_results=results,
-        metadata={
-            **_metadata(table, stats),
-            "lakefs_commit": data_commit,
-            "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(data_commit)),
-            "lakefs_path": f"lakefs://{lakefs.repository}/{data_commit[:12]}/{path}",
-            "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, data_commit)),
-            "published": committed is not None,
-            "upstream_raw_pool_commit": raw_commit,
-            "analysis_fingerprint": params.fingerprint(),
-        },
+    committed, audited = commit_for_audit(
+        wap, f"clips {source_id}: {table.num_rows} clips from "
+             f"{stats.videos - len(stats.failed)} videos", path, table,
     )
+    stored = (wap.list_paths(clips_prefix(source_id)) if committed
+              else lakefs_paths(lakefs, clips_prefix(source_id)))
+    results = evaluate_clips_checks(audited, rules, stored)
+    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
+        **_metadata(table, stats),
+        "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),
+        "upstream_raw_pool_commit": raw_commit,
+        "analysis_fingerprint": params.fingerprint(),
+    })
 
 
 def lakefs_paths(lakefs: LakeFSResource, prefix: str) -> list[str]:

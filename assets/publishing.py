@@ -1,6 +1,20 @@
-"""Helpers every tier shares for reporting what it published."""
+"""The write-audit-publish tail every tier shares: commit, audit on the branch, merge or stop."""
 
-from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+from dagster import (
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    DataVersion,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+)
+
+from resources.lakefs import LakeFSResource, WapBranch
 
 
 def last_published_commit(context: AssetExecutionContext, asset: str, partition: str) -> str | None:
@@ -12,3 +26,50 @@ def last_published_commit(context: AssetExecutionContext, asset: str, partition:
         return None
     entry = records[0].asset_materialization.metadata.get("lakefs_commit")
     return str(entry.value) if entry is not None else None
+
+
+def commit_for_audit(wap: WapBranch, message: str, path: str, written: pa.Table) -> tuple[bool, pa.Table]:
+    """Commit the branch and return (committed, the table to audit).
+
+    The audit reads the table back from the branch: it checks what was stored, not what
+    the code meant to write. Identical bytes commit nothing; the branch goes, main holds them.
+    """
+    if wap.commit(message) is None:
+        wap.discard()
+        return False, written
+    return True, wap.read_table(path)
+
+
+def publish_if_audited(
+    context: AssetExecutionContext, lakefs: LakeFSResource, wap: WapBranch, tier: str,
+    committed: bool, results: list[AssetCheckResult], path: str,
+    metadata: Callable[[str], dict[str, object]],
+) -> Iterator[AssetCheckResult | MaterializeResult]:
+    """Merge into main when every blocking check passed; else report them and fail.
+
+    `metadata(commit)` builds the tier's own metadata for the commit that holds its data.
+    """
+    source = context.partition_key
+    failed = [r.check_name for r in results if not r.passed]
+    if failed:
+        yield from results
+        raise Failure(
+            description=f"{tier} {source}: blocking checks failed ({', '.join(failed)}); "
+                        f"main is untouched, branch {wap.name} is left for inspection",
+            metadata={"wap_branch": wap.name, "failed_checks": ", ".join(failed)},
+        )
+    if committed:
+        data_commit = wap.publish(f"publish {tier} {source} (run {context.run.run_id[:8]})")
+    else:
+        data_commit = last_published_commit(context, tier, source) or lakefs.head()
+    yield MaterializeResult(
+        data_version=DataVersion(data_commit),
+        check_results=results,
+        metadata={
+            **metadata(data_commit),
+            "lakefs_commit": data_commit,
+            "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(data_commit)),
+            "lakefs_path": f"lakefs://{lakefs.repository}/{data_commit[:12]}/{path}",
+            "published": committed,
+        },
+    )

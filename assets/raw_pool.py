@@ -10,8 +10,6 @@ from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
-    DataVersion,
-    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -20,7 +18,7 @@ from dagster import (
 )
 
 from assets.partitions import SOURCE_PARTITIONS, tier_path
-from assets.publishing import last_published_commit
+from assets.publishing import commit_for_audit, publish_if_audited
 from assets.raw_pool_rows import RawPoolStats, build_raw_pool
 from quality_checks.raw_pool_checks import evaluate_raw_pool_checks, raw_pool_check_specs
 from quality_checks.schemas import RAW_POOL_SCHEMA
@@ -85,42 +83,17 @@ def raw_pool(
         config_hash=config_hash,
     ))
     wap.write_table(path, table)
-    committed = wap.commit(f"raw_pool {source_id}: {stats.listed} files, "
-                           f"{stats.by_status['accepted']} accepted")
-    if committed is None:
-        wap.discard()  # identical bytes: main already holds this table
-        audited = table
-    else:
-        audited = wap.read_table(path)  # audit what the branch holds, not what we meant to write
-
-    results = evaluate_raw_pool_checks(audited, source_id, rules, opted)
-    failed = [r.check_name for r in results if not r.passed]
-    if failed:
-        yield from results
-        raise Failure(
-            description=f"raw_pool {source_id}: blocking checks failed ({', '.join(failed)}); "
-                        f"main is untouched, branch {wap.name} is left for inspection",
-            metadata={"wap_branch": wap.name, "failed_checks": ", ".join(failed)},
-        )
-
-    if committed is not None:
-        data_commit = wap.publish(f"publish raw_pool {source_id} (run {context.run.run_id[:8]})")
-    else:
-        data_commit = last_published_commit(context, TIER, source_id) or lakefs.head()
-    yield MaterializeResult(
-        data_version=DataVersion(data_commit),
-        check_results=results,
-        metadata={
-            **_table_metadata(table),
-            **_stats_metadata(stats),
-            "lakefs_commit": data_commit,
-            "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(data_commit)),
-            "lakefs_path": f"lakefs://{lakefs.repository}/{data_commit[:12]}/{path}",
-            "published": committed is not None,
-            "policy_hash": rules.hash,
-            "config_hash": config_hash,
-        },
+    committed, audited = commit_for_audit(
+        wap, f"raw_pool {source_id}: {stats.listed} files, {stats.by_status['accepted']} accepted",
+        path, table,
     )
+    results = evaluate_raw_pool_checks(audited, source_id, rules, opted)
+    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda _: {
+        **_table_metadata(table),
+        **_stats_metadata(stats),
+        "policy_hash": rules.hash,
+        "config_hash": config_hash,
+    })
 
 
 def _table_metadata(table) -> dict[str, object]:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 import yaml
+from dagster import materialize
 
+from assets.clips import clips
 from assets.partitions import tier_path
+from assets.raw_pool import raw_pool
 from quality_checks import raw_pool_checks as checks
 from resources.lakefs import LakeFSResource
 from tests.conftest import Pipeline, materialization_metadata, write_policy, write_registry
@@ -223,3 +226,8 @@ def test_s3_source_through_the_lakefs_gateway_ingests_like_a_local_one(
 
     again = materialization_metadata(pipeline.run(registry, "cams-s3"))
     assert again["files_probed"] == 0  # ETags unchanged
+
+    # The next tier reads the S3 videos through the same cache: clips come out as usual.
+    result = materialize([raw_pool, clips], partition_key="cams-s3", selection=[clips],
+                         resources=pipeline.resources(registry), instance=pipeline.instance)
+    assert materialization_metadata(result)["videos_analysed"] == 2
