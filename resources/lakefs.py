@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import lakefs
 import pyarrow as pa
@@ -72,11 +71,6 @@ class WapBranch:
 
     def write_bytes(self, path: str, data: bytes, content_type: str | None = None) -> None:
         self.branch.object(path).upload(data, mode="wb", pre_sign=False, content_type=content_type)
-
-    def write_file(self, path: str, local_path: Path, content_type: str | None = None) -> None:
-        with open(local_path, "rb") as fh:
-            self.branch.object(path).upload(fh.read(), mode="wb", pre_sign=False,
-                                            content_type=content_type)
 
     def write_table(self, path: str, table: pa.Table) -> None:
         self.write_bytes(path, table_to_parquet_bytes(table), "application/vnd.apache.parquet")
