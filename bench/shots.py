@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=3, help="videos per kind (hard, dissolve)")
     parser.add_argument("--segments", type=int, default=14, help="shots per video")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", default="", help="run configurations whose name contains this")
     args = parser.parse_args()
     footage = args.footage or next((p for p in (Path(".vcurate/footage"), Path("/tmp/footage"))
                                     if p.is_dir()), None)
@@ -178,6 +179,8 @@ def main() -> None:
     header = f"{'configuration':32} {'kind':9} " + " ".join(f"{c:>6}" for c in columns) + f" {'frames/s':>9}"
     print(header)
     for name, params in configurations().items():
+        if args.only not in name:
+            continue
         totals: dict[tuple[str, int], list[int]] = {}
         frames, seconds = 0, 0.0
         for kind, path, truth in videos:
