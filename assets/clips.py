@@ -69,20 +69,16 @@ def clips(
     def report(done: int, total: int) -> None:
         context.log.info(f"clips {source_id}: analysed {done}/{total} videos")
 
-    table, objects, stale, stats = build_clips(
-        source_id, accepted, lakefs.read_table(path), params,
-        lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
-        sources.cache("analysis"), raw_commit, workers=os.cpu_count() or 1, progress=report,
-    )
-
     wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
         run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
         config_hash=params.fingerprint(), upstream_commits={"raw_pool": raw_commit},
     ))
-    for prefix in stale:
-        wap.delete_prefix(prefix)
-    for object_path, data in objects.items():
-        wap.write_bytes(object_path, data)
+    table, stats = build_clips(
+        source_id, accepted, lakefs.read_table(path), params,
+        lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
+        sources.cache("analysis"), raw_commit, workers=os.cpu_count() or 1,
+        write=wap.write_bytes, delete_prefix=wap.delete_prefix, progress=report,
+    )
     wap.write_table(path, table)
     committed, audited = commit_for_audit(
         wap, f"clips {source_id}: {table.num_rows} clips from "

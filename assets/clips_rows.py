@@ -11,8 +11,8 @@ import json
 import multiprocessing
 import pickle
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,30 +64,24 @@ def analyze_with_cache(path: str, sha256: str, params: AnalysisParams, cache_roo
     return str(target), False
 
 
-def run_analyses(
+def iter_analyses(
     jobs: dict[str, tuple[Path, str]], params: AnalysisParams, cache_root: Path, workers: int,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[dict[str, VideoAnalysis], dict[str, str], int]:
-    """Analyse {key: (path, sha256)} in parallel; returns (results, failures, cache hits)."""
-    results: dict[str, VideoAnalysis] = {}
-    failures: dict[str, str] = {}
-    hits = 0
+) -> Iterator[tuple[str, VideoAnalysis | None, str, bool]]:
+    """Analyse {key: (path, sha256)} in a process pool; yield (key, analysis, error, cached)
+    as each video finishes, so a caller holds one video's results at a time."""
     if not jobs:
-        return results, failures, hits
+        return
     context = multiprocessing.get_context("forkserver")  # no fork of a threaded Dagster process
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=context) as pool:
-        futures = {key: pool.submit(analyze_with_cache, str(path), sha, params, str(cache_root))
+        futures = {pool.submit(analyze_with_cache, str(path), sha, params, str(cache_root)): key
                    for key, (path, sha) in jobs.items()}
-        for done, (key, future) in enumerate(futures.items(), start=1):
+        for future in as_completed(futures):
+            key = futures[future]
             try:
                 pickle_path, cached = future.result()
-                results[key] = pickle.loads(Path(pickle_path).read_bytes())
-                hits += int(cached)
+                yield key, pickle.loads(Path(pickle_path).read_bytes()), "", cached
             except Exception as exc:  # one undecodable video is one failure, not a failed run
-                failures[key] = f"{type(exc).__name__}: {exc}"
-            if progress:
-                progress(done, len(jobs))
-    return results, failures, hits
+                yield key, None, f"{type(exc).__name__}: {exc}", False
 
 
 def rows_for_video(
@@ -138,9 +132,15 @@ def rows_for_video(
 def build_clips(
     source: str, accepted: list[dict], previous: pa.Table | None, params: AnalysisParams,
     local_path: Callable[[dict], Path], cache_root: Path, upstream_commit: str, workers: int,
+    write: Callable[[str, bytes], None], delete_prefix: Callable[[str], None],
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[pa.Table, dict[str, bytes], list[str], ClipsStats]:
-    """(clips table, objects to write, object prefixes to delete, stats) for one source."""
+) -> tuple[pa.Table, ClipsStats]:
+    """The clips table of one source; keyframes, statistics and sheets go to `write`.
+
+    Videos whose bytes and parameters are unchanged keep their stored rows and objects;
+    objects of videos that left or are analysed again are deleted first. Each analysed
+    video is written as soon as it finishes, so memory holds one video's results at a time.
+    """
     stats = ClipsStats(videos=len(accepted))
     fingerprint = params.fingerprint()
     kept: dict[str, list[dict]] = {}
@@ -163,22 +163,27 @@ def build_clips(
         except Exception as exc:
             stats.failed[video["uri"]] = f"fetch failed: {exc}"
 
-    started = time.monotonic()
-    results, failures, stats.from_cache = run_analyses(jobs, params, cache_root, workers, progress)
-    stats.seconds_analyzing = time.monotonic() - started
-    stats.analyzed = len(results)
-    objects: dict[str, bytes] = {}
-    for vid, analysis in results.items():
-        video_rows, video_objects = rows_for_video(source, current[vid], analysis, params,
-                                                   upstream_commit)
-        rows.extend(video_rows)
-        objects.update(video_objects)
-        stats.frames_decoded += analysis.frame_count
-    for vid, reason in failures.items():
-        stats.failed[current[vid]["uri"]] = reason
-    # Stale objects of videos that left (or were re-analysed) go before the new ones land.
     base = clips_prefix(source)
-    stale = [f"{base}/{kind}/{vid}" for vid in [*stats.removed_videos, *results]
-             for kind in ("keyframes", "frame_stats", "contact_sheets", "files")]
+    for vid in [*stats.removed_videos, *jobs]:
+        for kind in ("keyframes", "frame_stats", "contact_sheets", "files"):
+            delete_prefix(f"{base}/{kind}/{vid}")
+
+    started = time.monotonic()
+    for done, (vid, analysis, error, cached) in enumerate(
+            iter_analyses(jobs, params, cache_root, workers), start=1):
+        if analysis is None:
+            stats.failed[current[vid]["uri"]] = error
+        else:
+            video_rows, objects = rows_for_video(source, current[vid], analysis, params,
+                                                 upstream_commit)
+            for path, data in objects.items():
+                write(path, data)
+            rows.extend(video_rows)
+            stats.analyzed += 1
+            stats.from_cache += int(cached)
+            stats.frames_decoded += analysis.frame_count
+        if progress:
+            progress(done, len(jobs))
+    stats.seconds_analyzing = time.monotonic() - started
     rows.sort(key=lambda r: (r["video_id"], r["start_frame"]))
-    return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), objects, stale, stats
+    return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), stats

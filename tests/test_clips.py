@@ -151,3 +151,31 @@ def test_cut_files_hold_exactly_the_clip_frames(pipeline: Pipeline, workdir: Pat
         assert probe.frame_count == row["end_frame"] - row["start_frame"]
         assert (probe.display_width, probe.display_height) == (row["width"], row["height"])
         assert probe.duration_s == pytest.approx(row["duration_s"], abs=0.05)
+
+
+def test_parameter_change_reanalyses_and_leaves_no_orphan_objects(pipeline: Pipeline, workdir: Path):
+    write_cut_video(workdir / "videos" / "cuts.mp4", segment_seconds=(3.0, 3.0), fps=24)
+    registry = write_registry(workdir, [
+        {"id": "cams", "kind": "local", "uri": "videos", "license": "CC0-1.0"},
+    ])
+    pipeline.run(registry, "cams")
+
+    def run_clips() -> dict:
+        result = materialize([raw_pool, clips], partition_key="cams", selection=[clips],
+                             resources=pipeline.resources(registry), instance=pipeline.instance)
+        return materialization_metadata(result)
+
+    run_clips()
+    before = pipeline.lakefs.read_table(tier_path("cams", "clips")).to_pylist()
+    pipeline.policy_path = str(workdir / "policy.yaml")
+    Path(pipeline.policy_path).write_text("clips:\n  trim_frames: 8\n")
+    meta = run_clips()
+    assert meta["videos_analysed"] == 1 and meta["published"] is True
+    after = pipeline.lakefs.read_table(tier_path("cams", "clips")).to_pylist()
+    assert [r["start_frame"] for r in after] == [r["start_frame"] + 6 for r in before]
+
+    referenced = {k["path"] for r in after for k in r["keyframes"]}
+    referenced |= {r["frame_stats_path"] for r in after} | {r["contact_sheet_path"] for r in after}
+    stored = {obj.path for obj in pipeline.lakefs.repo().ref("main").objects(
+        prefix="sources/cams/clips/")}
+    assert stored == referenced  # every stored object is cited, nothing stale is left
