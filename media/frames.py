@@ -7,6 +7,9 @@ costs more than the decode itself (measured in the design notes).
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -54,12 +57,55 @@ def nominal_fps(path: Path) -> float:
         return float(stream.average_rate or stream.guessed_rate or Fraction(25))
 
 
-def decode_analysis_frames(path: Path, short_side: int = 144) -> Iterator[AnalysisFrame]:
+def decode_analysis_frames(path: Path, short_side: int = 144, prefetch: int = 16
+                           ) -> Iterator[AnalysisFrame]:
     """Decode `path` once (threaded) and yield every frame at analysis size, in time order.
 
     Frame times come from the frames' own timestamps (variable frame rate stays exact);
-    frames without a timestamp continue from the previous one at the nominal rate.
+    frames without a timestamp continue from the previous one at the nominal rate. Decoding
+    and shrinking run in a background thread, `prefetch` frames ahead: both release the GIL,
+    so they overlap with the caller's per-frame Python work on another core.
     """
+    frames: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in _decode_small_frames(path, short_side):
+                while not stop.is_set():
+                    try:
+                        frames.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            frames.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            frames.put(exc)
+
+    worker = threading.Thread(target=produce, name=f"decode:{path.name}", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = frames.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                frames.get(timeout=0.05)
+        worker.join()
+
+
+_DONE = object()
+
+
+def _decode_small_frames(path: Path, short_side: int) -> Iterator[AnalysisFrame]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
