@@ -131,9 +131,18 @@ WORKERS: dict[str, Callable[[Path], tuple[int, float | None]]] = {
 }
 
 
+# What each worker imports before its clock starts: imports are start-up, not work.
+PRELOAD = {"analysis": ("media.analysis",), "pyav": ("av",), "cv2-motion": ("cv2",),
+           "cv2-extract": ("cv2",)}
+
+
 def worker_main(name: str, path: str) -> None:
     """Child-process entry: run one approach on one file, print its work time as JSON."""
+    import importlib
+
     sys.path.insert(0, str(ROOT))  # `media` imports even where the project is not installed
+    for module in PRELOAD[name]:
+        importlib.import_module(module)
     start = time.perf_counter()
     frames, video_s = WORKERS[name](Path(path))
     print(json.dumps({"seconds": time.perf_counter() - start, "frames": frames, "video_s": video_s}))
