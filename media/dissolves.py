@@ -45,10 +45,11 @@ class DissolveDetector:
         step = _mean_abs(small, self._frames[-1]) if self._frames else 0.0
         self._frames.append(small)
         self._steps.append(step)
-        frames = list(self._frames)
+        frames, steps = list(self._frames), list(self._steps)
         for length in self.lengths:
-            if len(frames) > length:
-                fit = self._fit(frames[-length - 1 :], list(self._steps)[-length:])
+            # |A - B| never exceeds the sum of the steps between them: quiet stretches skip.
+            if len(frames) > length and sum(steps[-length:]) >= self.min_change:
+                fit = self._fit(frames[-length - 1 :], steps[-length:])
                 if fit is not None:
                     self._candidates.append((fit, index - length + 1, index))
 
