@@ -77,15 +77,15 @@ def clips(
         source_id, accepted, lakefs.read_table(path), params,
         lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
         sources.cache("analysis"), raw_commit, workers=os.cpu_count() or 1,
-        write=wap.write_bytes, delete_prefix=wap.delete_prefix, progress=report,
+        stored=wap.list_paths(clips_prefix(source_id)), write=wap.write_bytes,
+        delete=wap.delete_paths, progress=report,
     )
     wap.write_table(path, table)
     committed, audited = commit_for_audit(
         wap, f"clips {source_id}: {table.num_rows} clips from "
              f"{stats.videos - len(stats.failed)} videos", path, table,
     )
-    stored = (wap.list_paths(clips_prefix(source_id)) if committed
-              else lakefs_paths(lakefs, clips_prefix(source_id)))
+    stored = lakefs.list_paths(clips_prefix(source_id), ref=wap.name if committed else None)
     results = evaluate_clips_checks(audited, rules, stored)
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
         **_metadata(table, stats),
@@ -93,10 +93,6 @@ def clips(
         "upstream_raw_pool_commit": raw_commit,
         "analysis_fingerprint": params.fingerprint(),
     })
-
-
-def lakefs_paths(lakefs: LakeFSResource, prefix: str) -> list[str]:
-    return [obj.path for obj in lakefs.repo().ref(lakefs.default_branch).objects(prefix=prefix)]
 
 
 def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:

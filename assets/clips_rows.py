@@ -100,6 +100,7 @@ def rows_for_video(
                             **{k: pa.array(v) for k, v in analysis.stats.items()}})
     objects[stats_path] = table_to_parquet_bytes(stats_table)
     rows, labels = [], []
+    fingerprint = params.fingerprint()
     detector_params = json.dumps({"detector": params.detector, **params.detector_params,
                                   "spans": asdict(params.spans)}, sort_keys=True)
     for clip in analysis.clips:
@@ -113,7 +114,7 @@ def rows_for_video(
             "duration_s": clip.end_s - clip.start_s, "video_frame_count": analysis.frame_count,
             "fps": analysis.fps, "width": analysis.width, "height": analysis.height,
             "detector": params.detector, "detector_params": detector_params,
-            "analysis_fingerprint": params.fingerprint(),
+            "analysis_fingerprint": fingerprint,
             **analysis.clip_stats(clip),
             "keyframes": [{"role": role, "frame": frame,
                            "path": f"{base}/keyframes/{vid}/{frame:07d}.jpg"}
@@ -132,13 +133,14 @@ def rows_for_video(
 def build_clips(
     source: str, accepted: list[dict], previous: pa.Table | None, params: AnalysisParams,
     local_path: Callable[[dict], Path], cache_root: Path, upstream_commit: str, workers: int,
-    write: Callable[[str, bytes], None], delete_prefix: Callable[[str], None],
-    progress: Callable[[int, int], None] | None = None,
+    stored: list[str], write: Callable[[str, bytes], None],
+    delete: Callable[[list[str]], None], progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pa.Table, ClipsStats]:
     """The clips table of one source; keyframes, statistics and sheets go to `write`.
 
     Videos whose bytes and parameters are unchanged keep their stored rows and objects;
-    objects of videos that left or are analysed again are deleted first. Each analysed
+    objects of videos that left or are analysed again (found among the `stored` paths)
+    are deleted first. Each analysed
     video is written as soon as it finishes, so memory holds one video's results at a time.
     """
     stats = ClipsStats(videos=len(accepted))
@@ -164,9 +166,10 @@ def build_clips(
             stats.failed[video["uri"]] = f"fetch failed: {exc}"
 
     base = clips_prefix(source)
-    for vid in [*stats.removed_videos, *jobs]:
-        for kind in ("keyframes", "frame_stats", "contact_sheets", "files"):
-            delete_prefix(f"{base}/{kind}/{vid}")
+    stale = tuple(f"{base}/{kind}/{vid}" for vid in [*stats.removed_videos, *jobs]
+                  for kind in ("keyframes", "frame_stats", "contact_sheets", "files"))
+    if stale:
+        delete([path for path in stored if path.startswith(stale)])
 
     started = time.monotonic()
     for done, (vid, analysis, error, cached) in enumerate(

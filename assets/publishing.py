@@ -53,10 +53,11 @@ def publish_if_audited(
     failed = [r.check_name for r in results if not r.passed]
     if failed:
         yield from results
+        where = (f"main is untouched, branch {wap.name} is left for inspection" if committed
+                 else "nothing new was written: main already holds this table")
         raise Failure(
-            description=f"{tier} {source}: blocking checks failed ({', '.join(failed)}); "
-                        f"main is untouched, branch {wap.name} is left for inspection",
-            metadata={"wap_branch": wap.name, "failed_checks": ", ".join(failed)},
+            description=f"{tier} {source}: blocking checks failed ({', '.join(failed)}); {where}",
+            metadata={"wap_branch": wap.name if committed else "", "failed_checks": ", ".join(failed)},
         )
     if committed:
         data_commit = wap.publish(f"publish {tier} {source} (run {context.run.run_id[:8]})")

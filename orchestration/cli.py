@@ -79,6 +79,14 @@ def _demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _sample(args: argparse.Namespace) -> int:
+    from orchestration.sample import fetch_sample
+
+    for path in fetch_sample(args.dir):
+        print(path)
+    return 0
+
+
 def _ensure_lakefs() -> None:
     from resources.lakefs_server import is_healthy
 
@@ -239,17 +247,11 @@ def _ui(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "demo": _demo,
     "lakefs": _lakefs,
-    "sample": lambda a: print(*fetch_sample_paths(a.dir), sep="\n") or 0,
+    "sample": _sample,
     "source": _source,
     "materialize": _materialize_cmd,
     "ui": _ui,
 }
-
-
-def fetch_sample_paths(target: Path) -> list[Path]:
-    from orchestration.sample import fetch_sample
-
-    return fetch_sample(target)
 
 
 if __name__ == "__main__":

@@ -76,14 +76,11 @@ class WapBranch:
         self.write_bytes(path, table_to_parquet_bytes(table), "application/vnd.apache.parquet")
 
     def list_paths(self, prefix: str) -> list[str]:
-        return [obj.path for obj in self.branch.objects(prefix=prefix)]
+        return self._resource.list_paths(prefix, ref=self.name)
 
-    def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under `prefix` on this branch; returns how many."""
-        paths = self.list_paths(prefix)
+    def delete_paths(self, paths: list[str]) -> None:
         for start in range(0, len(paths), 1000):  # the API takes at most 1000 per call
             self.branch.delete_objects(paths[start : start + 1000])
-        return len(paths)
 
     def read_table(self, path: str) -> pa.Table:
         table = self._resource.read_table(path, ref=self.name)
@@ -156,6 +153,10 @@ class LakeFSResource(ConfigurableResource):
                 return reader.read()
         except NotFoundException:
             return None
+
+    def list_paths(self, prefix: str, ref: str | None = None) -> list[str]:
+        """Every object path under `prefix` at a ref (default branch when None)."""
+        return [obj.path for obj in self.repo().ref(ref or self.default_branch).objects(prefix=prefix)]
 
     def read_table(self, path: str, ref: str | None = None) -> pa.Table | None:
         """A Parquet table at any ref (branch, commit or tag); None when the path is absent."""
