@@ -1,0 +1,216 @@
+"""Near-duplicate clip groups: exact content key, then perceptual hash, then embedding cosine.
+
+Every link found joins two clips into one group (transitively, via connected components);
+each group keeps one clip and marks the rest as duplicates of it. Work stays vectorised for
+~100k clips: the pHash pass is a multi-index hash search (4 chunks of 16 bits; by pigeonhole a
+pair within distance d agrees to within d // 4 bits on some chunk, so only those candidates
+are checked), and the cosine pass multiplies the embedding matrix in row blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+EXACT, PHASH, EMBEDDING = "exact", "phash", "embedding"
+_RANK = {EXACT: 3, PHASH: 2, EMBEDDING: 1}  # a clip's reported link is its strongest kind
+_KIND = {rank: kind for kind, rank in _RANK.items()}
+_CHUNKS, _CHUNK_BITS = 4, 16
+_DC_BIT = np.uint64(1 << 63)  # bit 0 of the hash (row-major first DCT coefficient)
+_BLOCK_CELLS = 1 << 24  # similarity cells per cosine block (64 MiB of float32)
+_MAX_PAIRS = 1 << 23  # candidate pairs checked per pHash step
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Policy knobs. Defaults come from bench/dedup.py on real footage."""
+
+    phash_max_distance: int = 6  # min Hamming distance over keyframe pairs, out of 64 bits
+    cosine_threshold: float = 0.90  # clip-embedding cosine at or above which clips are duplicates
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cosine_threshold <= 1.0:
+            raise ValueError(f"DedupParams.cosine_threshold={self.cosine_threshold}: must lie in (0, 1]")
+        if not -1 <= self.phash_max_distance <= 32:
+            raise ValueError(f"DedupParams.phash_max_distance={self.phash_max_distance}: "
+                             "use -1 (off) to 32")
+
+
+@dataclass(frozen=True)
+class DedupItem:
+    clip_id: str
+    content_key: str  # equal keys are exact duplicates (e.g. sha256 of the keyframe bytes)
+    phashes: Sequence[int]  # one 64-bit pHash per keyframe; may be empty
+    embedding: np.ndarray | None  # unit clip vector (clip_embedding); None matches nothing
+    duration_s: float
+    pixels: int  # width * height
+    published: bool = False  # already published from another source: never demoted
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    clip_id: str
+    group_id: str  # clip_id of the group's kept clip (its own id when alone)
+    kept: bool
+    duplicate_of: str | None  # group_id when not kept
+    match: str | None  # for duplicates: kind of the clip's strongest link in its group
+    similarity: float | None  # of that link: 1.0 exact, 1 - distance/64 pHash, cosine embedding
+
+
+def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[DedupResult]:
+    """One result per item, in input order.
+
+    Kept clip per group: published clips are all kept (another source's partition is not
+    ours to rewrite) and the group points at the first of them; otherwise the longest clip,
+    then the most pixels, then the smallest clip_id. A duplicate's link may be to another
+    duplicate rather than to the kept clip (groups are transitive). Structureless keyframes
+    (no AC bit set in the pHash: flat or black frames) never match by pHash.
+    """
+    n = len(items)
+    if n == 0:
+        return []
+    links = _Links(n)
+    links.add(*_exact_pairs([item.content_key for item in items]), EXACT, 1.0)
+    owners = np.fromiter((i for i, item in enumerate(items) for _ in item.phashes), np.int64)
+    hashes = np.fromiter((h for item in items for h in item.phashes), np.uint64, count=len(owners))
+    for a, b, distance in _phash_pairs(hashes, owners, params.phash_max_distance):
+        links.add(a, b, PHASH, 1.0 - distance / 64.0)
+    for a, b, cosine in _cosine_pairs(_embedding_matrix(items), params.cosine_threshold):
+        links.add(a, b, EMBEDDING, cosine)
+    return _results(items, links)
+
+
+class _Links:
+    """Graph of links kept small: after each batch the edges collapse to a spanning forest
+    (node → component root), while every node remembers its strongest link."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.best = np.full(n, -np.inf)  # rank * 10 + similarity; similarity lies in [-1, 1]
+        self.u = np.empty(0, np.int64)
+        self.v = np.empty(0, np.int64)
+
+    def add(self, a: np.ndarray, b: np.ndarray, kind: str, similarity: np.ndarray | float) -> None:
+        if len(a) == 0:
+            return
+        score = _RANK[kind] * 10.0 + np.broadcast_to(np.asarray(similarity, np.float64), a.shape)
+        np.maximum.at(self.best, a, score)
+        np.maximum.at(self.best, b, score)
+        self.u, self.v = np.concatenate([self.u, a]), np.concatenate([self.v, b])
+        if len(self.u) > 4 * self.n:
+            labels = self.labels()
+            _, roots = np.unique(labels, return_index=True)
+            self.u, self.v = np.arange(self.n), roots[labels]
+
+    def labels(self) -> np.ndarray:
+        graph = coo_matrix((np.ones(len(self.u), np.int8), (self.u, self.v)), shape=(self.n, self.n))
+        return connected_components(graph, directed=False)[1]
+
+
+def _exact_pairs(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    _, first, inverse = np.unique(np.asarray(keys, dtype=object), return_index=True, return_inverse=True)
+    others = np.flatnonzero(first[inverse] != np.arange(len(keys)))
+    return others, first[inverse][others]
+
+
+def _phash_pairs(hashes: np.ndarray, owners: np.ndarray,
+                 max_distance: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(owner a, owner b, distance) for keyframe hash pairs of different clips within
+    `max_distance`; a clip pair may appear more than once."""
+    useful = (hashes & ~_DC_BIT) != 0
+    hashes, owners = hashes[useful], owners[useful]
+    if max_distance < 0 or len(hashes) < 2:
+        return
+    radius = max_distance // _CHUNKS
+    masks = np.arange(1 << _CHUNK_BITS, dtype=np.uint64)
+    masks = masks[np.bitwise_count(masks) <= radius]
+    low_bits = np.uint64((1 << _CHUNK_BITS) - 1)
+    for chunk in range(_CHUNKS):
+        keys = ((hashes >> np.uint64(chunk * _CHUNK_BITS)) & low_bits).astype(np.intp)
+        order = np.argsort(keys, kind="stable")  # hash indices grouped by chunk value
+        per_key = np.bincount(keys, minlength=1 << _CHUNK_BITS)
+        first_of_key = np.cumsum(per_key) - per_key
+        for mask in masks.astype(np.intp):
+            queries = keys ^ mask
+            lo, counts = first_of_key[queries], per_key[queries]
+            for rows in _slices_by_total(counts, _MAX_PAIRS):
+                q = np.repeat(rows, counts[rows])
+                starts = np.repeat(lo[rows] - np.cumsum(counts[rows]) + counts[rows], counts[rows])
+                t = order[starts + np.arange(len(q))]
+                # Each unordered pair is met from both ends; keep one, and only across clips.
+                keep = (q < t) & (owners[q] != owners[t])
+                q, t = q[keep], t[keep]
+                distance = np.bitwise_count(hashes[q] ^ hashes[t])
+                near = distance <= max_distance
+                yield owners[q[near]], owners[t[near]], distance[near].astype(np.float64)
+
+
+def _slices_by_total(counts: np.ndarray, limit: int) -> Iterator[np.ndarray]:
+    """Index ranges of `counts` whose sums stay near `limit` (a single row may exceed it)."""
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(counts):
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + limit, "right")))
+        yield np.arange(start, stop)
+        start = stop
+
+
+def _embedding_matrix(items: Sequence[DedupItem]) -> np.ndarray | None:
+    dims = {np.asarray(item.embedding).shape for item in items if item.embedding is not None}
+    if not dims:
+        return None
+    if len(dims) > 1:
+        raise ValueError(f"find_duplicates: items carry embeddings of different shapes {sorted(dims)}; "
+                         "embed every clip with the same embedder")
+    (shape,) = dims
+    matrix = np.zeros((len(items), shape[0]), np.float32)
+    for i, item in enumerate(items):
+        if item.embedding is not None:
+            matrix[i] = item.embedding
+    return matrix
+
+
+def _cosine_pairs(matrix: np.ndarray | None,
+                  threshold: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(a, b, cosine) for a < b with cosine >= threshold, one row block at a time."""
+    if matrix is None:
+        return
+    n = len(matrix)
+    rows = max(1, _BLOCK_CELLS // n)
+    for start in range(0, n, rows):
+        block = matrix[start : start + rows] @ matrix[start:].T
+        # Only the upper triangle: column offset must exceed the row's own offset.
+        block[np.tril_indices(len(block), m=block.shape[1])] = -np.inf
+        a, b = np.nonzero(block >= threshold)
+        yield a + start, b + start, block[a, b].astype(np.float64)
+
+
+def _results(items: Sequence[DedupItem], links: _Links) -> list[DedupResult]:
+    labels = links.labels()
+    ids = np.asarray([item.clip_id for item in items], dtype=object)
+    published = np.fromiter((item.published for item in items), bool, count=len(items))
+    duration = np.fromiter((item.duration_s for item in items), np.float64, count=len(items))
+    pixels = np.fromiter((item.pixels for item in items), np.float64, count=len(items))
+    id_rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
+    order = np.lexsort((id_rank, -pixels, -duration, ~published, labels))  # last key is primary
+    head = np.ones(len(order), bool)
+    head[1:] = labels[order][1:] != labels[order][:-1]
+    keeper_of_label = np.empty(labels.max() + 1, np.int64)
+    keeper_of_label[labels[order][head]] = order[head]
+    keeper = keeper_of_label[labels]
+    kept = published | (keeper == np.arange(len(items)))
+    rank = np.rint(links.best / 10.0)
+    results = []
+    for i, item in enumerate(items):
+        group = str(ids[keeper[i]])
+        if kept[i]:
+            results.append(DedupResult(item.clip_id, group, True, None, None, None))
+        else:
+            similarity = round(float(links.best[i] - rank[i] * 10.0), 6)
+            results.append(DedupResult(item.clip_id, group, False, group, _KIND[int(rank[i])], similarity))
+    return results

@@ -1,0 +1,186 @@
+"""find_duplicates: who is kept, how groups form, and which link explains each duplicate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from media.dedup import DedupItem, DedupParams, DedupResult, find_duplicates
+from media.hashing import hamming_matrix
+
+PARAMS = DedupParams(phash_max_distance=6, cosine_threshold=0.9)
+RNG_HASHES = np.random.default_rng(11).integers(1, 2**63, size=(64, 4), dtype=np.uint64)
+
+
+def _unit(*values: float) -> np.ndarray:
+    v = np.asarray(values, np.float32)
+    return v / np.linalg.norm(v)
+
+
+def item(clip_id: str, n: int, *, key: str | None = None, phashes: list[int] | None = None,
+         embedding: np.ndarray | None = None, duration: float = 3.0, pixels: int = 640 * 360,
+         published: bool = False) -> DedupItem:
+    """Clip `n` gets unrelated random hashes and an orthogonal embedding unless told otherwise."""
+    return DedupItem(
+        clip_id=clip_id, content_key=key or f"key-{clip_id}",
+        phashes=[int(h) for h in RNG_HASHES[n]] if phashes is None else phashes,
+        embedding=np.eye(16, dtype=np.float32)[n] if embedding is None else embedding,
+        duration_s=duration, pixels=pixels, published=published)
+
+
+def by_id(results: list[DedupResult]) -> dict[str, DedupResult]:
+    return {r.clip_id: r for r in results}
+
+
+def test_unrelated_clips_are_all_kept():
+    results = find_duplicates([item(f"c{n}", n) for n in range(5)], PARAMS)
+    assert [r.clip_id for r in results] == [f"c{n}" for n in range(5)]
+    assert all(r.kept and r.group_id == r.clip_id and r.duplicate_of is None and r.match is None
+               for r in results)
+    assert find_duplicates([], PARAMS) == []
+
+
+def test_keeps_longer_then_larger_then_smallest_id():
+    items = [item("b", 0, key="k", duration=3.0, pixels=100), item("a", 1, key="k", duration=3.0, pixels=100),
+             item("c", 2, key="k", duration=3.0, pixels=200), item("d", 3, key="k", duration=2.0, pixels=900)]
+    results = by_id(find_duplicates(items, PARAMS))
+    assert [k for k, r in results.items() if r.kept] == ["c"]
+    assert {r.duplicate_of for r in results.values() if not r.kept} == {"c"}
+    longest = by_id(find_duplicates([*items, item("e", 4, key="k", duration=3.5, pixels=10)], PARAMS))
+    assert [k for k, r in longest.items() if r.kept] == ["e"]
+    tie = by_id(find_duplicates(items[:2], PARAMS))
+    assert tie["a"].kept and tie["b"].duplicate_of == "a"
+
+
+def test_published_clips_are_never_demoted():
+    items = [item("long", 0, key="k", duration=9.0), item("pub", 1, key="k", duration=1.0, published=True),
+             item("pub2", 2, key="k", duration=2.0, published=True)]
+    results = by_id(find_duplicates(items, PARAMS))
+    assert results["pub"].kept and results["pub2"].kept
+    assert not results["long"].kept
+    # Among published clips the usual order picks the one the group points at.
+    assert {r.group_id for r in results.values()} == {"pub2"}
+    assert results["long"].duplicate_of == "pub2" and results["pub"].duplicate_of is None
+
+
+def test_groups_are_transitive_across_kinds_of_link():
+    near = int(RNG_HASHES[0, 0]) ^ 0b111  # 3 bits from a's first keyframe
+    e = _unit(1, 0.3, *[0] * 14)
+    items = [item("a", 0, key="k"), item("b", 1, key="k", embedding=np.eye(16, dtype=np.float32)[5]),
+             item("c", 2, phashes=[near], embedding=e),
+             item("d", 3, embedding=_unit(1, 0.35, *[0] * 14)), item("z", 4)]
+    results = by_id(find_duplicates(items, PARAMS))
+    # a=b (exact), a~c (pHash), c~d (embedding): one group; z alone.
+    assert {r.group_id for k, r in results.items() if k != "z"} == {"a"}
+    assert results["z"].kept and results["z"].group_id == "z"
+    assert results["b"].match == "exact" and results["b"].similarity == 1.0
+    assert results["c"].match == "phash" and results["c"].similarity == pytest.approx(1 - 3 / 64)
+    assert results["d"].match == "embedding"
+    assert results["d"].similarity == pytest.approx(float(e @ items[3].embedding))
+
+
+def test_strongest_kind_of_link_explains_a_duplicate():
+    h = [int(RNG_HASHES[0, 0])]
+    v = _unit(1, 0, 0)
+    items = [item("a", 0, key="k", phashes=h, embedding=v, duration=5.0),
+             item("b", 1, key="k", phashes=h, embedding=v), item("c", 2, phashes=h, embedding=v),
+             item("d", 3, phashes=[h[0] ^ 1 << 40], embedding=_unit(1, 0.1, 0))]
+    results = by_id(find_duplicates(items, PARAMS))
+    assert (results["b"].match, results["c"].match, results["d"].match) == ("exact", "phash", "phash")
+    assert results["c"].similarity == 1.0 and results["d"].similarity == pytest.approx(63 / 64)
+
+
+def test_phash_matches_the_closest_keyframe_pair_and_respects_the_limit():
+    base = int(RNG_HASHES[0, 0])
+    six_bits = base ^ 0b111111
+    seven_bits = base ^ 0b1111111
+    matched = by_id(find_duplicates([item("a", 0), item("b", 1, phashes=[int(RNG_HASHES[1, 0]), six_bits])],
+                                    PARAMS))
+    assert matched["b"].match == "phash"
+    apart = find_duplicates([item("a", 0), item("b", 1, phashes=[seven_bits])], PARAMS)
+    assert all(r.kept for r in apart)
+    off = find_duplicates([item("a", 0), item("b", 1, phashes=[base])], DedupParams(phash_max_distance=-1))
+    assert all(r.kept for r in off)
+
+
+def test_flat_keyframes_do_not_make_clips_duplicates():
+    black, grey = 0, 1 << 63  # what phash gives a black and a flat grey frame
+    results = find_duplicates([item("a", 0, phashes=[black, grey]), item("b", 1, phashes=[black, grey])],
+                              PARAMS)
+    assert all(r.kept for r in results)
+
+
+def test_embedding_threshold_is_inclusive_and_missing_embeddings_match_nothing():
+    v = _unit(1, 0, 0)
+    w = np.asarray([0.9, np.sqrt(1 - 0.81), 0], np.float32)
+    bare = DedupItem("c", "key-c", [], None, 9.0, 1)
+    results = by_id(find_duplicates([item("a", 0, embedding=v), item("b", 1, embedding=w), bare],
+                                    DedupParams(cosine_threshold=float(v @ w))))
+    assert results["b"].duplicate_of == "a" and results["b"].match == "embedding"
+    assert results["c"].kept
+    with pytest.raises(ValueError, match="different shapes"):
+        find_duplicates([item("a", 0, embedding=v), item("b", 1, embedding=_unit(1, 0))], PARAMS)
+
+
+def test_params_are_validated():
+    with pytest.raises(ValueError, match="cosine_threshold"):
+        DedupParams(cosine_threshold=0.0)
+    with pytest.raises(ValueError, match="phash_max_distance"):
+        DedupParams(phash_max_distance=40)
+
+
+@pytest.mark.parametrize("max_distance", [3, 7, 10])
+def test_indexed_phash_search_equals_brute_force(max_distance):
+    """The multi-index search must find exactly the groups an all-pairs comparison finds."""
+    rng = np.random.default_rng(max_distance)
+    n = 600
+    hashes = rng.integers(1, 2**63, size=(n, 3), dtype=np.uint64)
+    for _ in range(150):  # plant near copies at 0..12 bits
+        a, b = rng.integers(0, n, 2)
+        flips = rng.choice(64, rng.integers(0, 13), replace=False)
+        hashes[b, rng.integers(3)] = hashes[a, rng.integers(3)] ^ np.uint64(sum(1 << int(f) for f in flips))
+    items = [DedupItem(f"c{i:04d}", f"k{i}", [int(h) for h in hashes[i]], None, 1.0, 1) for i in range(n)]
+    results = find_duplicates(items, DedupParams(phash_max_distance=max_distance))
+
+    owners = np.repeat(np.arange(n), 3)
+    close = (hamming_matrix(hashes.ravel(), hashes.ravel()) <= max_distance) & (owners[:, None] != owners)
+    a, b = np.nonzero(close)
+    graph = coo_matrix((np.ones(len(a)), (owners[a], owners[b])), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    expected = {frozenset(np.flatnonzero(labels == label)) for label in np.unique(labels)}
+    groups: dict[str, set[int]] = {}
+    for i, r in enumerate(results):
+        groups.setdefault(r.group_id, set()).add(i)
+    assert {frozenset(g) for g in groups.values()} == expected
+    assert sum(len(g) > 1 for g in expected) > 10  # the planted pairs did form groups
+
+
+def test_blocked_cosine_pass_equals_dense(monkeypatch):
+    import media.dedup
+
+    monkeypatch.setattr(media.dedup, "_BLOCK_CELLS", 7 * 50)  # 7 rows per block, 50 items
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(10, 8)).astype(np.float32)
+    vectors = np.repeat(base, 5, axis=0) + rng.normal(0, 0.15, (50, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    items = [DedupItem(f"c{i:02d}", f"k{i}", [], vectors[i], 1.0, 1) for i in range(50)]
+    results = find_duplicates(items, PARAMS)
+    close = (vectors @ vectors.T) >= PARAMS.cosine_threshold
+    labels = connected_components(coo_matrix(close), directed=False)[1]
+    for i in range(50):
+        for j in range(50):
+            assert (results[i].group_id == results[j].group_id) == (labels[i] == labels[j])
+
+
+def test_one_big_group_survives_edge_compaction(monkeypatch):
+    import media.dedup
+
+    monkeypatch.setattr(media.dedup, "_BLOCK_CELLS", 3 * 40)  # many blocks, ~800 links for 40 items
+    v = _unit(1, 2, 3)
+    items = [DedupItem(f"c{i:02d}", f"k{i}", [], v, 1.0 + (i == 17), 1) for i in range(40)]
+    results = find_duplicates(items, PARAMS)
+    assert {r.group_id for r in results} == {"c17"}
+    assert sum(r.kept for r in results) == 1
+    assert all(r.match == "embedding" and r.similarity == pytest.approx(1.0) for r in results if not r.kept)
