@@ -21,7 +21,7 @@ from media.frames import decode_analysis_frames, frame_to_rgb, nominal_fps
 from media.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
 from media.shots import ShotDetector
 
-ANALYSIS_VERSION = "analysis-1"
+ANALYSIS_VERSION = "analysis-2"  # analysis-2: camera-motion columns
 _NEAR = 2  # frames: a cut this close to a dissolve's ends is that dissolve
 
 

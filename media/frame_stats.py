@@ -1,4 +1,8 @@
-"""Per-frame statistics from the analysis stream: exposure, sharpness and xGen motion."""
+"""Per-frame statistics from the analysis stream: exposure, sharpness, xGen motion and camera motion.
+
+Camera-motion columns (`media.camera_motion.COLUMNS`) are NaN on the first frame and after a
+size change, where no previous frame of the same size exists; see that module for units.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from media.camera_motion import COLUMNS as CAMERA_COLUMNS
+from media.camera_motion import FlowParams, GlobalMotion
 
 _KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
@@ -19,8 +26,11 @@ class FrameStats:
     luma_std: list[float] = field(default_factory=list)
     sharpness: list[float] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
+    camera: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CAMERA_COLUMNS})
     _previous: np.ndarray | None = None
     motion_threshold: int = 20
+    flow: FlowParams = field(default_factory=FlowParams)
+    _global_motion: GlobalMotion | None = None
 
     def add(self, seconds: float, luma: np.ndarray) -> None:
         self.seconds.append(seconds)
@@ -30,10 +40,16 @@ class FrameStats:
         self.sharpness.append(float(cv2.meanStdDev(cv2.Laplacian(luma, cv2.CV_16S))[1][0, 0] ** 2))
         self.motion.append(motion_score(self._previous, luma, self.motion_threshold))
         self._previous = luma
+        if self._global_motion is None:
+            self._global_motion = GlobalMotion(self.flow)
+        for name, value in self._global_motion.add(luma).as_columns().items():
+            self.camera[name].append(value)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: np.asarray(getattr(self, name), dtype=np.float64)
-                for name in ("seconds", "luma_mean", "luma_std", "sharpness", "motion")}
+        """Every column as float64, one value per frame added."""
+        columns = {name: np.asarray(getattr(self, name), dtype=np.float64)
+                   for name in ("seconds", "luma_mean", "luma_std", "sharpness", "motion")}
+        return columns | {name: np.asarray(values, dtype=np.float64) for name, values in self.camera.items()}
 
 
 def motion_score(previous: np.ndarray | None, current: np.ndarray, threshold: int = 20) -> float:

@@ -1,0 +1,266 @@
+"""Camera motion: a global similarity model fitted to dense optical flow, per frame and per clip.
+
+Per frame (`GlobalMotion`, fed during the one decode): the luma frame is shrunk by a whole
+factor to about `FlowParams.short_side` pixels, DIS optical flow (OpenCV, ultrafast preset)
+runs between the previous and the current frame, and a similarity model (translation, scale,
+rotation about the frame centre) is fitted by least squares with iterative outlier rejection
+to flow vectors sampled on a grid of textured pixels (flow on flat pixels is a guess).
+
+Conventions (per-frame values describe how the picture CONTENT moves, image y points down):
+
+* ``cam_dx``: content shift right, in frame widths per frame; ``cam_dy``: shift down, in frame
+  heights per frame. A camera that pans LEFT makes content move RIGHT (dx > 0); a camera that
+  tilts UP makes content move DOWN (dy > 0).
+* ``cam_zoom``: scale - 1 per frame; content that grows (zoom IN) gives zoom > 0.
+* ``cam_rot``: rotation of the content in radians per frame, positive clockwise on screen.
+* ``cam_residual``: share (0..1) of textured flow vectors that the global model does not
+  explain: independent subject motion, parallax, or a model that does not fit at all.
+* ``cam_texture``: share (0..1) of the frame's pixels with enough gradient to carry flow.
+
+The first frame of a video, the first frame after a size change, and frames with too few
+textured pixels to fit a model get NaN motion (not 0: "not measured" is not "no motion");
+``cam_texture`` is always measured.
+
+Per clip (`classify_camera`) speeds are reported in CAMERA terms, matching the labels:
+``pan_speed`` > 0 pans right, ``tilt_speed`` > 0 tilts up, ``zoom_speed`` > 0 zooms in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+COLUMNS = ("cam_dx", "cam_dy", "cam_zoom", "cam_rot", "cam_residual", "cam_texture")
+_MIN_FLOW_SIDE = 16  # px: below this DIS has no pyramid to work with
+LABELS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out",
+          "handheld", "complex")
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """How the per-frame motion is measured (changing any of these changes stored analyses)."""
+
+    short_side: int = 60  # flow frame short side, approximate: reached by a whole shrink factor
+    finest_scale: int = 1  # DIS pyramid level where flow stops refining (0 = full flow size)
+    grid_step: int = 3  # px between sampled flow vectors at flow size
+    border: int = 3  # px at the frame edge left out: content enters and leaves there
+    texture_gradient: int = 48  # |Sobel x| + |Sobel y| (3x3: 8 per grey level/px): 48 ~ 6 levels/px
+    min_points: int = 24  # fewer textured flow vectors than this: no model (NaN)
+    inlier_px: float = 0.6  # residual at flow size under which a vector counts as explained
+
+
+@dataclass(frozen=True)
+class FrameMotion:
+    """One frame's global motion (module docstring: units and signs)."""
+
+    dx: float
+    dy: float
+    zoom: float
+    rot: float
+    residual: float
+    texture: float
+
+    def as_columns(self) -> dict[str, float]:
+        return dict(zip(COLUMNS, (self.dx, self.dy, self.zoom, self.rot, self.residual,
+                                  self.texture), strict=True))
+
+
+class GlobalMotion:
+    """Fed consecutive luma frames (uint8 HxW, any size); returns each frame's `FrameMotion`."""
+
+    def __init__(self, params: FlowParams | None = None) -> None:
+        self.params = params or FlowParams()
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow.setFinestScale(self.params.finest_scale)
+        self._previous: np.ndarray | None = None
+        self._source_shape: tuple[int, ...] | None = None
+
+    def add(self, luma: np.ndarray) -> FrameMotion:
+        small = flow_frame(luma, self.params.short_side)
+        texture_mask = _textured(small, self.params.texture_gradient)
+        texture = float(np.count_nonzero(texture_mask)) / texture_mask.size
+        previous, same_size = self._previous, self._source_shape == luma.shape
+        self._previous, self._source_shape = small, luma.shape
+        if previous is None or not same_size or min(small.shape) < _MIN_FLOW_SIDE:
+            return _unmeasured(texture)
+        flow = self._flow.calc(previous, small, None)
+        return _fit_similarity(flow, texture_mask, texture, self.params)
+
+
+def global_motion(previous: np.ndarray, current: np.ndarray, params: FlowParams | None = None
+                  ) -> FrameMotion:
+    """The motion from `previous` to `current` (two luma frames of one size)."""
+    estimator = GlobalMotion(params)
+    estimator.add(previous)
+    return estimator.add(current)
+
+
+def flow_frame(luma: np.ndarray, short_side: int) -> np.ndarray:
+    """`luma` shrunk by the whole factor bringing its short side nearest `short_side`.
+
+    A whole factor keeps OpenCV's area resize on its fast path (an arbitrary scale costs more
+    than the flow itself) and the image centre where the model expects it.
+    """
+    height, width = luma.shape[:2]
+    factor = max(1, round(min(height, width) / short_side))
+    if factor == 1:
+        return np.ascontiguousarray(luma)
+    size = (width // factor, height // factor)
+    return cv2.resize(luma[: size[1] * factor, : size[0] * factor], size, interpolation=cv2.INTER_AREA)
+
+
+def _textured(small: np.ndarray, threshold: int) -> np.ndarray:
+    gx = cv2.Sobel(small, cv2.CV_16S, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_16S, 0, 1, ksize=3)
+    return cv2.add(cv2.convertScaleAbs(gx), cv2.convertScaleAbs(gy)) >= threshold  # saturates at 255
+
+
+def _unmeasured(texture: float) -> FrameMotion:
+    return FrameMotion(math.nan, math.nan, math.nan, math.nan, math.nan, texture)
+
+
+def _fit_similarity(flow: np.ndarray, texture_mask: np.ndarray, texture: float, params: FlowParams
+                    ) -> FrameMotion:
+    """Robust least squares for u = a*x - b*y + tx, v = b*x + a*y + ty (x, y from the centre).
+
+    Then scale = |1 + a + ib| and rotation = arg(1 + a + ib). A second round drops vectors
+    whose residual is far above the typical one, so a moving subject does not drag the camera
+    along. The closed-form solution (about the centroid) keeps the fit cheaper than the flow.
+    """
+    height, width = texture_mask.shape
+    b, s = params.border, params.grid_step
+    keep = texture_mask[b : height - b : s, b : width - b : s]
+    rows, cols = np.nonzero(keep)
+    if len(rows) < params.min_points:
+        return _unmeasured(texture)
+    ys, xs = rows * s + b, cols * s + b
+    points = np.empty((4, len(xs)))
+    points[0], points[1] = xs - (width - 1) / 2.0, ys - (height - 1) / 2.0
+    points[2:] = flow[ys, xs].T
+    x, y, u, v = points
+    used: np.ndarray | None = None
+    for _ in range(2):
+        chosen = points if used is None else points[:, used]
+        mean = chosen.mean(axis=1)
+        cx, cy, cu, cv = chosen - mean[:, None]
+        spread = float(cx @ cx + cy @ cy)
+        if spread <= 0.0:  # every vector at one point: no model
+            return _unmeasured(texture)
+        a = float(cx @ cu + cy @ cv) / spread
+        bb = float(cx @ cv - cy @ cu) / spread
+        tx = mean[2] - a * mean[0] + bb * mean[1]
+        ty = mean[3] - bb * mean[0] - a * mean[1]
+        residual = np.hypot(a * x - bb * y + tx - u, bb * x + a * y + ty - v)
+        # Median-based cut: robust while most vectors belong to the background.
+        typical = residual if used is None else residual[used]
+        cut = max(params.inlier_px, 2.5 * float(np.partition(typical, len(typical) // 2)[len(typical) // 2]))
+        next_used = residual <= cut
+        if np.count_nonzero(next_used) < params.min_points or (
+                used is not None and np.array_equal(next_used, used)):
+            break
+        used = next_used
+    unexplained = float(np.count_nonzero(residual > params.inlier_px)) / len(residual)
+    return FrameMotion(dx=float(tx) / width, dy=float(ty) / height,
+                       zoom=math.hypot(1.0 + a, bb) - 1.0, rot=math.atan2(bb, 1.0 + a),
+                       residual=unexplained, texture=texture)
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """Every threshold of the per-clip camera label (mirror these in the policy)."""
+
+    min_texture: float = 0.05  # frames with less textured area are not used
+    min_measured_share: float = 0.5  # fewer usable frames than this share: unmeasured (static, conf 0)
+    static_speed: float = 0.02  # rms content speed (frames/s) under which the camera is static
+    pan_min_speed: float = 0.04  # mean horizontal speed (frame widths/s) for a pan label
+    tilt_min_speed: float = 0.04  # mean vertical speed (frame heights/s) for a tilt label
+    zoom_min_speed: float = 0.03  # mean log-scale change per second for a zoom label
+    jitter_max: float = 0.004  # high-frequency translation (frames/frame) above which: handheld
+    jitter_window_s: float = 0.5  # smoothing window separating jitter from intended motion
+    complex_residual: float = 0.4  # median unexplained share above which: complex
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CameraMotion:
+    """A clip's camera label and the raw figures behind it.
+
+    `confidence` is 0 when the motion could not be measured (flat or too short clip; label
+    then reads "static" and speeds are NaN), 0.5 at the deciding threshold, approaching 1 far
+    past it, and scaled by the share of frames measured.
+    """
+
+    label: str
+    confidence: float
+    pan_speed: float  # frame widths/s, > 0 pans right
+    tilt_speed: float  # frame heights/s, > 0 tilts up
+    zoom_speed: float  # log-scale per second, > 0 zooms in
+    roll_speed: float  # radians/s, content turning clockwise
+    jitter: float  # rms high-frequency translation, frames per frame
+    residual: float  # median share of flow the global model leaves unexplained
+    measured_share: float  # share of the clip's frame steps with a usable model
+
+    def as_dict(self) -> dict[str, float | str]:
+        return asdict(self)
+
+
+def classify_camera(columns: dict[str, np.ndarray], fps: float, params: CameraParams | None = None
+                    ) -> CameraMotion:
+    """Label one clip from its slice of the per-frame columns (`COLUMNS`).
+
+    The slice's first row is ignored: its values measure the step from the frame before the
+    clip, which after a cut belongs to another shot. `fps` turns per-frame into per-second.
+    """
+    params, fps = params or CameraParams(), float(fps)
+    dx, dy, zoom, rot, residual, texture = (np.asarray(columns[c], dtype=np.float64)[1:] for c in COLUMNS)
+    usable = np.isfinite(dx) & (texture >= params.min_texture)
+    share = float(np.count_nonzero(usable)) / len(usable) if len(usable) else 0.0
+    if np.count_nonzero(usable) < 2 or share < params.min_measured_share:
+        nan = math.nan
+        return CameraMotion("static", 0.0, nan, nan, nan, nan, nan, nan, share)
+    dx, dy, zoom, rot, residual = dx[usable], dy[usable], zoom[usable], rot[usable], residual[usable]
+    pan, tilt = -float(dx.mean()) * fps, float(dy.mean()) * fps
+    # DIS stops refining one pyramid level above the flow frame: zoom reads 5-20 % low.
+    zoom_rate, roll = float(np.log1p(zoom).mean()) * fps, float(rot.mean()) * fps
+    jitter = _jitter(dx, dy, max(3, round(params.jitter_window_s * fps) | 1))
+    unexplained = float(np.median(residual))
+    rms = math.sqrt(float(np.mean(dx**2 + dy**2))) * fps
+
+    def result(label: str, ratio: float) -> CameraMotion:
+        confidence = share * min(1.0, max(0.0, 1.0 - 0.5 / ratio)) if ratio > 0 else 0.0
+        confidence = float(confidence)
+        return CameraMotion(label, confidence, pan, tilt, zoom_rate, roll, jitter, unexplained, share)
+
+    if unexplained >= params.complex_residual:
+        return result("complex", unexplained / params.complex_residual)
+    strengths = {
+        "pan_right" if pan > 0 else "pan_left": abs(pan) / params.pan_min_speed,
+        "tilt_up" if tilt > 0 else "tilt_down": abs(tilt) / params.tilt_min_speed,
+        "zoom_in" if zoom_rate > 0 else "zoom_out": abs(zoom_rate) / params.zoom_min_speed,
+    }
+    label, strength = max(strengths.items(), key=lambda item: item[1])
+    if strength >= 1.0:
+        return result(label, strength)
+    if jitter >= params.jitter_max:
+        return result("handheld", jitter / params.jitter_max)
+    if rms < params.static_speed:
+        return result("static", params.static_speed / max(rms, 1e-12))
+    # Moving, but with no direction and no shake: a gentle sway; no label fits well.
+    return CameraMotion("handheld", 0.5 * share, pan, tilt, zoom_rate, roll, jitter, unexplained, share)
+
+
+def _jitter(dx: np.ndarray, dy: np.ndarray, window: int) -> float:
+    """Rms of the per-frame translation minus its moving average: shake, not intended motion."""
+    if len(dx) < 3:
+        return 0.0
+    kernel = np.ones(window) / window
+    total = 0.0
+    for v in (dx, dy):
+        padded = np.pad(v, window // 2, mode="reflect" if len(v) > window // 2 else "edge")
+        total += float(np.mean((v - np.convolve(padded, kernel, mode="valid")) ** 2))
+    return math.sqrt(total)
