@@ -1,0 +1,99 @@
+"""Letterbox and pillarbox bars over a clip's keyframes, and the crop that removes them.
+
+A bar is a run of rows (or columns) from an edge of the frame whose pixels, along the whole
+line and in every keyframe, nearly all have the colour of the outermost line. Black is the
+usual case, but any constant colour counts. Needing all keyframes to agree keeps a dark sky
+or floor in one frame from being taken for a bar; allowing a few off-colour pixels keeps
+subtitles burned into a bar from cutting it short. A picture whose own background is one
+constant colour in every keyframe (a logo on black) cannot be told from bars by pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BorderParams:
+    """What a user tunes about bar detection (mirrored in the policy)."""
+
+    colour_tolerance: int = 16  # a pixel has the bar colour within this (max over channels, 0-255)
+    min_flat_share: float = 0.9  # share of a line's pixels (all keyframes) that must have it
+    # Text burned into a bar interrupts it: up to this fraction of the extent of lines where at least
+    # gap_share of pixels keep the bar colour may sit between bar lines.
+    max_gap: float = 0.1
+    gap_share: float = 0.5
+    # A bar ends in a step: one of the two lines past it must differ from the bar colour by this much
+    # (median over the line); a sky or a wall that fades slowly is picture, not a bar.
+    min_step: int = 28
+    min_size: float = 0.01  # bars thinner than this fraction of the height/width are reported as 0
+    max_total: float = 0.8  # bars covering more than this (both sides together) mean a flat frame
+
+
+@dataclass(frozen=True)
+class BorderSignals:
+    """Bar sizes as fractions of the keyframe height (top, bottom) and width (left, right)."""
+
+    top: float
+    bottom: float
+    left: float
+    right: float
+    crop: tuple[float, float, float, float]  # active picture x, y, w, h as fractions of the frame
+    flat: bool  # the whole frame is one colour in every keyframe (no bars reported then)
+    params: BorderParams
+
+
+def _run_from_edge(lines: np.ndarray, params: BorderParams) -> int:
+    """Lines (rows or columns, outermost first; shape n × samples × 3) that form a bar."""
+    colour = np.median(lines[0], axis=0).astype(np.int16)
+    distance = np.abs(lines.astype(np.int16) - colour).max(axis=2)
+    near = (distance <= params.colour_tolerance).mean(axis=1)
+    ok = near >= params.min_flat_share
+    weak = near >= params.gap_share
+    max_gap = max(1, int(params.max_gap * len(near)))
+    size = i = 0
+    while i < len(near):
+        if ok[i]:
+            i += 1
+            size = i
+            continue
+        j = i
+        while j < len(near) and weak[j] and not ok[j] and j - i < max_gap:
+            j += 1
+        if j == i or j == len(near) or not ok[j]:
+            break
+        i = j
+    if size == len(near):
+        return size
+    step = np.median(distance[size : size + 2], axis=1).max()
+    return size if step >= params.min_step else 0
+
+
+def border_signals(keyframes: list[np.ndarray], params: BorderParams = BorderParams()) -> BorderSignals:
+    """Bars present in all `keyframes` (H×W×3 uint8, same shape; pass each distinct keyframe once)."""
+    if not keyframes:
+        raise ValueError("border_signals: no keyframes")
+    shapes = {k.shape for k in keyframes}
+    if len(shapes) != 1:
+        raise ValueError(f"border_signals: keyframes differ in shape {sorted(shapes)}")
+    stack = np.stack(keyframes)  # K × H × W × 3
+    height, width = stack.shape[1:3]
+    # Rows as (H, K·W, 3): flat along the row and equal across keyframes in one test.
+    rows = stack.transpose(1, 0, 2, 3).reshape(height, -1, 3)
+    cols = stack.transpose(2, 0, 1, 3).reshape(width, -1, 3)
+    top = _run_from_edge(rows, params)
+    bottom = _run_from_edge(rows[::-1], params)
+    left = _run_from_edge(cols, params)
+    right = _run_from_edge(cols[::-1], params)
+    if top + bottom >= params.max_total * height or left + right >= params.max_total * width:
+        return BorderSignals(0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 1.0, 1.0), True, params)
+
+    def fraction(size: int, extent: int) -> float:
+        return size / extent if size >= params.min_size * extent else 0.0
+
+    t, b = fraction(top, height), fraction(bottom, height)
+    left_f, right_f = fraction(left, width), fraction(right, width)
+    return BorderSignals(t, b, left_f, right_f, (left_f, t, 1.0 - left_f - right_f, 1.0 - t - b), False,
+                         params)
