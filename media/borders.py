@@ -47,12 +47,16 @@ class BorderSignals:
 
 def _run_from_edge(lines: np.ndarray, params: BorderParams) -> int:
     """Lines (rows or columns, outermost first; shape n × samples × 3) that form a bar."""
+    # A bar longer than max_total is a flat frame anyway, and every other pixel along a line is
+    # plenty to find its colour share: both keep this cheap next to the detector.
+    extent = len(lines)
+    lines = lines[: int(params.max_total * extent) + 2, ::2]
     colour = np.median(lines[0], axis=0).astype(np.int16)
     distance = np.abs(lines.astype(np.int16) - colour).max(axis=2)
     near = (distance <= params.colour_tolerance).mean(axis=1)
     ok = near >= params.min_flat_share
     weak = near >= params.gap_share
-    max_gap = max(1, int(params.max_gap * len(near)))
+    max_gap = max(1, int(params.max_gap * extent))
     size = i = 0
     while i < len(near):
         if ok[i]:

@@ -2,9 +2,11 @@
 
 A broadcaster's bug or a stock-footage watermark is drawn on top of the picture, so the same
 edges sit at the same pixels of every keyframe while the picture underneath changes. A static
-camera over a static scene is static everywhere, so static edges only count when the picture
-changes around them (in a ring round the edges, within their corner) and in the centre of the
-frame. Persistent corner text from `text_signals` is the second, independent piece of evidence.
+camera over a static scene is static everywhere, and a static camera over a moving subject
+leaves a static background in the corners, so static edges only count when they form one
+compact cluster (a logo, not a building), the rest of their corner changes, and the centre of
+the frame too. A logo over a static background is therefore not seen here; persistent corner
+text from `text_signals` is the second, independent piece of evidence and still sees a text bug.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class WatermarkParams:
     canny_low: int = 60
     canny_high: int = 140
     full_edge_density: float = 0.01  # share of corner pixels on static edges that counts as full evidence
-    full_ring_change: float = 0.6  # share of changing pixels round the static edges for full evidence
+    full_corner_change: float = 0.6  # share of changing pixels in the rest of the corner for full evidence
+    max_logo_area: float = 0.35  # a static cluster whose bounding box covers more of the corner is scenery
     full_centre_change: float = 0.2  # share of changing centre pixels for full evidence
     text_evidence: float = 0.7  # evidence that persistent corner text alone gives
     min_keyframes: int = 2
@@ -73,7 +76,9 @@ def static_edge_evidence(keyframes: list[np.ndarray], params: WatermarkParams = 
         if x1 - x0 > 16 and y1 - y0 > 16:
             grey = grey[:, y0:y1, x0:x1]
     changed = (grey.max(axis=0).astype(np.int16) - grey.min(axis=0)) > params.change_level
-    # One pixel of slack: JPEG moves an edge by a pixel between otherwise identical frames.
+    # One pixel of slack: JPEG moves an overlay's edge by a pixel from one background to the next.
+    # Chance coincidences of a changing picture's edges are scattered, which the compactness test
+    # below rejects.
     kernel = np.ones((3, 3), np.uint8)
     static_edges = ~changed
     for frame in grey:
@@ -83,19 +88,25 @@ def static_edge_evidence(keyframes: list[np.ndarray], params: WatermarkParams = 
     centre_change = float(centre.mean())
     centre_factor = min(1.0, centre_change / params.full_centre_change)
     evidence = {}
-    ring_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
-    blob_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+    blob_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
     for name, (rows, cols) in _corner_slices(height, width, params.corner_size).items():
         edges = static_edges[rows, cols].astype(np.uint8)
-        density = float(edges.mean())
         if not edges.any():
             evidence[name] = 0.0
             continue
-        blob = cv2.dilate(edges, blob_kernel)
-        ring = (cv2.dilate(blob, ring_kernel) > 0) & (blob == 0)
-        ring_change = float(changed[rows, cols][ring].mean()) if ring.any() else 0.0
-        evidence[name] = (min(1.0, density / params.full_edge_density)
-                          * min(1.0, ring_change / params.full_ring_change) * centre_factor)
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(edges, blob_kernel), connectivity=8)
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x, y, w, h = (int(v) for v in stats[largest, :4])
+        if w * h > params.max_logo_area * edges.size:
+            evidence[name] = 0.0
+            continue
+        in_cluster = int(edges[labels == largest].sum())
+        rest = np.ones(edges.shape, np.bool_)
+        rest[max(0, y - 4) : y + h + 4, max(0, x - 4) : x + w + 4] = False
+        rest_change = float(changed[rows, cols][rest].mean()) if rest.any() else 0.0
+        evidence[name] = (min(1.0, in_cluster / edges.size / params.full_edge_density)
+                          * (in_cluster / int(edges.sum()))
+                          * min(1.0, rest_change / params.full_corner_change) * centre_factor)
     return evidence, centre_change
 
 
