@@ -9,8 +9,8 @@ drift removed, plus tremor), stays put, or breaks into a 3x3 grid of tiles each 
 own way (no global motion explains it: "complex"), at three speeds each. Every clip gets
 sensor noise and is encoded with H.264 (640x360, 24 fps), then goes through the clips tier's
 single analysis pass (`analyze_video_decoding_once`) and `classify_camera` over all its
-frames. We report label accuracy overall and per label, a confusion table, and the per-frame CPU cost of the
-estimator (`GlobalMotion.add` on analysis-size luma, single thread).
+frames. We report label accuracy overall and per label, a confusion table, and the
+per-frame CPU cost of the estimator (`GlobalMotion.add` on analysis-size luma, one thread).
 
 Results are printed and written to .vcurate/bench/camera.json.
 """
@@ -44,8 +44,10 @@ OUT_SIZE = (640, 360)
 FPS = 24
 STATE = Path(".vcurate/bench")
 # Camera speeds per level: pan in window widths/s, tilt in window heights/s, zoom in
-# log-scale/s, shake as the rms offset of the wander (and twice the tremor) in window widths.
-SPEEDS = {"pan": (0.07, 0.15, 0.3), "zoom": (0.07, 0.15, 0.3), "shake": (0.005, 0.01, 0.02)}
+# log-scale/s, shake as the rms offset of the wander (and twice the tremor) in window widths,
+# complex as each tile's speed in tile widths/s.
+SPEEDS = {"pan": (0.07, 0.15, 0.3), "zoom": (0.07, 0.15, 0.3), "shake": (0.005, 0.01, 0.02),
+          "tiles": (1.0, 1.5, 2.5)}
 
 
 def load_bases(footage: Path, rng: np.random.Generator, per_source: int = 2) -> list[tuple[str, np.ndarray]]:
@@ -122,7 +124,7 @@ def build_frames(base: np.ndarray, label: str, level: int, n: int, rng: np.rando
 def complex_frames(base: np.ndarray, level: int, n: int, rng: np.random.Generator,
                    tiles: int = 3) -> list[np.ndarray]:
     """A tiles x tiles mosaic; each tile shows its own part of the base moving its own way."""
-    speed = SPEEDS["pan"][level] * 2.0  # window widths/s: independent motions are brisk
+    speed = SPEEDS["tiles"][level]
     tile_w, tile_h = OUT_SIZE[0] // tiles, OUT_SIZE[1] // tiles
     moves = []
     for _ in range(tiles * tiles):

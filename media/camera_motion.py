@@ -49,7 +49,7 @@ class FlowParams:
     border: int = 3  # px at the frame edge left out: content enters and leaves there
     texture_gradient: int = 48  # |Sobel x| + |Sobel y| (3x3: 8 per grey level/px): 48 ~ 6 levels/px
     min_points: int = 24  # fewer textured flow vectors than this: no model (NaN)
-    inlier_px: float = 0.6  # residual at flow size under which a vector counts as explained
+    inlier_px: float = 0.4  # residual at flow size under which a vector counts as explained
 
 
 @dataclass(frozen=True)
@@ -174,11 +174,11 @@ class CameraParams:
 
     min_texture: float = 0.05  # frames with less textured area are not used
     min_measured_share: float = 0.5  # fewer usable frames than this share: unmeasured (static, conf 0)
-    static_speed: float = 0.02  # rms content speed (frames/s) under which the camera is static
+    static_speed: float = 0.04  # rms content speed (frames/s) under which the camera is static
     pan_min_speed: float = 0.04  # mean horizontal speed (frame widths/s) for a pan label
     tilt_min_speed: float = 0.04  # mean vertical speed (frame heights/s) for a tilt label
     zoom_min_speed: float = 0.03  # mean log-scale change per second for a zoom label
-    jitter_max: float = 0.004  # high-frequency translation (frames/frame) above which: handheld
+    jitter_max: float = 0.0025  # high-frequency translation (frames/frame) above which: handheld
     jitter_window_s: float = 0.5  # smoothing window separating jitter from intended motion
     complex_residual: float = 0.4  # median unexplained share above which: complex
 
