@@ -231,6 +231,11 @@ def _summary(asset: str, meta: dict) -> str:
         return (f"{meta['videos_analysed']} videos analysed at {meta['analysis_frames_per_s']} "
                 f"frames/s, {meta['videos_unchanged']} unchanged, {meta['videos_failed']} failed; "
                 f"contact sheets:\n{meta['contact_sheets']}")
+    if asset == "scored":
+        routes = ", ".join(f"{meta[f'route_{r}']} {r}" for r in
+                           ("train", "review", "dropped", "blocked", "quarantined"))
+        return (f"{meta['videos_scored']} videos scored, {meta['videos_reused']} reused, "
+                f"{meta['videos_failed']} failed; routes: {routes}")
     return ""
 
 

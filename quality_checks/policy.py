@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from media.analysis import AnalysisParams
 from media.clip_spans import SpanParams
 from media.probe import VideoProbe
+from quality_checks.scored_policy import ScoredPolicy
 from resources.config_files import content_hash, load_model
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
@@ -25,6 +26,9 @@ class _Strict(BaseModel):
 
 class LicensePolicy(_Strict):
     allowed: list[str] = Field(default_factory=list)
+    # Allowed, but a person confirms the terms fit before the clip trains anything
+    # (share-alike, copyleft): review_status needs_review.
+    review: list[str] = Field(default_factory=list)
 
 
 class RawPoolPolicy(_Strict):
@@ -118,6 +122,7 @@ class Policy(_Strict):
     licenses: LicensePolicy = Field(default_factory=LicensePolicy)
     raw_pool: RawPoolPolicy = Field(default_factory=RawPoolPolicy)
     clips: ClipsPolicy = Field(default_factory=ClipsPolicy)
+    scored: ScoredPolicy = Field(default_factory=ScoredPolicy)
 
     @property
     def hash(self) -> str:

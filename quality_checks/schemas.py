@@ -75,3 +75,98 @@ CLIPS_SCHEMA = pa.schema([
     pa.field("clip_file_path", pa.string()),  # the re-encoded clip, when policy.clips.cut_files
     pa.field("upstream_commit", pa.string(), nullable=False),  # raw_pool commit it came from
 ])
+
+# scored: one row per clip of the clips tier, every signal stored raw plus the governance
+# labels derived from them (quality_checks/governance.py) and the reasons behind each.
+SCORED_SCHEMA = pa.schema([
+    # lineage
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("clip_id", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("license", pa.string(), nullable=False),
+    pa.field("start_frame", pa.int64(), nullable=False),
+    pa.field("end_frame", pa.int64(), nullable=False),
+    pa.field("start_s", pa.float64(), nullable=False),
+    pa.field("end_s", pa.float64(), nullable=False),
+    pa.field("duration_s", pa.float64(), nullable=False),
+    pa.field("fps", pa.float64(), nullable=False),
+    pa.field("width", pa.int32(), nullable=False),
+    pa.field("height", pa.int32(), nullable=False),
+    pa.field("keyframes", pa.list_(KEYFRAME_TYPE)),
+    # text (PP-OCR detection on the keyframes)
+    pa.field("text_ratio_max", pa.float64(), nullable=False),
+    pa.field("text_ratio_mean", pa.float64(), nullable=False),
+    pa.field("text_box_max_px", pa.int64(), nullable=False),  # at keyframe size
+    pa.field("text_box_max_fraction", pa.float64(), nullable=False),
+    pa.field("text_keyframes", pa.int32(), nullable=False),
+    pa.field("subtitle_band", pa.bool_(), nullable=False),
+    pa.field("corner_text", pa.bool_(), nullable=False),
+    # watermark / logo / borders
+    pa.field("watermark_score", pa.float64(), nullable=False),
+    pa.field("watermark_corner", pa.string()),
+    pa.field("border_top", pa.float64(), nullable=False),  # fractions of the frame
+    pa.field("border_bottom", pa.float64(), nullable=False),
+    pa.field("border_left", pa.float64(), nullable=False),
+    pa.field("border_right", pa.float64(), nullable=False),
+    # safety
+    pa.field("nsfw_max", pa.float64(), nullable=False),
+    pa.field("nsfw_mean", pa.float64(), nullable=False),
+    # quality
+    pa.field("sharpness", pa.float64(), nullable=False),
+    pa.field("exposure_under", pa.float64(), nullable=False),
+    pa.field("exposure_over", pa.float64(), nullable=False),
+    pa.field("exposure_label", pa.string(), nullable=False),
+    pa.field("brightness", pa.float64(), nullable=False),
+    pa.field("contrast", pa.float64(), nullable=False),
+    pa.field("colourfulness", pa.float64(), nullable=False),
+    pa.field("noise", pa.float64(), nullable=False),
+    pa.field("blockiness", pa.float64(), nullable=False),
+    pa.field("technical_quality", pa.float64(), nullable=False),
+    pa.field("aesthetic", pa.float64()),  # null without an aesthetic backend
+    # motion and camera
+    pa.field("motion_mean", pa.float64(), nullable=False),
+    pa.field("motion_max", pa.float64(), nullable=False),
+    pa.field("camera_motion", pa.string(), nullable=False),
+    pa.field("camera_jitter", pa.float64(), nullable=False),
+    pa.field("camera_pan_speed", pa.float64(), nullable=False),
+    pa.field("camera_tilt_speed", pa.float64(), nullable=False),
+    pa.field("camera_zoom_speed", pa.float64(), nullable=False),
+    pa.field("camera_confidence", pa.float64(), nullable=False),
+    # duplicates and concepts
+    pa.field("content_key", pa.string(), nullable=False),
+    pa.field("phashes", pa.list_(pa.uint64()), nullable=False),
+    pa.field("embedder", pa.string(), nullable=False),
+    pa.field("duplicate_group", pa.string(), nullable=False),  # the kept clip's id
+    pa.field("duplicate_of", pa.string()),  # null for the kept clip
+    pa.field("duplicate_match", pa.string()),  # exact | phash | embedding
+    pa.field("duplicate_similarity", pa.float64()),
+    pa.field("concept_cluster", pa.int32(), nullable=False),
+    pa.field("concept_similarity", pa.float64(), nullable=False),
+    # governance (policy.scored; reasons name the field they applied)
+    pa.field("safety_label", pa.string(), nullable=False),
+    pa.field("safety_reason", pa.string()),
+    pa.field("provenance_label", pa.string(), nullable=False),
+    pa.field("provenance_reason", pa.string()),
+    pa.field("watermark_label", pa.string(), nullable=False),
+    pa.field("watermark_reason", pa.string()),
+    pa.field("quality_label", pa.string(), nullable=False),
+    pa.field("quality_reason", pa.string()),
+    pa.field("review_status", pa.string(), nullable=False),
+    pa.field("review_reason", pa.string()),
+    pa.field("route", pa.string(), nullable=False),
+    pa.field("route_reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("weight", pa.float64(), nullable=False),
+    # versions
+    pa.field("signals_fingerprint", pa.string(), nullable=False),
+    pa.field("policy_hash", pa.string(), nullable=False),
+    pa.field("upstream_commit", pa.string(), nullable=False),  # clips commit it came from
+])
+
+# Clip embeddings, next to the scored table: what global dedup and concept clusters read.
+EMBEDDINGS_SCHEMA = pa.schema([
+    pa.field("clip_id", pa.string(), nullable=False),
+    pa.field("embedder", pa.string(), nullable=False),
+    pa.field("embedding", pa.list_(pa.float32()), nullable=False),
+])

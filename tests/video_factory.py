@@ -202,3 +202,36 @@ def write_dissolve_video(path: Path, seconds: float = 3.0, blend: int = 16, fps:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(stream.encode())
     return path, (start, start + blend)
+
+
+def write_transformed_copy(src: Path, dst: Path, *, scale: float = 1.0,
+                           subtitle: str | None = None) -> Path:
+    """Re-encode `src` (H.264), optionally rescaled and with a burned-in subtitle line:
+    a near-duplicate that shares no bytes with the original."""
+    import cv2
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        video = inp.streams.video[0]
+        stream = None
+        for frame in inp.decode(video):
+            rgb = frame.to_ndarray(format="rgb24")
+            if scale != 1.0:
+                h, w = rgb.shape[:2]
+                rgb = cv2.resize(rgb, (int(w * scale) // 2 * 2, int(h * scale) // 2 * 2),
+                                 interpolation=cv2.INTER_AREA)
+            if subtitle:
+                h, w = rgb.shape[:2]
+                size = h / 400
+                (tw, th), _ = cv2.getTextSize(subtitle, cv2.FONT_HERSHEY_DUPLEX, size, 2)
+                org = ((w - tw) // 2, int(h * 0.9))
+                cv2.putText(rgb, subtitle, org, cv2.FONT_HERSHEY_DUPLEX, size, (0, 0, 0), 6, cv2.LINE_AA)
+                cv2.putText(rgb, subtitle, org, cv2.FONT_HERSHEY_DUPLEX, size, (255, 255, 255), 2,
+                            cv2.LINE_AA)
+            if stream is None:
+                stream = out.add_stream("libx264", rate=video.average_rate or 25)
+                stream.height, stream.width = rgb.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
+        out.mux(stream.encode())
+    return dst

@@ -1,0 +1,132 @@
+"""Layered governance labels: four decisions with their reasons, never one aggregate score.
+
+1. safety      safe | borderline | unsafe           (unsafe: blocked, borderline: review)
+2. provenance  allowed | review | quarantined        (licence allowlist; unknown: quarantine)
+3. watermark   clean | small_text | subtitles | heavy_text | watermark   (heavy/watermark: drop)
+4. quality     high | medium | low                   (routes and weights only, never drops)
+
+`route` is what later tiers obey: train (eligible for stages, at `weight`), review (held
+until a person approves), dropped (duplicate or text/watermark interference), blocked
+(safety) or quarantined (provenance). Every reason names the policy field it applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quality_checks.policy import Policy
+
+ROUTES = ("train", "review", "dropped", "blocked", "quarantined")
+REVIEW_STATUSES = ("not_required", "needs_review", "approved", "rejected")
+
+
+def govern(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """Labels, reasons, review status, route and weight for one scored clip row."""
+    labels: dict[str, Any] = {}
+    labels.update(_safety(row, policy))
+    labels.update(_provenance(row, policy))
+    labels.update(_watermark(row, policy))
+    labels.update(_quality(row, policy))
+
+    review = [r for flag, r in ((labels["safety_label"] == "borderline", labels["safety_reason"]),
+                                (labels["provenance_label"] == "review", labels["provenance_reason"]),
+                                (labels["watermark_label"] == "watermark_review",
+                                 labels["watermark_reason"]))
+              if flag]
+    labels["review_status"] = "needs_review" if review else "not_required"
+    labels["review_reason"] = "; ".join(review) or None
+
+    reasons: list[str] = []
+    if labels["safety_label"] == "unsafe":
+        route = "blocked"
+        reasons.append(labels["safety_reason"])
+    elif labels["provenance_label"] == "quarantined":
+        route = "quarantined"
+        reasons.append(labels["provenance_reason"])
+    elif row.get("duplicate_of"):
+        route = "dropped"
+        reasons.append(f"duplicate of {row['duplicate_of']} ({row['duplicate_match']}, "
+                       f"similarity {row['duplicate_similarity']:.3f}; policy.scored.dedup)")
+    elif labels["watermark_label"] in ("heavy_text", "watermark") or (
+            labels["watermark_label"] == "subtitles" and policy.scored.text.drop_subtitles):
+        route = "dropped"
+        reasons.append(labels["watermark_reason"])
+    elif review:
+        route = "review"
+        reasons.extend(review)
+    else:
+        route = "train"
+    weight = policy.scored.quality.weights[labels["quality_label"]]
+    if labels["watermark_label"] in ("small_text", "subtitles"):
+        weight *= policy.scored.text.small_text_weight
+    labels.update(route=route, route_reasons=reasons, weight=round(weight, 4) if route == "train" else 0.0)
+    return labels
+
+
+def _safety(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    rules, score = policy.scored.safety, row["nsfw_max"]
+    if score >= rules.block_at:
+        return {"safety_label": "unsafe",
+                "safety_reason": f"nsfw {score:.3f} >= policy.scored.safety.block_at {rules.block_at}"}
+    if score >= rules.review_at:
+        return {"safety_label": "borderline",
+                "safety_reason": f"nsfw {score:.3f} >= policy.scored.safety.review_at {rules.review_at}"}
+    return {"safety_label": "safe", "safety_reason": None}
+
+
+def _provenance(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    license_id = row["license"]
+    if license_id in policy.licenses.review:
+        return {"provenance_label": "review",
+                "provenance_reason": f"license {license_id} is in policy.licenses.review"}
+    if license_id in policy.licenses.allowed:
+        return {"provenance_label": "allowed", "provenance_reason": None}
+    return {"provenance_label": "quarantined",
+            "provenance_reason": f"license {license_id} is not in policy.licenses.allowed"}
+
+
+def _watermark(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    text, mark = policy.scored.text, policy.scored.watermark
+    ratio, box = row["text_ratio_max"], row["text_box_max_fraction"]
+    if row["watermark_score"] >= mark.drop_at:
+        return {"watermark_label": "watermark",
+                "watermark_reason": f"watermark {row['watermark_score']:.2f} "
+                                    f">= policy.scored.watermark.drop_at {mark.drop_at}"}
+    if ratio > text.drop_ratio:
+        return {"watermark_label": "heavy_text",
+                "watermark_reason": f"text covers {ratio:.3f} of the frame "
+                                    f"> policy.scored.text.drop_ratio {text.drop_ratio}"}
+    if box > text.drop_box_fraction:
+        return {"watermark_label": "heavy_text",
+                "watermark_reason": f"a text box covers {box:.3f} of the frame "
+                                    f"> policy.scored.text.drop_box_fraction {text.drop_box_fraction}"}
+    if row["watermark_score"] >= mark.review_at:
+        return {"watermark_label": "watermark_review",
+                "watermark_reason": f"watermark {row['watermark_score']:.2f} "
+                                    f">= policy.scored.watermark.review_at {mark.review_at}"}
+    if row["subtitle_band"]:
+        return {"watermark_label": "subtitles",
+                "watermark_reason": "text persists in the bottom third (subtitles)"
+                                    + ("; policy.scored.text.drop_subtitles" if text.drop_subtitles else "")}
+    if ratio > text.small_ratio:
+        return {"watermark_label": "small_text",
+                "watermark_reason": f"text covers {ratio:.3f} of the frame "
+                                    f"> policy.scored.text.small_ratio {text.small_ratio}"}
+    return {"watermark_label": "clean", "watermark_reason": None}
+
+
+def _quality(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    rules = policy.scored.quality
+    technical, aesthetic = row["technical_quality"], row.get("aesthetic")
+    if technical < rules.low_below or (aesthetic is not None and aesthetic < rules.aesthetic_low_below):
+        label = "low"
+    elif technical >= rules.high_at and (aesthetic is None or aesthetic >= rules.aesthetic_high_at):
+        label = "high"
+    else:
+        label = "medium"
+    reason = (f"technical_quality {technical:.2f} (policy.scored.quality.low_below {rules.low_below}, "
+              f"high_at {rules.high_at})")
+    if aesthetic is not None:
+        reason += (f", aesthetic {aesthetic:.2f} (aesthetic_low_below {rules.aesthetic_low_below}, "
+                   f"aesthetic_high_at {rules.aesthetic_high_at})")
+    return {"quality_label": label, "quality_reason": reason}
