@@ -82,9 +82,9 @@ class QualityPolicy(_Strict):
 class DedupPolicy(_Strict):
     """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine."""
 
-    embedder: Literal["dinov2", "opennsfw"] = "dinov2"
+    embedder: Literal["dinov2", "opennsfw"] = "opennsfw"
     phash_max_distance: int = Field(6, ge=0, le=64)
-    cosine_threshold: float = Field(0.9, ge=0, le=1)
+    cosine_threshold: float = Field(0.93, ge=0, le=1)
 
 
 class ConceptPolicy(_Strict):
