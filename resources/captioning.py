@@ -20,6 +20,9 @@ class CaptionRequest:
     prompt: str  # the user message; the backend adds the images to it
     system: str = ""
     max_new_tokens: int = 256
+    # The clip's measured signals (scored row). Model backends ignore them; the `signals`
+    # backend captions from them alone.
+    signals: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
