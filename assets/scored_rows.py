@@ -148,7 +148,9 @@ def compute_signals(
                for r in rows):
             for r in rows:
                 old, vector = previous[r["clip_id"]]
-                signals[r["clip_id"]] = ({k: old[k] for k in SIGNAL_COLUMNS}, vector)
+                # the clips row it was scored from is unchanged: keep citing that commit
+                signals[r["clip_id"]] = ({**{k: old[k] for k in SIGNAL_COLUMNS},
+                                          "upstream_commit": old["upstream_commit"]}, vector)
             stats.reused += 1
         else:
             todo.append(vid)
@@ -245,8 +247,8 @@ def assemble(
                    duplicate_match=dup.match, duplicate_similarity=dup.similarity,
                    concept_cluster=int(clusters[i]), concept_similarity=float(closeness[i]))
         row.update(govern(row, policy))
-        row.update(policy_hash=policy.hash, upstream_commit=upstream_commit,
-                   signals_fingerprint=fingerprint)
+        row.update(policy_hash=policy.hash, signals_fingerprint=fingerprint)
+        row.setdefault("upstream_commit", upstream_commit)
     rows.sort(key=lambda r: (r["video_id"], r["start_frame"]))
     order = {r["clip_id"]: i for i, r in enumerate(rows)}
     table = pa.Table.from_pylist(rows, schema=SCORED_SCHEMA)

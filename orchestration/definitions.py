@@ -2,6 +2,7 @@
 
 from dagster import Definitions
 
+from assets.captioned import captioned
 from assets.clips import clips
 from assets.raw_pool import raw_pool
 from assets.scored import scored
@@ -10,7 +11,7 @@ from orchestration.resources import build_resources
 from orchestration.sensors import source_registry_sensor
 
 defs = Definitions(
-    assets=[raw_pool, clips, scored],
+    assets=[raw_pool, clips, scored, captioned],
     jobs=[materialize_source],
     sensors=[source_registry_sensor],
     resources=build_resources(),

@@ -4,7 +4,8 @@ from dagster import AssetSelection, define_asset_job
 
 materialize_source = define_asset_job(
     "materialize_source",
-    selection=AssetSelection.groups("ingest", "curate"),  # partitioned by `source`, like its assets
+    # every group partitioned by `source`
+    selection=AssetSelection.groups("ingest", "curate", "caption"),
     description="Materialize one source partition through every tier, write-audit-publish "
                 "on lakeFS at each tier.",
 )

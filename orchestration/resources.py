@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
+from resources.captioning import CaptionersResource
 from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.policy import PolicyResource
@@ -36,4 +37,5 @@ def build_resources() -> dict[str, object]:
         ),
         "policy": PolicyResource(path=EnvVar("VCURATE_POLICY")),
         "optouts": OptOutResource(path=EnvVar("VCURATE_OPTOUT")),
+        "captioners": CaptionersResource(),
     }

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from media.analysis import AnalysisParams
 from media.clip_spans import SpanParams
 from media.probe import VideoProbe
+from quality_checks.captioned_policy import CaptionedPolicy
 from quality_checks.scored_policy import ScoredPolicy
 from resources.config_files import content_hash, load_model
 
@@ -123,6 +124,7 @@ class Policy(_Strict):
     raw_pool: RawPoolPolicy = Field(default_factory=RawPoolPolicy)
     clips: ClipsPolicy = Field(default_factory=ClipsPolicy)
     scored: ScoredPolicy = Field(default_factory=ScoredPolicy)
+    captioned: CaptionedPolicy = Field(default_factory=CaptionedPolicy)
 
     @property
     def hash(self) -> str:

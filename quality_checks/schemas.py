@@ -170,3 +170,47 @@ EMBEDDINGS_SCHEMA = pa.schema([
     pa.field("embedder", pa.string(), nullable=False),
     pa.field("embedding", pa.list_(pa.float32()), nullable=False),
 ])
+
+EVENT_TYPE = pa.struct([
+    pa.field("start_s", pa.float64()),
+    pa.field("end_s", pa.float64()),
+    pa.field("text", pa.string()),
+])
+
+# captioned: one row per clip that scored routed to captioning (policy.captioned.routes).
+CAPTIONED_SCHEMA = pa.schema([
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("clip_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("start_s", pa.float64(), nullable=False),
+    pa.field("end_s", pa.float64(), nullable=False),
+    pa.field("duration_s", pa.float64(), nullable=False),
+    pa.field("width", pa.int32(), nullable=False),
+    pa.field("height", pa.int32(), nullable=False),
+    pa.field("route", pa.string(), nullable=False),  # from scored
+    pa.field("backend", pa.string(), nullable=False),  # policy.captioned.backends[].name
+    pa.field("backend_kind", pa.string(), nullable=False),
+    pa.field("model", pa.string(), nullable=False),
+    pa.field("prompt_version", pa.string(), nullable=False),
+    pa.field("raw_text", pa.string()),  # the model's reply, as received
+    pa.field("error", pa.string()),  # why no reply came back
+    pa.field("parse_status", pa.string(), nullable=False),  # ok | repaired | failed
+    *[pa.field(name, pa.string(), nullable=False) for name in (
+        "short", "dense", "background", "style", "shot_size", "lighting", "atmosphere",
+        "camera_motion", "motion_level")],
+    pa.field("events", pa.list_(EVENT_TYPE), nullable=False),
+    pa.field("caption_short", pa.string(), nullable=False),
+    pa.field("caption_medium", pa.string(), nullable=False),
+    pa.field("caption_dense", pa.string(), nullable=False),
+    pa.field("caption_assembled", pa.string(), nullable=False),
+    pa.field("original_text", pa.string()),  # sidecar title/description, when the source has it
+    pa.field("caption_words", pa.int32(), nullable=False),
+    pa.field("qc_status", pa.string(), nullable=False),  # ok | needs_review | rejected
+    pa.field("qc_reasons", pa.list_(pa.string()), nullable=False),
+    pa.field("prompt_tokens", pa.int64(), nullable=False),
+    pa.field("completion_tokens", pa.int64(), nullable=False),
+    pa.field("seconds", pa.float64(), nullable=False),
+    pa.field("cache_key", pa.string(), nullable=False),  # (clip, backend, model, prompt, keyframes)
+    pa.field("upstream_commit", pa.string(), nullable=False),  # scored commit it came from
+])

