@@ -154,6 +154,8 @@ class TransformersCaptioner:
     def inputs(self, requests: list[CaptionRequest]) -> Any:
         """The processor's model inputs for a batch of valid requests, on the model's device and dtype."""
         texts = [self.prompt_text(r) for r in requests]
+        # PIL, not arrays: the processor would guess the channel axis of an array (a 3-px-high
+        # frame reads as channels-first)
         images = [[Image.fromarray(image) for image in r.images] for r in requests]
         batch = self._processor(text=texts, images=images, padding=True, return_tensors="pt")
         return batch.to(self.device, dtype=self._model.dtype)
