@@ -113,3 +113,62 @@ def test_captioned_with_signals_backend_end_to_end(pipeline: Pipeline, workdir: 
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
     assert meta["clips_reused"] == len(rows) and meta["clips_captioned"] == 0
     assert meta["published"] is False
+
+
+def test_model_backends_by_configuration(pipeline: Pipeline, workdir: Path, monkeypatch, tmp_path: Path):
+    """The openai backend against a real local server, then the transformers backend on a tiny
+    random Qwen2.5-VL, each chosen by the policy file alone."""
+    from tests.openai_server import LocalOpenAIServer
+
+    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
+    registry = write_registry(workdir, [{"id": "street", "kind": "local", "uri": "videos",
+                                         "license": "CC0-1.0"}])
+    pipeline.policy_path = str(workdir / "policy.yaml")
+    base = ("licenses:\n  allowed: [CC0-1.0]\nclips:\n  min_clip_s: 1.0\n"
+            "captioned:\n  routes: [train, review]\n")
+    Path(pipeline.policy_path).write_text(base)
+    pipeline.run(registry, "street")
+    everything = [raw_pool, clips, scored, captioned]
+
+    def run_captioned() -> tuple[list[dict], dict]:
+        result = materialize(everything, partition_key="street", selection=[captioned],
+                             resources=pipeline.resources(registry), instance=pipeline.instance)
+        checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path == ["captioned"]]
+        assert result.success and len(checks) == 3 and all(c.passed for c in checks)
+        event = result.get_asset_materialization_events()[0]
+        return (pipeline.lakefs.read_table(tier_path("street", "captioned")).to_pylist(),
+                {k: v.value for k, v in event.materialization.metadata.items()})
+
+    assert materialize(everything, partition_key="street", selection=[clips, scored],
+                       resources=pipeline.resources(registry), instance=pipeline.instance).success
+
+    def reply(images, prompt, max_tokens):
+        return json.dumps({**GOOD, "camera_motion": "handheld"}), 100, 60
+
+    monkeypatch.setenv("VCURATE_TEST_VLLM_KEY", "secret-token")
+    with LocalOpenAIServer(generate=reply, model="qwen-test") as server:
+        server.inject("500", times=1)  # one transient failure: retried, not a rejected clip
+        Path(pipeline.policy_path).write_text(base + (
+            "  backends:\n    - {name: signals, kind: signals, min_short_side: 0}\n"
+            f"    - {{name: vllm, kind: openai, base_url: '{server.base_url}', model: qwen-test,\n"
+            "       api_key_env: VCURATE_TEST_VLLM_KEY, min_short_side: 200, timeout_s: 5}\n"))
+        rows, meta = run_captioned()
+        assert rows and all(r["backend"] == "vllm" and r["qc_status"] == "ok" for r in rows)
+        assert all(r["short"] == GOOD["short"] and r["completion_tokens"] == 60 for r in rows)
+        assert all(len(req.images) >= 1 for req in server.requests)
+        assert {req.authorization for req in server.requests} == {"Bearer secret-token"}
+        assert meta["tokens"] == 160 * len(rows)
+
+    pytest.importorskip("torch")
+    from tests.tiny_vlm import build_tiny_vlm
+
+    model = build_tiny_vlm(tmp_path / "tiny-vlm")
+    Path(pipeline.policy_path).write_text(base + (
+        "  max_new_tokens: 24\n  backends:\n"
+        f"    - {{name: local-vlm, kind: transformers, model: '{model}', device: cpu, batch_size: 2}}\n"))
+    rows, meta = run_captioned()
+    assert rows and all(r["backend"] == "local-vlm" and r["model"] == str(model) for r in rows)
+    # a random model's reply is gibberish: QC rejects it, with the reason, and the partition lands
+    assert all(r["qc_status"] == "rejected" and r["qc_reasons"] for r in rows)
+    assert all(r["completion_tokens"] > 0 and r["raw_text"] is not None for r in rows)
+    assert meta["qc_rejected"] == len(rows)
