@@ -65,6 +65,7 @@ def captioned(
         raise Failure(f"captioned {source_id}: no scored table on main; materialize scored first")
     scored = scored_table.to_pylist()
     path = tier_path(source_id, TIER)
+    registry = sources.load()
 
     def report(done: int, total: int) -> None:
         context.log.info(f"captioned {source_id}: {done}/{total} clips captioned")
@@ -73,7 +74,8 @@ def captioned(
         scored, lakefs.read_table(path), rules.captioned,
         lambda backend: captioners.build(backend.model_dump(), rules.captioned.max_new_tokens),
         lambda p: lakefs.read_bytes(p, ref=scored_commit), sources.cache("captions"),
-        scored_commit, progress=report)
+        scored_commit, progress=report,
+        original_text=lambda uri: sources.original_text(registry, uri))
     wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
         run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
         config_hash=rules.hash, upstream_commits={"scored": scored_commit},

@@ -66,7 +66,9 @@ def build_captions(
     scored: list[dict], previous: pa.Table | None, policy: CaptionedPolicy,
     build: Callable[[CaptionBackend], Captioner], read_bytes: Callable[[str], bytes | None],
     cache_root: Path, upstream_commit: str, progress: Callable[[int, int], None] | None = None,
+    original_text: Callable[[str], str | None] = lambda uri: None,
 ) -> tuple[pa.Table, CaptionStats]:
+    """Captions of the routed clips; `original_text(uri)` gives a video's sidecar text."""
     routed = [r for r in scored if r["route"] in policy.routes]
     stats = CaptionStats(routed=len(routed))
     stored = {r["cache_key"]: r for r in previous.to_pylist()} if previous is not None else {}
@@ -91,7 +93,8 @@ def build_captions(
             for batch in _batches(items, BATCH):
                 results = _caption_cached(captioner, batch, read_bytes, policy, cache_root, stats)
                 for (row, key), result in zip(batch, results, strict=True):
-                    rows.append(_row(row, key, backends[name], captioner, result, policy, upstream_commit))
+                    rows.append(_row(row, key, backends[name], captioner, result, policy, upstream_commit,
+                                     original_text(row["uri"])))
                     stats.by_backend[name] += 1
                     stats.tokens += result.prompt_tokens + result.completion_tokens
                 done += len(batch)
@@ -176,7 +179,7 @@ def _distinct_times(images: list[np.ndarray], times: list[float]) -> list[float]
 
 
 def _row(row: dict, key: str, backend: CaptionBackend, captioner: Captioner, result: CaptionResult,
-         policy: CaptionedPolicy, upstream_commit: str) -> dict:
+         policy: CaptionedPolicy, upstream_commit: str, original: str | None) -> dict:
     measured = {k: row[k] for k in MEASURED}
     measured["has_text"] = bool(row["subtitle_band"]) or row["text_ratio_max"] > 0.002
     parsed = parse_caption(result.text if result.error is None else "")
@@ -184,7 +187,7 @@ def _row(row: dict, key: str, backend: CaptionBackend, captioner: Captioner, res
     notes = fill_labels_from_signals(parsed.fields, measured) if parsed.status != "failed" else []
     reasons = ([f"backend error: {result.error}"] if result.error else []) + qc.reasons + notes
     status = "rejected" if result.error else qc.status
-    texts = variants(parsed.fields, measured, None)
+    texts = variants(parsed.fields, measured, original)
     events = [{"start_s": _num(e.get("start_s")), "end_s": _num(e.get("end_s")), "text": str(e["text"])}
               for e in parsed.events]
     return {
@@ -195,7 +198,7 @@ def _row(row: dict, key: str, backend: CaptionBackend, captioner: Captioner, res
         "parse_status": parsed.status, **parsed.fields, "events": events,
         "caption_short": texts["short"], "caption_medium": texts["medium"],
         "caption_dense": texts["dense"], "caption_assembled": texts["assembled"],
-        "original_text": None, "caption_words": len(texts["dense"].split()),
+        "original_text": original, "caption_words": len(texts["dense"].split()),
         "qc_status": status, "qc_reasons": reasons,
         "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
         "seconds": result.seconds, "cache_key": key, "upstream_commit": upstream_commit,

@@ -11,6 +11,7 @@ Every path must stay inside `root`; a bad entry fails with the file, source and 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,9 +161,42 @@ def _walk_local(registry: SourceRegistry, directory: Path) -> Iterator[SourceFil
         relative = path.relative_to(directory)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue  # hidden files (.DS_Store, editor swap files) are not content
-        if path.name.split(".")[0].upper() in _DOC_STEMS:
+        if path.name.split(".")[0].upper() in _DOC_STEMS or is_sidecar(path):
             continue
         yield _local_file(registry, path)
+
+
+SIDECAR_SUFFIXES = (".json", ".txt")
+
+
+def is_sidecar(path: Path) -> bool:
+    """`clip.json` / `clip.txt` beside `clip.mp4` is the video's original text, not content."""
+    return path.suffix.lower() in SIDECAR_SUFFIXES and any(
+        sibling.is_file() and sibling.suffix.lower() not in SIDECAR_SUFFIXES
+        for sibling in path.parent.glob(f"{glob_escape(path.stem)}.*"))
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
+
+
+def sidecar_text(video: Path) -> str | None:
+    """The original text a source ships beside a local video: `title` and `description` (or
+    `caption`) from `<stem>.json`, or the whole of `<stem>.txt`; None when there is none."""
+    for suffix in SIDECAR_SUFFIXES:
+        path = video.with_suffix(suffix)
+        if not path.is_file():
+            continue
+        if suffix == ".txt":
+            return " ".join(path.read_text(errors="replace").split()) or None
+        try:
+            data = json.loads(path.read_text(errors="replace"))
+        except json.JSONDecodeError:
+            return None
+        if isinstance(data, dict):
+            parts = [str(data[k]).strip() for k in ("title", "description", "caption") if data.get(k)]
+            return " — ".join(parts) or None
+    return None
 
 
 def _local_file(registry: SourceRegistry, path: Path) -> SourceFile:
@@ -255,6 +289,15 @@ class SourceRegistryResource(ConfigurableResource):
     def cache(self, kind: str) -> Path:
         """A folder of the local work cache: `objects` (S3 downloads), `analysis`, ..."""
         return Path(self.cache_dir) / kind
+
+    def original_text(self, registry: SourceRegistry, uri: str) -> str | None:
+        """Sidecar title/description of a local video (S3 sources: not read yet)."""
+        if uri.startswith("s3://"):
+            return None
+        try:
+            return sidecar_text(registry.resolve_local(uri, uri))
+        except ValueError:
+            return None
 
     def local_path(self, registry: SourceRegistry, uri: str, fingerprint: str,
                    s3: Any | None = None) -> Path:

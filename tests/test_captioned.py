@@ -82,6 +82,8 @@ def test_good_caption_passes():
 
 def test_captioned_with_signals_backend_end_to_end(pipeline: Pipeline, workdir: Path):
     shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
+    sidecar = {"title": "Bike race", "description": "Riders pass the camera on a city street."}
+    (workdir / "videos" / "bikes.json").write_text(json.dumps(sidecar))  # original text, not a video
     pipeline.policy_path = str(workdir / "policy.yaml")
     Path(pipeline.policy_path).write_text(
         "licenses:\n  allowed: [CC0-1.0]\nclips:\n  min_clip_s: 1.0\n"
@@ -105,6 +107,9 @@ def test_captioned_with_signals_backend_end_to_end(pipeline: Pipeline, workdir: 
         assert row["backend"] == "signals" and row["qc_status"] == "ok"
         assert row["camera_motion"] == measured[row["clip_id"]]["camera_motion"]
         assert row["caption_dense"] and row["caption_short"] and "Motion score" in row["caption_assembled"]
+        assert row["original_text"] == "Bike race — Riders pass the camera on a city street."
+    raw = pipeline.lakefs.read_table(tier_path("street", "raw_pool")).to_pylist()
+    assert [Path(r["uri"]).name for r in raw] == ["bikes.mp4"]  # the sidecar is not probed
 
     # Same clips, same backend and prompt: nothing is captioned again and nothing is published.
     again = materialize(everything, partition_key="street", selection=[captioned],
