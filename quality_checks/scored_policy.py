@@ -83,7 +83,8 @@ class DedupPolicy(_Strict):
     """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine."""
 
     embedder: Literal["dinov2", "opennsfw"] = "opennsfw"
-    phash_max_distance: int = Field(0, ge=-1, le=32)  # -1: pHash off
+    phash_max_distance: int = Field(4, ge=-1, le=32)  # -1: pHash off
+    phash_min_matches: int = Field(2, ge=1)  # keyframes of each clip that must match
     cosine_threshold: float = Field(0.935, gt=0, le=1)  # OpenNSFW; DINOv2 needs about 0.96
 
 

@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import connected_components
 from media.dedup import DedupItem, DedupParams, DedupResult, find_duplicates
 from media.hashing import hamming_matrix
 
-PARAMS = DedupParams(phash_max_distance=6, cosine_threshold=0.9)
+PARAMS = DedupParams(phash_max_distance=6, phash_min_matches=1, cosine_threshold=0.9)
 RNG_HASHES = np.random.default_rng(11).integers(1, 2**63, size=(64, 4), dtype=np.uint64)
 
 
@@ -105,6 +105,19 @@ def test_phash_matches_the_closest_keyframe_pair_and_respects_the_limit():
     assert all(r.kept for r in off)
 
 
+def test_phash_needs_enough_matching_keyframes_on_both_sides():
+    a = [int(h) for h in RNG_HASHES[0, :3]]
+    one = [a[0], int(RNG_HASHES[1, 0]), int(RNG_HASHES[1, 1])]  # one keyframe in common
+    two = [a[0], a[1] ^ 0b11, int(RNG_HASHES[1, 1])]  # two (one 2 bits off)
+    params = DedupParams(phash_max_distance=4, phash_min_matches=2)
+    assert all(r.kept for r in find_duplicates([item("a", 0, phashes=a), item("b", 1, phashes=one)], params))
+    matched = by_id(find_duplicates([item("a", 0, phashes=a), item("b", 1, phashes=two)], params))
+    assert matched["b"].match == "phash" and matched["b"].similarity == 1.0
+    # a clip with a single keyframe needs only that one to match
+    single = by_id(find_duplicates([item("a", 0, phashes=a), item("b", 1, phashes=[a[2]])], params))
+    assert single["b"].duplicate_of == "a"
+
+
 def test_flat_keyframes_do_not_make_clips_duplicates():
     black, grey = 0, 1 << 63  # what phash gives a black and a flat grey frame
     results = find_duplicates([item("a", 0, phashes=[black, grey]), item("b", 1, phashes=[black, grey])],
@@ -142,7 +155,7 @@ def test_indexed_phash_search_equals_brute_force(max_distance):
         flips = rng.choice(64, rng.integers(0, 13), replace=False)
         hashes[b, rng.integers(3)] = hashes[a, rng.integers(3)] ^ np.uint64(sum(1 << int(f) for f in flips))
     items = [DedupItem(f"c{i:04d}", f"k{i}", [int(h) for h in hashes[i]], None, 1.0, 1) for i in range(n)]
-    results = find_duplicates(items, DedupParams(phash_max_distance=max_distance))
+    results = find_duplicates(items, DedupParams(phash_max_distance=max_distance, phash_min_matches=1))
 
     owners = np.repeat(np.arange(n), 3)
     close = (hamming_matrix(hashes.ravel(), hashes.ravel()) <= max_distance) & (owners[:, None] != owners)
