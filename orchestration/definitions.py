@@ -4,15 +4,18 @@ from dagster import Definitions
 
 from assets.captioned import captioned
 from assets.clips import clips
+from assets.policy_preview import policy_preview
 from assets.raw_pool import raw_pool
+from assets.release import release
 from assets.scored import scored
-from orchestration.jobs import materialize_source
+from assets.stages import stage_assets
+from orchestration.jobs import materialize_source, publish_release
 from orchestration.resources import build_resources
 from orchestration.sensors import source_registry_sensor
 
 defs = Definitions(
-    assets=[raw_pool, clips, scored, captioned],
-    jobs=[materialize_source],
+    assets=[raw_pool, clips, scored, captioned, *stage_assets, release, policy_preview],
+    jobs=[materialize_source, publish_release],
     sensors=[source_registry_sensor],
     resources=build_resources(),
 )

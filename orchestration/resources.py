@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
@@ -39,3 +41,14 @@ def build_resources() -> dict[str, object]:
         "optouts": OptOutResource(path=EnvVar("VCURATE_OPTOUT")),
         "captioners": CaptionersResource(),
     }
+
+
+def lakefs_from_env() -> LakeFSResource:
+    """The same lakeFS resource, resolved now (for CLI commands that run outside a Dagster run)."""
+    return LakeFSResource(
+        endpoint=os.environ["LAKECTL_SERVER_ENDPOINT_URL"],
+        access_key_id=os.environ["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
+        secret_access_key=os.environ["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
+        repository=os.environ["VCURATE_LAKEFS_REPOSITORY"],
+        storage_namespace=os.environ["VCURATE_LAKEFS_STORAGE_NAMESPACE"],
+    )

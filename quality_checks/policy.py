@@ -16,6 +16,7 @@ from media.clip_spans import SpanParams
 from media.probe import VideoProbe
 from quality_checks.captioned_policy import CaptionedPolicy
 from quality_checks.scored_policy import ScoredPolicy
+from quality_checks.stage_policy import StagesPolicy
 from resources.config_files import content_hash, load_model
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
@@ -125,6 +126,7 @@ class Policy(_Strict):
     clips: ClipsPolicy = Field(default_factory=ClipsPolicy)
     scored: ScoredPolicy = Field(default_factory=ScoredPolicy)
     captioned: CaptionedPolicy = Field(default_factory=CaptionedPolicy)
+    stages: StagesPolicy = Field(default_factory=StagesPolicy)
 
     @property
     def hash(self) -> str:

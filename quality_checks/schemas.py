@@ -214,3 +214,34 @@ CAPTIONED_SCHEMA = pa.schema([
     pa.field("cache_key", pa.string(), nullable=False),  # (clip, backend, model, prompt, keyframes)
     pa.field("upstream_commit", pa.string(), nullable=False),  # scored commit it came from
 ])
+
+# stage_256p / stage_480p / stage_720p / sft: one training sample per row, media in lakeFS.
+STAGE_SCHEMA = pa.schema([
+    pa.field("sample_id", pa.string(), nullable=False),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("clip_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("start_frame", pa.int64(), nullable=False),
+    pa.field("end_frame", pa.int64(), nullable=False),
+    pa.field("start_s", pa.float64(), nullable=False),
+    pa.field("duration_s", pa.float64(), nullable=False),
+    pa.field("fps", pa.float64(), nullable=False),  # of the source
+    pa.field("source_width", pa.int32(), nullable=False),
+    pa.field("source_height", pa.int32(), nullable=False),
+    pa.field("concept_cluster", pa.int32(), nullable=False),
+    pa.field("technical_quality", pa.float64(), nullable=False),
+    pa.field("caption", pa.string(), nullable=False),
+    pa.field("caption_variant", pa.string(), nullable=False),
+    pa.field("bucket_aspect", pa.string(), nullable=False),
+    pa.field("width", pa.int32(), nullable=False),  # exported media
+    pa.field("height", pa.int32(), nullable=False),
+    pa.field("frames", pa.int32(), nullable=False),
+    pa.field("out_fps", pa.float64(), nullable=False),
+    pa.field("weight", pa.float64(), nullable=False),
+    pa.field("media_path", pa.string(), nullable=False),
+    pa.field("media_bytes", pa.int64(), nullable=False),
+    pa.field("scored_commit", pa.string(), nullable=False),
+    pa.field("policy_hash", pa.string(), nullable=False),
+])
