@@ -83,6 +83,7 @@ class ExportJob:
     crop: tuple[int, int, int, int] | None = None
     crf: int = 18
     preset: str = "medium"
+    threads: int = 0  # x264 threads; 0 lets x264 choose (set 1 in a one-process-per-core pool)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ def export_spans_decoding(source: Path, jobs: Sequence[ExportJob]) -> list[Expor
     Jobs may overlap (one clip exported to several stages at once). Each output is H.264
     yuv420p MP4 with `+faststart`, at constant `fps_out` with exactly `frames` frames,
     rotated upright in its pixels (no rotation metadata), centre-cropped by `crop` and
-    resized (area filter on downscale). Never raises for bad media: a source that cannot be
+    resized (area filter on downscale). Decoding stops once every job is written, so a clip
+    longer than its frame count costs no decode past its last output frame. Output time k
+    counts from the span's first frame, so a variable-rate source gives a constant-rate
+    sample. Never raises for bad media: a source that cannot be
     read, or a span that ends before its last output timestamp, gives a result with `error`.
     """
     for job in jobs:
@@ -143,14 +147,16 @@ def _export_all(container: av.container.InputContainer, exports: list[_Export]) 
         seconds = float(frame.time) if frame.time is not None else index / rate
         current = _Decoded(frame, seconds)
         for export in exports:
+            if export.result is not None:
+                continue
             if export.job.start_frame <= index < export.job.end_frame:
                 export.feed(current)
-            elif index == export.job.end_frame and export.result is None:
+            elif index == export.job.end_frame:
                 export.finish(span_end_s=seconds)
         if previous is not None:
             previous.frame = None  # let the decoder reuse its buffers
         previous = current
-        if index + 1 >= last_end:
+        if index + 1 >= last_end or all(e.result is not None for e in exports):
             break
     if previous is not None:  # spans that run to the end of the stream
         interval = 1 / rate
@@ -204,6 +210,8 @@ class _Export:
             # The previous frame is nearest to every output time before the midpoint.
             self._emit_until((self.last.seconds + decoded.seconds) / 2)
         self.last = decoded
+        if self.written == self.job.frames:  # a clip longer than its frame bucket: done early
+            self.finish(span_end_s=decoded.seconds)
 
     def finish(self, span_end_s: float) -> None:
         # An output time at or past the span's end has no source frame (frames_available agrees).
@@ -239,6 +247,8 @@ class _Export:
                                            options={"crf": str(job.crf), "preset": job.preset})
         self.encoder.width, self.encoder.height = job.width, job.height
         self.encoder.pix_fmt = "yuv420p"
+        if job.threads:
+            self.encoder.codec_context.thread_count = job.threads
         self.encoder.time_base = 1 / rate
         self.encoder.codec_context.time_base = 1 / rate
         self.opened = True

@@ -71,7 +71,9 @@ def test_each_output_frame_is_the_source_frame_nearest_its_timestamp(tmp_path: P
     source = _write_level_video(tmp_path / "levels.mp4", frames=120, fps=30)
     levels = _luma_means(source)
     jobs = [ExportJob(7, 97, tmp_path / "a.mp4", 160, 120, 24.0, 72, crf=0, preset="ultrafast"),
-            ExportJob(0, 120, tmp_path / "b.mp4", 320, 240, 12.0, 48, crf=0, preset="ultrafast")]
+            ExportJob(0, 120, tmp_path / "b.mp4", 320, 240, 12.0, 48, crf=0, preset="ultrafast"),
+            # fewer frames than the span holds (a clip longer than its bucket): the first 33
+            ExportJob(20, 120, tmp_path / "c.mp4", 160, 120, 24.0, 33, crf=0, preset="ultrafast")]
     assert all(r.error is None for r in export_spans_decoding(source, jobs))
     for job in jobs:
         got = _luma_means(job.output)
