@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pyarrow as pa
 
@@ -28,6 +27,7 @@ from media.captions import (
     parse_caption,
     variants,
 )
+from media.keyframes import decode_keyframe
 from quality_checks.captioned_policy import CaptionBackend, CaptionedPolicy
 from quality_checks.schemas import CAPTIONED_SCHEMA
 from resources.captioner_signals import SignalsCaptioner
@@ -128,17 +128,16 @@ def _caption_cached(captioner: Captioner, batch: list[tuple[dict, str]],
             missing.append((row, key))
     requests, failed = [], {}
     for row, key in missing:
+        # Roles may share a frame: the model sees each distinct frame once, in time order.
+        frames = sorted({k["frame"]: k["path"] for k in row["keyframes"] or []}.items())
         try:
-            images = [_rgb(read_bytes(k["path"])) for k in sorted(row["keyframes"] or [],
-                                                                 key=lambda k: k["frame"])]
+            images = [_rgb(read_bytes(path)) for _, path in frames]
         except ValueError as exc:
             failed[key] = CaptionResult(row["clip_id"], error=str(exc))
             continue
-        times = [row["start_s"] + (k["frame"] - row["start_frame"]) / row["fps"]
-                 for k in sorted(row["keyframes"], key=lambda k: k["frame"])]
+        times = [row["start_s"] + (frame - row["start_frame"]) / row["fps"] for frame, _ in frames]
         requests.append((key, CaptionRequest(
-            clip_id=row["clip_id"], images=_distinct(images),
-            prompt=caption_prompt(row["duration_s"], _distinct_times(images, times)),
+            clip_id=row["clip_id"], images=images, prompt=caption_prompt(row["duration_s"], times),
             system=SYSTEM, max_new_tokens=policy.max_new_tokens,
             signals={k: row[k] for k in MEASURED})))
     answers = captioner.caption([r for _, r in requests]) if requests else []
@@ -155,27 +154,7 @@ def _caption_cached(captioner: Captioner, batch: list[tuple[dict, str]],
 def _rgb(data: bytes | None) -> np.ndarray:
     if data is None:
         raise ValueError("a keyframe is missing from lakeFS")
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError("a keyframe is not a decodable JPEG")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _distinct(images: list[np.ndarray]) -> list[np.ndarray]:
-    """Roles may share a frame; the model sees each distinct frame once."""
-    out: list[np.ndarray] = []
-    for img in images:
-        if not any(img.shape == o.shape and np.array_equal(img, o) for o in out):
-            out.append(img)
-    return out
-
-
-def _distinct_times(images: list[np.ndarray], times: list[float]) -> list[float]:
-    out: list[tuple[np.ndarray, float]] = []
-    for img, t in zip(images, times, strict=True):
-        if not any(img.shape == o.shape and np.array_equal(img, o) for o, _ in out):
-            out.append((img, t))
-    return [t for _, t in out]
+    return decode_keyframe(data)
 
 
 def _row(row: dict, key: str, backend: CaptionBackend, captioner: Captioner, result: CaptionResult,

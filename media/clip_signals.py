@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from media.borders import BorderParams, border_signals
 from media.camera_motion import CameraParams, classify_camera
 from media.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
 from media.hashing import phash
+from media.keyframes import decode_keyframe
 from media.nsfw import NsfwModel
 from media.quality import QualityParams, quality_signals
 from media.text_regions import TextDetector, TextParams, text_signals
@@ -117,7 +117,7 @@ def score_video_clips(clips: list[ClipInput], stats: dict[str, np.ndarray], para
         for clip in clips:
             for _, _, jpeg in clip.keyframes:
                 if jpeg not in images:
-                    images[jpeg] = _decode_jpeg(jpeg)
+                    images[jpeg] = decode_keyframe(jpeg)
         unique = list(images)
         rgbs = [images[j] for j in unique]
     with timer("text"):
@@ -187,13 +187,6 @@ def score_video_clips(clips: list[ClipInput], stats: dict[str, np.ndarray], para
         results.append(ClipSignals(clip.clip_id, columns,
                                    clip_embedding(np.stack([embedding[j] for j in frames])), seconds))
     return results
-
-
-def _decode_jpeg(data: bytes) -> np.ndarray:
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError("a keyframe is not a decodable JPEG")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _distinct(items: list[bytes]) -> list[bytes]:

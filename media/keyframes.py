@@ -45,6 +45,14 @@ class KeyframeSampler:
         return min(near, key=lambda i: abs(i - target))
 
 
+def decode_keyframe(data: bytes) -> np.ndarray:
+    """A stored keyframe JPEG as RGB uint8; ValueError when the bytes are not a JPEG."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError("a keyframe is not a decodable JPEG")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def keyframe_targets(start: int, end: int, sharpness: np.ndarray, motion: np.ndarray,
                      fps: float) -> dict[str, int]:
     """Wanted frame per role: a sharp start, the middle, the motion peak, the end."""
