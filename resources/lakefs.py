@@ -11,7 +11,7 @@ import contextlib
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import lakefs
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import ConfigurableResource
 from lakefs.client import Client
-from lakefs.exceptions import NotFoundException
+from lakefs.exceptions import BadRequestException, NotFoundException
 
 # lakeFS branch ids allow letters, digits, '_' and '-' only (no '/').
 _BRANCH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -99,11 +99,20 @@ class WapBranch:
         self.commit_id = ref.get_commit().id
         return self.commit_id
 
-    def publish(self, message: str) -> str:
-        """Merge the audited branch into the default branch, delete it, return the merge commit."""
+    def revert(self, commit_id: str) -> str:
+        """Revert one commit (a merge relative to its first parent) on this branch; it counts as
+        committed work, so `publish()` merges it."""
+        self.commit_id = self._resource.revert(commit_id, branch=self.name)
+        return self.commit_id
+
+    def publish(self, message: str, extra_metadata: Mapping[str, str] | None = None) -> str:
+        """Merge the audited branch into the default branch, delete it, return the merge commit.
+
+        `extra_metadata` is recorded on the merge commit next to the run's CommitMetadata.
+        """
         if self.commit_id is None:
             raise RuntimeError(f"branch {self.name}: nothing committed to publish")
-        metadata = {**self.metadata.as_lakefs(), "wap_branch": self.name,
+        metadata = {**(extra_metadata or {}), **self.metadata.as_lakefs(), "wap_branch": self.name,
                     "wap_commit": self.commit_id}
         merge_commit = self.branch.merge_into(self._resource.default_branch, message=message,
                                               metadata=metadata)
@@ -163,9 +172,9 @@ class LakeFSResource(ConfigurableResource):
         data = self.read_bytes(path, ref)
         return None if data is None else pq.read_table(io.BytesIO(data))
 
-    def start_wap(self, tier: str, source: str, metadata: CommitMetadata) -> WapBranch:
-        """Create `wap-<tier>-<source>-<run>` from the default branch (fresh on retries)."""
-        name = _BRANCH_UNSAFE.sub("_", f"wap-{tier}-{source}-{metadata.run_id[:8]}")
+    def start_wap(self, tier: str, source: str, metadata: CommitMetadata, prefix: str = "wap") -> WapBranch:
+        """Create `<prefix>-<tier>-<source>-<run>` from the default branch (fresh on retries)."""
+        name = _BRANCH_UNSAFE.sub("_", f"{prefix}-{tier}-{source}-{metadata.run_id[:8]}")
         repo = self.repo()
         branch = repo.branch(name)
         with contextlib.suppress(NotFoundException):  # a retry restarts from main
@@ -193,6 +202,32 @@ class LakeFSResource(ConfigurableResource):
 
     def log(self, ref: str | None = None, max_amount: int = 20) -> list[lakefs.Commit]:
         return list(self.repo().ref(ref or self.default_branch).log(max_amount=max_amount))
+
+    def first_parent_log(self, ref: str | None = None) -> Iterator[lakefs.Commit]:
+        """The commits of a branch's own line, newest first: from a merge only its first parent
+        (the branch before the merge), never the merged branch's commits."""
+        expected: str | None = None
+        for commit in self.repo().ref(ref or self.default_branch).log(first_parent=True):
+            # the chain check keeps this right on a server that ignores first_parent
+            if expected is not None and commit.id != expected:
+                continue
+            yield commit
+            if not commit.parents:
+                return
+            expected = commit.parents[0]
+
+    def resolve(self, ref: str) -> str | None:
+        """The commit id a ref (commit id, branch or tag) names; None when it names nothing."""
+        try:
+            return self.repo().ref(ref).get_commit().id
+        except (NotFoundException, BadRequestException):  # BadRequest: not a valid ref name
+            return None
+
+    def changed_paths(self, ref: str, other: str, prefix: str | None = None) -> list[str]:
+        """Paths (under `prefix` when given) whose objects differ between two refs: a two-way
+        comparison of their contents, whatever the history between them."""
+        changes = self.repo().ref(ref).diff(other, prefix=prefix, type="two_dot")
+        return [change.path for change in changes]
 
     def commit_url(self, commit_id: str) -> str:
         base = (self.ui_url or self.endpoint).rstrip("/")
