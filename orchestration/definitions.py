@@ -9,13 +9,14 @@ from assets.raw_pool import raw_pool
 from assets.release import release
 from assets.scored import scored
 from assets.stages import stage_assets
+from orchestration.governance import audit_optout, optout_registry_sensor, purge_optout
 from orchestration.jobs import materialize_source, publish_release
 from orchestration.resources import build_resources
 from orchestration.sensors import source_registry_sensor
 
 defs = Definitions(
     assets=[raw_pool, clips, scored, captioned, *stage_assets, release, policy_preview],
-    jobs=[materialize_source, publish_release],
-    sensors=[source_registry_sensor],
+    jobs=[materialize_source, publish_release, audit_optout, purge_optout],
+    sensors=[source_registry_sensor, optout_registry_sensor],
     resources=build_resources(),
 )
