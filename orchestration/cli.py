@@ -46,6 +46,31 @@ def main(argv: list[str] | None = None) -> int:
     materialize.add_argument("source")
 
     commands.add_parser("release", help="union every stage on main into a tagged release")
+
+    optout = commands.add_parser("opt-out", help="the opt-out registry (optout.yaml)")
+    optout_actions = optout.add_subparsers(dest="action", required=True)
+    optout_actions.add_parser("list")
+    opt_add = optout_actions.add_parser("add", help="opt out a whole source or one video")
+    target = opt_add.add_mutually_exclusive_group(required=True)
+    target.add_argument("--source-id", dest="whole_source", help="opt out this whole source")
+    target.add_argument("--video-id")
+    target.add_argument("--uri")
+    target.add_argument("--sha256")
+    opt_add.add_argument("--source", help="limit a video opt-out to one source")
+    opt_add.add_argument("--reason", required=True)
+    opt_add.add_argument("--by", dest="requested_by", required=True)
+    commands.add_parser("audit", help="find everything derived from opted-out data, on main and in releases")
+    commands.add_parser("purge", help="audit, purge opted-out lineage from main, publish a new release")
+
+    rollback = commands.add_parser("rollback", help="put a tier partition on main back to an earlier commit")
+    rollback.add_argument("tier")
+    rollback.add_argument("source")
+    rollback.add_argument("--to", dest="to_commit", required=True, help="a commit from `vcurate history`")
+    rollback.add_argument("--by", dest="requested_by", required=True)
+    rollback.add_argument("--reason", required=True)
+    history = commands.add_parser("history", help="a tier partition's publishes on main (rollback targets)")
+    history.add_argument("tier")
+    history.add_argument("source")
     preview = commands.add_parser("preview", help="what a proposed policy file would change per stage")
     preview.add_argument("policy", type=Path)
 
@@ -229,16 +254,8 @@ def _materialize(source: str) -> int:
 
 
 def _release(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
-    from orchestration.definitions import defs
-
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.resolve_job_def("publish_release").execute_in_process(
-        instance=DagsterInstance.get(), run_config=quiet, raise_on_error=False)
+    result = _run_job("publish_release")
     if not result.success:
-        for failure in result.get_step_failure_events():
-            print(f"failed: {failure.step_failure_data.error.message}", file=sys.stderr)
         return 1
     event = result.get_asset_materialization_events()[0]
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
@@ -257,6 +274,98 @@ def _preview(args: argparse.Namespace) -> int:
                                           str(args.policy), f"cli-{os.getpid():08d}")
     print(report)
     print(f"\n{len(changes)} changes; report and policy committed on lakeFS branch {branch} (not merged)")
+    return 0
+
+
+def _optout(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from resources.optout import OptOutRegistry, load_optouts
+
+    path = Path(os.environ.get("VCURATE_OPTOUT", "optout.yaml"))
+    registry = load_optouts(path)
+    if args.action == "list":
+        for entry in registry.sources:
+            print(f"source {entry.source}: {entry.reason} ({entry.requested_by}, {entry.requested_at})")
+        for v in registry.videos:
+            who = v.video_id or v.sha256 or v.uri
+            scope = v.source or "any source"
+            print(f"video {who} [{scope}]: {v.reason} ({v.requested_by}, {v.requested_at})")
+        return 0
+    stamp = {"reason": args.reason, "requested_at": date.today().isoformat(),
+             "requested_by": args.requested_by}
+    data = registry.model_dump(mode="json", exclude_none=True)
+    if args.whole_source:
+        data["sources"].append({"source": args.whole_source, **stamp})
+    else:
+        data["videos"].append({k: v for k, v in (("video_id", args.video_id), ("uri", args.uri),
+                                                 ("sha256", args.sha256), ("source", args.source)) if v}
+                              | stamp)
+    OptOutRegistry.model_validate(data)  # the same validation the pipeline applies
+    header = "# vcurate opt-out registry (see README, Opt-out)\n"
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    print(f"{path}: added; `vcurate audit` lists what derives from it, `vcurate purge` removes it")
+    return 0
+
+
+def _run_job(name: str, run_config: dict | None = None):
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import defs
+
+    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
+    result = defs.resolve_job_def(name).execute_in_process(instance=DagsterInstance.get(),
+                                                           run_config=config, raise_on_error=False)
+    if not result.success:
+        for failure in result.get_step_failure_events():
+            data = failure.step_failure_data
+            message = data.user_failure_data.description if data.user_failure_data else data.error.message
+            print(f"failed: {message}", file=sys.stderr)
+    return result
+
+
+def _audit(args: argparse.Namespace) -> int:
+    result = _run_job("audit_optout")
+    if not result.success:
+        return 1
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    print(meta["report"].value + f"\n\nfindings: {meta['findings'].value}")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    result = _run_job("purge_optout")
+    if not result.success:
+        return 1
+    for event in result.get_asset_materialization_events():
+        meta = {k: v.value for k, v in event.materialization.metadata.items()}
+        if "report" in meta:
+            print(meta["report"])
+        else:
+            print(f"purged {meta['purged_rows']} rows from {event.materialization.asset_key.to_user_string()}"
+                  f"[{event.materialization.partition}] (commit {meta['lakefs_commit'][:12]})")
+    return _release(args)
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    config = {k: getattr(args, k) for k in ("tier", "source", "to_commit", "requested_by", "reason")}
+    result = _run_job("rollback_tier", {"ops": {"rollback_partition": {"config": config}}})
+    if not result.success:
+        return 1
+    event = result.get_asset_materialization_events()[0]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    print(f"{args.tier}[{args.source}]: rolled back to {meta['rolled_back_to'][:12]}; main at "
+          f"{meta['lakefs_commit']} (reverted {meta['reverted_commits']})")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from assets.rollback import tier_history
+    from orchestration.resources import lakefs_from_env
+
+    for version in tier_history(lakefs_from_env(), args.tier, args.source):
+        print(f"{version.commit_id[:12]}  {version.created:%Y-%m-%d %H:%M}  run {version.run_id[:8]}  "
+              f"{version.message}")
     return 0
 
 
@@ -301,6 +410,11 @@ _COMMANDS = {
     "ui": _ui,
     "release": _release,
     "preview": _preview,
+    "opt-out": _optout,
+    "audit": _audit,
+    "purge": _purge,
+    "rollback": _rollback,
+    "history": _history,
 }
 
 
