@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("audit", help="find everything derived from opted-out data, on main and in releases")
     commands.add_parser("purge", help="audit, purge opted-out lineage from main, publish a new release")
 
+    gc = commands.add_parser("gc-rules", help="print lakeFS garbage-collection rules (JSON)")
+    gc.add_argument("--main-days", type=int, default=7)
+    gc.add_argument("--other-days", type=int, default=1)
+
     rollback = commands.add_parser("rollback", help="put a tier partition on main back to an earlier commit")
     rollback.add_argument("tier")
     rollback.add_argument("source")
@@ -359,6 +363,13 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gc_rules(args: argparse.Namespace) -> int:
+    from resources.lakefs_gc import gc_rules_json
+
+    print(gc_rules_json(args.main_days, args.other_days))
+    return 0
+
+
 def _history(args: argparse.Namespace) -> int:
     from assets.rollback import tier_history
     from orchestration.resources import lakefs_from_env
@@ -415,6 +426,7 @@ _COMMANDS = {
     "purge": _purge,
     "rollback": _rollback,
     "history": _history,
+    "gc-rules": _gc_rules,
 }
 
 
