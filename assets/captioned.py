@@ -7,6 +7,7 @@ import pyarrow as pa
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -33,6 +34,7 @@ CODE_VERSION = "captioned-1"
 @asset(
     name=TIER,
     partitions_def=SOURCE_PARTITIONS,
+    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
     deps=[AssetDep("scored")],
     group_name="caption",
     code_version=CODE_VERSION,

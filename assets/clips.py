@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -33,6 +34,7 @@ CODE_VERSION = "clips-1"
 @asset(
     name=TIER,
     partitions_def=SOURCE_PARTITIONS,
+    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
     deps=[AssetDep("raw_pool")],
     group_name="curate",
     code_version=CODE_VERSION,

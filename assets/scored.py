@@ -9,6 +9,7 @@ import pyarrow as pa
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -49,6 +50,7 @@ def centroids_path(embedder: str, k: int, seed: int) -> str:
 @asset(
     name=TIER,
     partitions_def=SOURCE_PARTITIONS,
+    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
     deps=[AssetDep("clips"), AssetDep("raw_pool")],
     group_name="curate",
     code_version=CODE_VERSION,

@@ -11,6 +11,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
+    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -39,6 +40,7 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
     @asset(
         name=stage,
         partitions_def=SOURCE_PARTITIONS,
+        automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
         deps=[AssetDep("scored"), AssetDep("captioned")],
         group_name="stages",
         code_version=CODE_VERSION,

@@ -22,8 +22,9 @@ def load_project_env() -> None:
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(STATE_DIR / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    template = Path(__file__).with_name("dagster.yaml")
+    if not config.exists() or config.read_text() == "telemetry:\n  enabled: false\n":  # session-1 file
+        config.write_text(template.read_text())
     os.chdir(PROJECT_ROOT)  # .env paths are relative to the project, as for `dagster dev`
 
 

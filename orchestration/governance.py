@@ -70,13 +70,15 @@ def purge_optouts_op(context: OpExecutionContext, lakefs: LakeFSResource, optout
     yield Output(result.commit or "")
 
 
-@job(description="Audit an opt-out: list every derived raw video, clip, caption, stage sample, file "
+@job(tags={"vcurate/governance": "audit"},
+     description="Audit an opt-out: list every derived raw video, clip, caption, stage sample, file "
                  "and release, on main and in every release tag; report stored under audits/.")
 def audit_optout():
     audit_optouts_op()
 
 
-@job(description="Purge opted-out lineage from every tier on main, then run publish_release for a "
+@job(tags={"vcurate/governance": "purge", "vcurate/lakefs-writer": "purge"},
+     description="Purge opted-out lineage from every tier on main, then run publish_release for a "
                  "release without it. Release tags stay as history until lakeFS GC.")
 def purge_optout():
     purge_optouts_op()

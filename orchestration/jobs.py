@@ -9,6 +9,7 @@ materialize_source = define_asset_job(
     - AssetSelection.assets("release"),
     description="Materialize one source partition through every tier, write-audit-publish "
                 "on lakeFS at each tier.",
+    tags={"vcurate/lakefs-writer": "tiers"},
 )
 
 publish_release = define_asset_job(
@@ -16,4 +17,5 @@ publish_release = define_asset_job(
     selection=AssetSelection.assets("release"),
     description="Union every stage manifest on main into a release manifest and tag the commit "
                 "(release-<date>-<n>).",
+    tags={"vcurate/lakefs-writer": "release"},
 )
