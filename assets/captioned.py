@@ -21,9 +21,11 @@ from assets.partitions import SOURCE_PARTITIONS, tier_path
 from assets.publishing import commit_for_audit, publish_if_audited
 from media.charts import histograms_png, markdown_image
 from quality_checks.captioned_checks import captioned_check_specs, evaluate_captioned_checks
+from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.schemas import CAPTIONED_SCHEMA
 from resources.captioning import CaptionersResource
 from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutResource
 from resources.policy import PolicyResource
 from resources.sources import SourceRegistryResource
 
@@ -38,7 +40,7 @@ CODE_VERSION = "captioned-1"
     deps=[AssetDep("scored")],
     group_name="caption",
     code_version=CODE_VERSION,
-    check_specs=captioned_check_specs(TIER),
+    check_specs=[*captioned_check_specs(TIER), no_opted_out_spec(TIER)],
     kinds={"lakefs", "parquet"},
     owners=["team:data-platform"],
     tags={"tier": "captioned"},
@@ -57,6 +59,7 @@ def captioned(
     lakefs: LakeFSResource,
     sources: SourceRegistryResource,
     policy: PolicyResource,
+    optouts: OptOutResource,
     captioners: CaptionersResource,
 ) -> Iterator[MaterializeResult | object]:
     source_id = context.partition_key
@@ -88,6 +91,7 @@ def captioned(
              f"{sum(1 for s in table.column('qc_status').to_pylist() if s == 'ok')} passed QC",
         path, table)
     results = evaluate_captioned_checks(audited, rules, scored)
+    results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
         **_metadata(table, stats),
         "upstream_scored_commit": scored_commit,

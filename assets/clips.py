@@ -22,8 +22,10 @@ from assets.clips_rows import ClipsStats, build_clips, clips_prefix
 from assets.partitions import SOURCE_PARTITIONS, tier_path
 from assets.publishing import commit_for_audit, publish_if_audited
 from quality_checks.clips_checks import clips_check_specs, evaluate_clips_checks
+from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.schemas import CLIPS_SCHEMA
 from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutResource
 from resources.policy import PolicyResource
 from resources.sources import SourceRegistryResource
 
@@ -38,7 +40,7 @@ CODE_VERSION = "clips-1"
     deps=[AssetDep("raw_pool")],
     group_name="curate",
     code_version=CODE_VERSION,
-    check_specs=clips_check_specs(TIER),
+    check_specs=[*clips_check_specs(TIER), no_opted_out_spec(TIER)],
     kinds={"lakefs", "parquet", "pyav", "opencv"},
     owners=["team:data-platform"],
     tags={"tier": "clips"},
@@ -56,6 +58,7 @@ def clips(
     lakefs: LakeFSResource,
     sources: SourceRegistryResource,
     policy: PolicyResource,
+    optouts: OptOutResource,
 ) -> Iterator[MaterializeResult | object]:
     source_id = context.partition_key
     rules = policy.load()
@@ -89,6 +92,7 @@ def clips(
     )
     stored = lakefs.list_paths(clips_prefix(source_id), ref=wap.name if committed else None)
     results = evaluate_clips_checks(audited, rules, stored)
+    results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
         **_metadata(table, stats),
         "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),

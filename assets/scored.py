@@ -24,9 +24,11 @@ from assets.scored_rows import Published, ScoredStats, assemble, compute_signals
 from media.charts import bar_png, histograms_png, markdown_image
 from media.keyframes import contact_sheet
 from quality_checks.governance import ROUTES
+from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.schemas import SCORED_SCHEMA
 from quality_checks.scored_checks import evaluate_scored_checks, scored_check_specs
 from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutResource
 from resources.policy import PolicyResource
 from resources.sources import SourceRegistryResource
 
@@ -54,7 +56,7 @@ def centroids_path(embedder: str, k: int, seed: int) -> str:
     deps=[AssetDep("clips"), AssetDep("raw_pool")],
     group_name="curate",
     code_version=CODE_VERSION,
-    check_specs=scored_check_specs(TIER),
+    check_specs=[*scored_check_specs(TIER), no_opted_out_spec(TIER)],
     kinds={"lakefs", "parquet", "onnx", "opencv"},
     owners=["team:data-platform"],
     tags={"tier": "scored"},
@@ -73,6 +75,7 @@ def scored(
     lakefs: LakeFSResource,
     sources: SourceRegistryResource,
     policy: PolicyResource,
+    optouts: OptOutResource,
 ) -> Iterator[MaterializeResult | object]:
     source_id = context.partition_key
     rules = policy.load()
@@ -122,6 +125,7 @@ def scored(
         path, table)
     published_kept = {r["clip_id"] for r in published.rows}
     results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
+    results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
         **_metadata(table, stats, sheets),
         "upstream_clips_commit": clips_commit,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
 
 from resources.optout import OptOutRegistry
 
@@ -79,3 +80,25 @@ def findings_rows(ref: str, ref_kind: str, commit: str, table_name: str, found: 
     kind = TIER_KINDS.get(table_name.split(":")[0], table_name)
     return [{"ref": ref, "ref_kind": ref_kind, "commit": commit, "table": table_name, "kind": kind, **row}
             for row in found.to_pylist()]
+
+
+NO_OPTED_OUT = "no_opted_out_lineage"
+
+
+def no_opted_out_lineage(asset: str, table: pa.Table, registry: OptOutRegistry) -> AssetCheckResult:
+    """Blocking on every tier: no row derives from an opted-out source or video."""
+    columns = [c for c in ("source", "video_id", "sha256", "uri") if c in table.column_names]
+    bad = [r.get("clip_id") or r["video_id"] for r in table.select(
+        columns + (["clip_id"] if "clip_id" in table.column_names else [])).to_pylist()
+        if registry.for_source(r["source"]) is not None
+        or registry.for_video(r["source"], r["video_id"], r.get("sha256", ""), r.get("uri", "")) is not None]
+    return AssetCheckResult(check_name=f"{asset}_{NO_OPTED_OUT}", passed=not bad,
+                            severity=AssetCheckSeverity.ERROR,
+                            metadata={"opted_out_rows": len(bad), "examples": str(bad[:10]),
+                                      "configured_at": "optout.yaml (VCURATE_OPTOUT)"})
+
+
+def no_opted_out_spec(asset: str) -> AssetCheckSpec:
+    return AssetCheckSpec(f"{asset}_{NO_OPTED_OUT}", asset=asset, blocking=True,
+                          description="No row derives from a source or video in the opt-out registry "
+                                      "(optout.yaml); `vcurate purge` removes any that did.")

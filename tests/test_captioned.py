@@ -97,7 +97,7 @@ def test_captioned_with_signals_backend_end_to_end(pipeline: Pipeline, workdir: 
     assert result.success
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()
               if c.asset_key.path == ["captioned"]}
-    assert len(checks) == 3 and all(checks.values())
+    assert len(checks) == 4 and all(checks.values())
     scored_rows = pipeline.lakefs.read_table(tier_path("street", "scored")).to_pylist()
     rows = pipeline.lakefs.read_table(tier_path("street", "captioned")).to_pylist()
     routed = {r["clip_id"] for r in scored_rows if r["route"] in ("train", "review")}
@@ -139,7 +139,7 @@ def test_model_backends_by_configuration(pipeline: Pipeline, workdir: Path, monk
         result = materialize(everything, partition_key="street", selection=[captioned],
                              resources=pipeline.resources(registry), instance=pipeline.instance)
         checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path == ["captioned"]]
-        assert result.success and len(checks) == 3 and all(c.passed for c in checks)
+        assert result.success and len(checks) == 4 and all(c.passed for c in checks)
         event = result.get_asset_materialization_events()[0]
         return (pipeline.lakefs.read_table(tier_path("street", "captioned")).to_pylist(),
                 {k: v.value for k, v in event.materialization.metadata.items()})

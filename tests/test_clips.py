@@ -101,7 +101,8 @@ def test_clips_asset_publishes_clips_keyframes_and_contact_sheets(pipeline: Pipe
                          selection=[clips])
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {spec.name: True for spec in clips_checks.clips_check_specs()}
+    assert checks == {spec.name: True for spec in clips_checks.clips_check_specs()} | {
+        "clips_no_opted_out_lineage": True}
 
     table = pipeline.lakefs.read_table(tier_path("cams", "clips"))
     rows = table.to_pylist()

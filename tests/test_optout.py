@@ -124,3 +124,22 @@ def test_optout_audit_purge_and_release(pipeline: Pipeline, workdir: Path):
     again = _job(audit_optout, pipeline, registry)
     report = again.get_asset_materialization_events()[0].materialization.metadata["report"].value
     assert "| main | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in report and r1 in report
+
+
+def test_every_tier_blocks_opted_out_lineage(pipeline: Pipeline, workdir: Path):
+    """An opt-out recorded after ingest: clips must not publish the video again (blocking check)."""
+    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
+    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
+                                         "license": "CC0-1.0"}])
+    pipeline.policy_path = str(workdir / "policy.yaml")
+    Path(pipeline.policy_path).write_text(POLICY)
+    pipeline.run(registry, "films")
+    (workdir / "optout.yaml").write_text(yaml.safe_dump({"sources": [
+        {"source": "films", "reason": "withdrawn", "requested_at": "2026-11-21", "requested_by": "legal"}]}))
+    before = pipeline.lakefs.head()
+    result = materialize(EVERYTHING, partition_key="films", selection=[clips], raise_on_error=False,
+                         resources=pipeline.resources(registry), instance=pipeline.instance)
+    assert not result.success
+    failed = [c.check_name for c in result.get_asset_check_evaluations() if not c.passed]
+    assert failed == ["clips_no_opted_out_lineage"]
+    assert pipeline.lakefs.head() == before  # main untouched

@@ -93,7 +93,7 @@ def test_scored_end_to_end_dedup_text_and_routes(pipeline: Pipeline, films: Path
     assert result.success
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()
               if c.asset_key.path == ["scored"]}
-    assert len(checks) == 6 and all(c.passed for c in checks.values() if c.blocking), {
+    assert len(checks) == 7 and all(c.passed for c in checks.values() if c.blocking), {
         name: c.metadata for name, c in checks.items() if not c.passed}
     clip_rows = pipeline.lakefs.read_table(tier_path("films", "clips")).to_pylist()
     rows = pipeline.lakefs.read_table(tier_path("films", "scored")).to_pylist()
