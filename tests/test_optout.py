@@ -8,13 +8,14 @@ import shutil
 from pathlib import Path
 
 import yaml
-from dagster import materialize
+from dagster import AssetKey, AssetRecordsFilter, materialize
 
 from assets.captioned import captioned
 from assets.clips import clips
 from assets.partitions import tier_path
 from assets.raw_pool import raw_pool
 from assets.release import release
+from assets.rollback import rollback_tier, tier_history
 from assets.scored import scored
 from assets.stages import stage_assets
 from orchestration.governance import audit_optout, purge_optout
@@ -106,7 +107,7 @@ def test_optout_audit_purge_and_release(pipeline: Pipeline, workdir: Path):
     assert r1 in meta["report"] and "contained opted-out data" in meta["report"]
     assert any(f["paths"] for f in findings if f["table"] == "stage_256p")  # exported files listed
 
-    _job(purge_optout, pipeline, registry)
+    purge_commit = _job(purge_optout, pipeline, registry).output_for_node("purge_optouts_op")
     r2 = _release(pipeline, registry)
     after = derived(None)
     assert not any(after.values()), after
@@ -124,6 +125,26 @@ def test_optout_audit_purge_and_release(pipeline: Pipeline, workdir: Path):
     again = _job(audit_optout, pipeline, registry)
     report = again.get_asset_materialization_events()[0].materialization.metadata["report"].value
     assert "| main | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in report and r1 in report
+
+    # A threshold change that went wrong, rolled back: the earlier scored table, byte for byte.
+    good = lakefs.read_bytes(tier_path("films", "scored"))
+    Path(pipeline.policy_path).write_text(POLICY + "    block_at: 0.5\n")
+    assert materialize(EVERYTHING, partition_key="films", selection=[scored],
+                       resources=pipeline.resources(registry), instance=pipeline.instance).success
+    assert lakefs.read_bytes(tier_path("films", "scored")) != good
+    assert tier_history(lakefs, "scored", "films")[0].commit_id == lakefs.head()
+    target = purge_commit  # what main held before the change
+    rolled = rollback_tier.execute_in_process(
+        run_config={"ops": {"rollback_partition": {"config": {
+            "tier": "scored", "source": "films", "to_commit": target, "requested_by": "ana",
+            "reason": "block_at 0.5 blocked good clips"}}}},
+        resources={"lakefs": lakefs}, instance=pipeline.instance)
+    assert rolled.success
+    assert lakefs.read_bytes(tier_path("films", "scored")) == good
+    latest = pipeline.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("scored"), asset_partitions=["films"]), limit=1).records[0]
+    shown = latest.asset_materialization.metadata
+    assert shown["lakefs_commit"].value == lakefs.head() and shown["requested_by"].value == "ana"
 
 
 def test_every_tier_blocks_opted_out_lineage(pipeline: Pipeline, workdir: Path):
