@@ -21,6 +21,7 @@ from dagster import (
 from assets.clips_rows import ClipsStats, build_clips, clips_prefix
 from assets.partitions import SOURCE_PARTITIONS, tier_path
 from assets.publishing import commit_for_audit, publish_if_audited
+from media.charts import histograms_png, markdown_image, shrink_png
 from quality_checks.clips_checks import clips_check_specs, evaluate_clips_checks
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.schemas import CLIPS_SCHEMA
@@ -96,6 +97,7 @@ def clips(
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
         **_metadata(table, stats),
         "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),
+        "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, commit)),
         "upstream_raw_pool_commit": raw_commit,
         "analysis_fingerprint": params.fingerprint(),
     })
@@ -119,8 +121,20 @@ def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
         "failures": MetadataValue.md(failures or "none"),
         "frames_decoded": stats.frames_decoded,
         "analysis_frames_per_s": round(fps, 1),
-        "duration_histogram": MetadataValue.md("| duration | clips |\n|---|---|\n" + histogram),
+        "duration_histogram": MetadataValue.md("| duration | clips |\n|---|---|\n" + histogram + "\n" + (
+            markdown_image(histograms_png({"clip duration s": durations,
+                                           "motion": table.column("motion_mean").to_pylist()},
+                                          columns=2), "clip durations") if durations else "")),
     }
+
+
+def _first_sheet(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
+    """The first video's contact sheet inline (shrunk), so the run page shows the clips."""
+    if table.num_rows == 0:
+        return "no clips"
+    row = table.slice(0, 1).to_pylist()[0]
+    data = lakefs.read_bytes(row["contact_sheet_path"], ref=ref)
+    return markdown_image(shrink_png(data, 720), row["uri"]) if data else "missing"
 
 
 def _sheet_links(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:

@@ -1,9 +1,9 @@
 """raw_pool: one row per file of a source, probed, hashed, prefiltered, opt-outs honoured."""
 
-
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from dagster import (
 from assets.partitions import SOURCE_PARTITIONS, tier_path
 from assets.publishing import commit_for_audit, publish_if_audited
 from assets.raw_pool_rows import RawPoolStats, build_raw_pool
+from media.charts import bar_png, histograms_png, markdown_image
 from quality_checks.raw_pool_checks import evaluate_raw_pool_checks, raw_pool_check_specs
 from quality_checks.schemas import RAW_POOL_SCHEMA
 from resources.lakefs import CommitMetadata, LakeFSResource
@@ -103,10 +104,20 @@ def _table_metadata(table) -> dict[str, object]:
     body = "".join(
         "| " + " | ".join(_cell(row[c]) for c in PREVIEW_COLUMNS) + " |\n" for row in preview
     )
+    rows = table.to_pylist()
+    accepted = [r for r in rows if r["status"] == "accepted"]
+    charts = markdown_image(bar_png(dict(Counter(r["reason"] or r["status"] for r in rows).most_common()),
+                                    "videos by status / reason"), "statuses")
+    if accepted:
+        charts += "\n\n" + markdown_image(histograms_png({
+            "duration s": [r["duration_s"] for r in accepted],
+            "short side px": [min(r["display_width"], r["display_height"]) for r in accepted],
+            "fps": [r["fps"] for r in accepted]}), "accepted videos")
     return {
         "dagster/row_count": table.num_rows,
         "dagster/column_schema": TableSchema(columns=columns),
         "preview": MetadataValue.md(header + body),
+        "charts": MetadataValue.md(charts),
     }
 
 

@@ -17,6 +17,7 @@ from dagster import (
 )
 
 from assets.partitions import tier_path
+from media.charts import bar_png, markdown_image
 from quality_checks.schemas import STAGE_SCHEMA
 from quality_checks.stage_policy import STAGES
 from resources.lakefs import CommitMetadata, LakeFSResource
@@ -104,6 +105,8 @@ def release(context: AssetExecutionContext, lakefs: LakeFSResource,
             "dagster/row_count": manifest.num_rows,
             "sources": len({r["source"] for r in rows}),
             "buckets": MetadataValue.md("| stage | bucket | samples |\n|---|---|---|\n" + "".join(
-                f"| {s} | {b} | {n} |\n" for s in STAGES for b, n in sorted(stats[s].items()))),
+                f"| {s} | {b} | {n} |\n" for s in STAGES for b, n in sorted(stats[s].items())) + "\n" + (
+                markdown_image(bar_png({f"{s} {b}": n for s in STAGES for b, n in sorted(stats[s].items())},
+                                       f"release {tag}"), "release buckets") if rows else "")),
         },
     )

@@ -21,7 +21,10 @@ def histograms_png(series: dict[str, list[float]], bins: int = 20, columns: int 
     for ax, name in zip(axes.flat, names, strict=False):
         values = np.asarray([v for v in series[name] if v is not None], dtype=np.float64)
         values = values[np.isfinite(values)]
-        ax.hist(values, bins=bins, color="#4C78A8")
+        # a range too small for `bins` finite bins (values equal up to rounding): one bin
+        spread = float(values.max() - values.min()) if len(values) else 0.0
+        ax.hist(values, bins=bins if spread > 1e-9 * max(1.0, abs(float(values.max()))) else 1,
+                color="#4C78A8")
         ax.set_title(f"{name} (n={len(values)})", fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
@@ -55,3 +58,16 @@ def bar_png(counts: dict[str, int], title: str) -> bytes:
 def markdown_image(png: bytes, alt: str) -> str:
     """Inline a PNG in Markdown (the Dagster UI renders data URIs in Markdown metadata)."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def shrink_png(png: bytes, max_width: int) -> bytes:
+    """A PNG no wider than `max_width` (for inline metadata images)."""
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.shape[1] <= max_width:
+        return png
+    scale = max_width / image.shape[1]
+    small = cv2.resize(image, (max_width, max(1, int(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    ok, out = cv2.imencode(".png", small)
+    return out.tobytes() if ok else png

@@ -62,6 +62,7 @@ def test_materialization_merges_one_commit_with_lineage_metadata(pipeline: Pipel
     assert metadata["lakefs_commit"] == merge.id
     assert merge.id in metadata["lakefs_commit_url"]
     assert metadata["dagster/row_count"] == 3 and metadata["accepted"] == 3
+    assert metadata["charts"].count("data:image/png;base64") == 2  # statuses + accepted videos
     event = result.get_asset_materialization_events()[0].materialization
     assert event.tags["dagster/data_version"] == merge.id
     check_results = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
