@@ -1,0 +1,200 @@
+"""The data team's day in the Dagster UI, in a real browser (issue 9).
+
+Starts the real `dagster-webserver` on loopback against the session lakeFS server, then drives
+Debian's Chromium headless with Playwright: add a source partition in the "Add a partition"
+dialog, launch a raw_pool run for it from the asset page, wait for success, and check that the
+asset page shows the partition, the passed checks and the lakeFS commit link. Screenshots go to
+`.vcurate/artifacts/ui/`; with VCURATE_UPDATE_DOCS_SCREENSHOT=1 the asset page is also copied to
+`docs/ui-asset-page.png` (the README's picture), so ordinary runs leave the work tree clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from playwright.sync_api import expect, sync_playwright
+
+from resources.lakefs_server import LocalLakeFS, free_port
+from tests.conftest import ACCESS_KEY, SECRET_KEY
+from tests.video_factory import write_video
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / ".vcurate" / "artifacts" / "ui"
+SOURCE = "ui-src"
+REPOSITORY = "ui-browser"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":  # CI installs Chromium (.ci/run): a missing one is a failure
+        pytest.fail(f"{CHROMIUM} is missing in CI", pytrace=False)
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+# No queued run coordinator: runs launched from the UI start at once in a subprocess, so the
+# test needs no dagster-daemon (the project's dagster.yaml queues runs, which needs one).
+TEST_INSTANCE = {
+    "telemetry": {"enabled": False},
+    "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop the webserver's process group and the code server it spawned in a session of its own."""
+    pending = [proc.pid]
+    tree: list[int] = []
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(_children(pid))
+    for pid in reversed(tree):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def webserver(lakefs_server: LocalLakeFS, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A dagster-webserver on a free loopback port; yields (base URL, DAGSTER_HOME)."""
+    write_video(tmp_path / "videos" / "one.mp4", seconds=2.0, width=320, height=240)
+    registry = tmp_path / "sources.yaml"
+    registry.write_text(yaml.safe_dump({"sources": [
+        {"id": SOURCE, "kind": "local", "uri": "videos", "license": "CC-BY-4.0"}]}))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(TEST_INSTANCE))
+    endpoint = lakefs_server.endpoint
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "LAKECTL_SERVER_ENDPOINT_URL": endpoint,
+        "LAKECTL_CREDENTIALS_ACCESS_KEY_ID": ACCESS_KEY,
+        "LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "VCURATE_LAKEFS_REPOSITORY": REPOSITORY,
+        "VCURATE_LAKEFS_STORAGE_NAMESPACE": f"local://{REPOSITORY}",
+        "VCURATE_SOURCES": str(registry),
+        "VCURATE_POLICY": str(ROOT / "quality_checks" / "default_policy.yaml"),
+        "VCURATE_OPTOUT": str(tmp_path / "optout.yaml"),
+        "VCURATE_CACHE_DIR": str(tmp_path / "cache"),
+        "VCURATE_S3_ENDPOINT_URL": endpoint,
+        "VCURATE_S3_ACCESS_KEY_ID": ACCESS_KEY,
+        "VCURATE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+        "VCURATE_S3_REGION": "us-east-1",
+    }
+    port = free_port()
+    # cwd is the temporary folder, not the project: Dagster's CLI loads `.env` from its cwd
+    # OVER the environment, and the project's .env points at the development lakeFS.
+    log = (tmp_path / "webserver.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-webserver")), "-m", "orchestration.definitions",
+         "-d", str(ROOT), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"dagster-webserver exited:\n{(tmp_path / 'webserver.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield url, home
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_for_run(home: Path, timeout: float = 120) -> DagsterRunStatus:
+    """The status of the one run launched from the UI, once it has finished."""
+    with DagsterInstance.from_config(str(home)) as instance:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = instance.get_runs(RunsFilter(tags={"dagster/partition": SOURCE}))
+            if runs and runs[0].is_finished:
+                assert len(runs) == 1
+                return runs[0].status
+            time.sleep(1)
+    raise AssertionError(f"no finished run for partition {SOURCE!r} after {timeout:.0f} s")
+
+
+def test_materialize_a_source_from_the_ui(webserver: tuple[str, Path], lakefs_server: LocalLakeFS):
+    url, home = webserver
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(f"{url}/assets/raw_pool")
+            # First visit on a new instance: the "Join the Dagster community" modal.
+            page.get_by_role("button", name="Skip").click()
+            page.get_by_role("button", name="Materialize…").click()
+
+            dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize raw_pool")
+            dialog.get_by_role("button", name="Add a partition").click()
+            page.get_by_placeholder("name").fill(SOURCE)
+            page.get_by_role("button", name="Save").click()
+            launch = dialog.get_by_role("button", name="Launch 1 run")
+            launch.wait_for()
+            page.screenshot(path=ARTIFACTS / "1-launch-dialog.png")
+            launch.click()
+
+            status = _wait_for_run(home)
+            assert status == DagsterRunStatus.SUCCESS, (home.parent / "webserver.log").read_text()[-4000:]
+
+            page.goto(f"{url}/assets/raw_pool?view=partitions&partition={SOURCE}")
+            commits = f"{lakefs_server.endpoint}/repositories/{REPOSITORY}/commits/"
+            commit_link = page.locator(f"a[href^='{commits}']")
+            commit_link.first.wait_for()
+            assert page.get_by_text(SOURCE).first.is_visible()
+            page.screenshot(path=ARTIFACTS / "2-partition.png", full_page=True)
+
+            assert commit_link.first.is_visible()
+
+            page.goto(f"{url}/assets/raw_pool?view=checks")
+            heading = page.get_by_text(re.compile(r"^Checks \(\d+\)$"))
+            checks = int(re.search(r"\d+", heading.inner_text()).group())
+            assert checks >= 5  # raw_pool's five checks, at least
+            succeeded = page.get_by_text("Succeeded", exact=True)
+            expect(succeeded).to_have_count(checks)  # every check ran in the UI's run and passed
+            page.get_by_text("Passed", exact=True).first.wait_for()
+            page.screenshot(path=ARTIFACTS / "3-checks.png", full_page=True)
+        finally:
+            page.screenshot(path=ARTIFACTS / "last.png", full_page=True)
+            browser.close()
+    if os.environ.get("VCURATE_UPDATE_DOCS_SCREENSHOT") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(ARTIFACTS / "2-partition.png", ROOT / "docs" / "ui-asset-page.png")
