@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assets.partitions import tier_path
+from assets.partitions import tier_path, tier_tables_listed
 from quality_checks.lineage import (
     FINDINGS_SCHEMA,
     TIER_KINDS,
@@ -46,13 +46,10 @@ class AuditReport:
 
 def _tier_tables(lakefs: LakeFSResource, ref: str) -> dict[tuple[str, str], pa.Table]:
     tables = {}
-    for path in lakefs.list_paths("sources/", ref=ref):
-        parts = path.split("/")
-        if len(parts) == 3 and parts[2].endswith(".parquet") and parts[2][:-8] in TIERS:
-            source, tier = parts[1], parts[2][:-8]
-            table = lakefs.read_table(path, ref=ref)
-            if table is not None:
-                tables[(source, tier)] = table
+    for key, path in tier_tables_listed(lakefs.list_paths("sources/", ref=ref), TIERS).items():
+        table = lakefs.read_table(path, ref=ref)
+        if table is not None:
+            tables[key] = table
     return tables
 
 

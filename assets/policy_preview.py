@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow as pa
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from assets.partitions import tier_path
+from assets.partitions import tier_path, tier_tables_listed
 from assets.stage_rows import join_captions
 from quality_checks.policy import load_policy
 from quality_checks.stage_preview import preview_changes, preview_markdown
@@ -25,12 +25,10 @@ def run_preview(lakefs: LakeFSResource, current_path: str, proposed_path: str, r
     proposed = load_policy(Path(proposed_path))
     head = lakefs.head()
     candidates = {}
-    for path in lakefs.list_paths("sources/", ref=head):
-        source = path.split("/")[1]
-        if path == tier_path(source, "scored"):
-            scored = lakefs.read_table(path, ref=head).to_pylist()
-            captioned = lakefs.read_table(tier_path(source, "captioned"), ref=head)
-            candidates[source] = join_captions(scored, captioned.to_pylist() if captioned else None)
+    for (source, _), path in tier_tables_listed(lakefs.list_paths("sources/", ref=head), ["scored"]).items():
+        scored = lakefs.read_table(path, ref=head).to_pylist()
+        captioned = lakefs.read_table(tier_path(source, "captioned"), ref=head)
+        candidates[source] = join_captions(scored, captioned.to_pylist() if captioned else None)
     changes = preview_changes(candidates, current, proposed)
     report = preview_markdown(changes, current.hash, proposed.hash)
     wap = lakefs.start_wap("preview", proposed.hash, CommitMetadata(

@@ -16,7 +16,7 @@ from dagster import (
     asset,
 )
 
-from assets.partitions import tier_path
+from assets.partitions import tier_tables_listed
 from media.charts import bar_png, markdown_image
 from quality_checks.schemas import STAGE_SCHEMA
 from quality_checks.stage_policy import STAGES
@@ -52,11 +52,8 @@ def release_tag(day: str, existing: list[str]) -> str:
 def release(context: AssetExecutionContext, lakefs: LakeFSResource,
             policy: PolicyResource) -> MaterializeResult:
     head = lakefs.head()
-    tables = []
-    for path in lakefs.list_paths("sources/", ref=head):
-        source = path.split("/")[1]
-        if any(path == tier_path(source, stage) for stage in STAGES):
-            tables.append(lakefs.read_table(path, ref=head))
+    listed = tier_tables_listed(lakefs.list_paths("sources/", ref=head), STAGES)
+    tables = [lakefs.read_table(path, ref=head) for _, path in sorted(listed.items())]
     manifest = (pa.concat_tables([t.cast(STAGE_SCHEMA) for t in tables]) if tables
                 else STAGE_SCHEMA.empty_table())
     if not tables:

@@ -18,7 +18,7 @@ from dagster import (
     asset,
 )
 
-from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.partitions import SOURCE_PARTITIONS, tier_path, tier_tables_listed
 from assets.publishing import commit_for_audit, publish_if_audited
 from assets.scored_rows import Published, ScoredStats, assemble, compute_signals, reusable_rows
 from media.charts import bar_png, histograms_png, markdown_image
@@ -139,9 +139,8 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
     """Kept clips (and their embeddings) that other sources published on main."""
     rows: list[dict] = []
     vectors: dict[str, np.ndarray] = {}
-    for p in lakefs.list_paths("sources/", ref=ref):
-        other = p.split("/")[1]
-        if other == source or p != tier_path(other, TIER):
+    for (other, _), p in tier_tables_listed(lakefs.list_paths("sources/", ref=ref), [TIER]).items():
+        if other == source:
             continue
         table = lakefs.read_table(p, ref=ref)
         emb = lakefs.read_table(embeddings_path(other), ref=ref)
