@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+from dagster import AssetCheckResult, AssetCheckSpec
 
 from media.captions import CAMERA_LABELS, MOTION_LEVELS
+from quality_checks.check_results import check_result as _result
+from quality_checks.check_results import schema_matches
 from quality_checks.policy import Policy
 from quality_checks.schemas import CAPTIONED_SCHEMA
 
@@ -29,7 +31,7 @@ def captioned_check_specs(asset: str = "captioned") -> list[AssetCheckSpec]:
 
 
 def evaluate_captioned_checks(table: pa.Table, policy: Policy, scored: list[dict]) -> list[AssetCheckResult]:
-    schema_ok = {f.name: f.type for f in table.schema} == {f.name: f.type for f in CAPTIONED_SCHEMA}
+    schema_ok = schema_matches(table, CAPTIONED_SCHEMA)
     rows = table.to_pylist() if schema_ok else []
     routed = {r["clip_id"] for r in scored if r["route"] in policy.captioned.routes}
     have = {r["clip_id"] for r in rows}
@@ -55,7 +57,3 @@ def evaluate_captioned_checks(table: pa.Table, policy: Policy, scored: list[dict
         _result(FIELDS_VALID, not bad, invalid=len(bad), examples=str(bad[:10])),
     ]
 
-
-def _result(name: str, passed: bool, **metadata: object) -> AssetCheckResult:
-    return AssetCheckResult(check_name=name, passed=passed, severity=AssetCheckSeverity.ERROR,
-                            metadata=metadata)

@@ -6,8 +6,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import pyarrow as pa
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+from dagster import AssetCheckResult, AssetCheckSpec
 
+from quality_checks.check_results import check_result as _result
+from quality_checks.check_results import schema_matches
 from quality_checks.policy import Policy
 from quality_checks.schemas import CLIPS_SCHEMA
 
@@ -50,13 +52,8 @@ def evaluate_clips_checks(table: pa.Table, policy: Policy,
     ]
 
 
-def _result(name: str, passed: bool, **metadata: object) -> AssetCheckResult:
-    return AssetCheckResult(check_name=name, passed=passed, severity=AssetCheckSeverity.ERROR,
-                            metadata=metadata)
-
-
 def _schema_ok(table: pa.Table) -> bool:
-    return {f.name: f.type for f in table.schema} == {f.name: f.type for f in CLIPS_SCHEMA}
+    return schema_matches(table, CLIPS_SCHEMA)
 
 
 def _spans_inside(rows: list[dict]) -> AssetCheckResult:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+from dagster import AssetCheckResult, AssetCheckSpec
 
+from quality_checks.check_results import check_result
 from resources.optout import OptOutRegistry
 
 TIER_KINDS = {"raw_pool": "raw_video", "clips": "clip", "scored": "scored_clip", "captioned": "caption",
@@ -92,10 +93,8 @@ def no_opted_out_lineage(asset: str, table: pa.Table, registry: OptOutRegistry) 
         columns + (["clip_id"] if "clip_id" in table.column_names else [])).to_pylist()
         if registry.for_source(r["source"]) is not None
         or registry.for_video(r["source"], r["video_id"], r.get("sha256", ""), r.get("uri", "")) is not None]
-    return AssetCheckResult(check_name=f"{asset}_{NO_OPTED_OUT}", passed=not bad,
-                            severity=AssetCheckSeverity.ERROR,
-                            metadata={"opted_out_rows": len(bad), "examples": str(bad[:10]),
-                                      "configured_at": "optout.yaml (VCURATE_OPTOUT)"})
+    return check_result(f"{asset}_{NO_OPTED_OUT}", not bad, opted_out_rows=len(bad),
+                        examples=str(bad[:10]), configured_at="optout.yaml (VCURATE_OPTOUT)")
 
 
 def no_opted_out_spec(asset: str) -> AssetCheckSpec:

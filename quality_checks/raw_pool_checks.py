@@ -6,8 +6,9 @@ from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSpec, MetadataValue
 
+from quality_checks.check_results import check_result as _result
 from quality_checks.expectations import run_suite
 from quality_checks.policy import Policy
 from quality_checks.schemas import RAW_POOL_SCHEMA, RAW_POOL_STATUSES
@@ -48,11 +49,6 @@ def evaluate_raw_pool_checks(
         _reject_rate(table, policy),
         _expectations(table),
     ]
-
-
-def _result(name: str, passed: bool, **metadata: object) -> AssetCheckResult:
-    return AssetCheckResult(check_name=name, passed=passed, severity=AssetCheckSeverity.ERROR,
-                            metadata=metadata)
 
 
 def _schema(table: pa.Table) -> AssetCheckResult:

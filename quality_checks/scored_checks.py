@@ -14,6 +14,8 @@ from collections import defaultdict
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from quality_checks.check_results import check_result as _result
+from quality_checks.check_results import schema_matches
 from quality_checks.expectations import run_suite
 from quality_checks.governance import REVIEW_STATUSES, ROUTES, govern
 from quality_checks.policy import Policy
@@ -61,7 +63,7 @@ def evaluate_scored_checks(table: pa.Table, policy: Policy, clip_ids: list[str],
                            published_kept: set[str]) -> list[AssetCheckResult]:
     """Run every scored check; `clip_ids` are the clips table's ids, `published_kept` the
     kept clips other sources published (valid targets of a duplicate_of)."""
-    schema_ok = {f.name: f.type for f in table.schema} == {f.name: f.type for f in SCORED_SCHEMA}
+    schema_ok = schema_matches(table, SCORED_SCHEMA)
     rows = table.to_pylist() if schema_ok else []
     return [
         _result(SCHEMA, schema_ok),
@@ -72,11 +74,6 @@ def evaluate_scored_checks(table: pa.Table, policy: Policy, clip_ids: list[str],
         _distributions(table) if rows else _result(DISTRIBUTIONS, True, severity=AssetCheckSeverity.WARN,
                                                    evaluated=0),
     ]
-
-
-def _result(name: str, passed: bool, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
-            **metadata: object) -> AssetCheckResult:
-    return AssetCheckResult(check_name=name, passed=passed, severity=severity, metadata=metadata)
 
 
 def _signals_in_range(rows: list[dict]) -> AssetCheckResult:

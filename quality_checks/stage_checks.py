@@ -7,6 +7,8 @@ from collections.abc import Callable
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
+from quality_checks.check_results import check_result as _result
+from quality_checks.check_results import schema_matches
 from quality_checks.expectations import run_suite
 from quality_checks.schemas import STAGE_SCHEMA
 from quality_checks.stage_policy import StagePolicy
@@ -43,7 +45,7 @@ def evaluate_stage_checks(
     """`candidates`: the joined scored+captioned rows routing read; `probe(path)`: frames, width,
     height and fps of a stored file; `opted_out(source, video_id)` from the registry."""
     name = lambda check: f"{stage}_{check}"  # noqa: E731
-    schema_ok = {f.name: f.type for f in table.schema} == {f.name: f.type for f in STAGE_SCHEMA}
+    schema_ok = schema_matches(table, STAGE_SCHEMA)
     rows = table.to_pylist() if schema_ok else []
     expected, _ = route_stage(stage, candidates, policy)
     want = {s["sample_id"]: s for s in expected}
@@ -81,7 +83,3 @@ def evaluate_stage_checks(
                                         severity=AssetCheckSeverity.WARN, metadata={"evaluated": 0}))
     return results
 
-
-def _result(name: str, passed: bool, **metadata: object) -> AssetCheckResult:
-    return AssetCheckResult(check_name=name, passed=passed, severity=AssetCheckSeverity.ERROR,
-                            metadata=metadata)

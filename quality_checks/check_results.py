@@ -1,0 +1,17 @@
+"""What every tier's audits share: a check result, and the table-contract comparison."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from dagster import AssetCheckResult, AssetCheckSeverity
+
+
+def check_result(name: str, passed: bool, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,
+                 **metadata: object) -> AssetCheckResult:
+    """A check outcome; ERROR severity blocks the merge, WARN only reports."""
+    return AssetCheckResult(check_name=name, passed=passed, severity=severity, metadata=metadata)
+
+
+def schema_matches(table: pa.Table, schema: pa.Schema) -> bool:
+    """Same column names and types as the contract (order and nullability aside)."""
+    return {f.name: f.type for f in table.schema} == {f.name: f.type for f in schema}
