@@ -227,14 +227,19 @@ def assemble(
 
     items = [DedupItem(clip_id=r["clip_id"], content_key=r["content_key"], phashes=list(r["phashes"]),
                        embedding=signals[r["clip_id"]][1], duration_s=r["duration_s"],
-                       pixels=r["width"] * r["height"], published=False) for r in rows]
+                       pixels=r["width"] * r["height"], published=False,
+                       signature=r["temporal_signature"]) for r in rows]
+    # A published row without a signature (its table predates them) vetoes nothing.
     items += [DedupItem(clip_id=p["clip_id"], content_key=p["content_key"], phashes=list(p["phashes"]),
                         embedding=published.vectors[p["clip_id"]], duration_s=p["duration_s"],
-                        pixels=p["width"] * p["height"], published=True)
+                        pixels=p["width"] * p["height"], published=True,
+                        signature=p.get("temporal_signature"))
               for p in published.rows if p["clip_id"] in published.vectors]
     results = {d.clip_id: d for d in find_duplicates(items, DedupParams(
         phash_max_distance=rules.dedup.phash_max_distance, phash_min_matches=rules.dedup.phash_min_matches,
-        cosine_threshold=rules.dedup.cosine_threshold))}
+        cosine_threshold=rules.dedup.cosine_threshold,
+        signature_min_correlation=rules.dedup.signature_min_correlation,
+        signature_min_spread=rules.dedup.signature_min_spread))}
 
     if centroids is None or centroids.shape[1] != vectors.shape[1]:
         pool = [vectors, *([np.stack(list(published.vectors.values()))] if published.vectors else [])]

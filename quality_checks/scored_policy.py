@@ -80,12 +80,15 @@ class QualityPolicy(_Strict):
 
 
 class DedupPolicy(_Strict):
-    """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine."""
+    """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine vetoed
+    by the clips' temporal signatures (media.dedup.DedupParams documents each field)."""
 
     embedder: Literal["dinov2", "opennsfw"] = "opennsfw"
     phash_max_distance: int = Field(4, ge=-1, le=32)  # -1: pHash off
     phash_min_matches: int = Field(2, ge=1)  # keyframes of each clip that must match
     cosine_threshold: float = Field(0.935, gt=0, le=1)  # OpenNSFW; DINOv2 needs about 0.96
+    signature_min_correlation: float = Field(0.0, ge=-1, le=1)  # -1: signature veto off
+    signature_min_spread: float = Field(0.25, ge=0)  # luma levels; flatter curves say nothing
 
 
 class ConceptPolicy(_Strict):

@@ -7,7 +7,15 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from media.dedup import DedupItem, DedupParams, DedupResult, find_duplicates
+from media.dedup import (
+    SIGNATURE_CHANNELS,
+    SIGNATURE_LENGTH,
+    DedupItem,
+    DedupParams,
+    DedupResult,
+    find_duplicates,
+    temporal_signature,
+)
 from media.hashing import hamming_matrix
 
 PARAMS = DedupParams(phash_max_distance=6, phash_min_matches=1, cosine_threshold=0.9)
@@ -21,13 +29,13 @@ def _unit(*values: float) -> np.ndarray:
 
 def item(clip_id: str, n: int, *, key: str | None = None, phashes: list[int] | None = None,
          embedding: np.ndarray | None = None, duration: float = 3.0, pixels: int = 640 * 360,
-         published: bool = False) -> DedupItem:
+         published: bool = False, signature: np.ndarray | None = None) -> DedupItem:
     """Clip `n` gets unrelated random hashes and an orthogonal embedding unless told otherwise."""
     return DedupItem(
         clip_id=clip_id, content_key=key or f"key-{clip_id}",
         phashes=[int(h) for h in RNG_HASHES[n]] if phashes is None else phashes,
         embedding=np.eye(16, dtype=np.float32)[n] if embedding is None else embedding,
-        duration_s=duration, pixels=pixels, published=published)
+        duration_s=duration, pixels=pixels, published=published, signature=signature)
 
 
 def by_id(results: list[DedupResult]) -> dict[str, DedupResult]:
@@ -142,6 +150,101 @@ def test_params_are_validated():
         DedupParams(cosine_threshold=0.0)
     with pytest.raises(ValueError, match="phash_max_distance"):
         DedupParams(phash_max_distance=40)
+    with pytest.raises(ValueError, match="signature_min_correlation"):
+        DedupParams(signature_min_correlation=1.5)
+    with pytest.raises(ValueError, match="signature_min_spread"):
+        DedupParams(signature_min_spread=-0.1)
+
+
+def signature(frames: int, step_at: float | None, rise: float = 8.0, *, base: float = 110.0,
+              gain: float = 1.0, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A clip's temporal signature from made-up frame statistics: luma mean and spread that
+    jump by `rise` levels at `step_at` (share of the clip; None: a still shot). A copy of a clip
+    has the same steps under a gain, an offset and compression noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / frames
+    step = rise * (t >= step_at) if step_at is not None else np.zeros(frames)
+    return temporal_signature({
+        "luma_mean": base + gain * step + rng.normal(0, noise, frames),
+        "luma_std": 40.0 + gain * 0.5 * step + rng.normal(0, noise, frames),
+    })
+
+
+def test_temporal_signature_samples_each_channel_over_the_clip_whatever_its_frame_rate():
+    ramp = {"luma_mean": np.linspace(0, 90, 10), "luma_std": np.full(10, 30.0)}
+    sig = temporal_signature(ramp)
+    assert sig.shape == (len(SIGNATURE_CHANNELS) * SIGNATURE_LENGTH,) and sig.dtype == np.float32
+    assert np.allclose(sig[:SIGNATURE_LENGTH], np.linspace(0, 90, SIGNATURE_LENGTH), atol=1e-4)
+    assert np.allclose(sig[SIGNATURE_LENGTH:], 30.0)
+    # the same 2 s of content at 10 and at 50 frames per second: the same signature
+    twice = temporal_signature({"luma_mean": np.linspace(0, 90, 50), "luma_std": np.full(50, 30.0)})
+    assert np.allclose(sig, twice, atol=1e-3)
+    still = temporal_signature({"luma_mean": np.array([7.0]), "luma_std": np.array([2.0])})
+    assert np.allclose(still, np.repeat([7.0, 2.0], SIGNATURE_LENGTH))
+
+
+def test_look_alike_shots_do_not_merge_but_their_copies_do():
+    """Two shots of one promo: the same layout (cosine 0.97) but a card slides in early in one
+    and late in the other. Each has a copy (re-encoded: other gain, offset, noise)."""
+    shot_a, shot_b = _unit(1, 0.25, 0), _unit(1, 0, 0.25)
+    items = [
+        item("a", 0, embedding=shot_a, signature=signature(75, 0.3)),
+        item("a-copy", 1, embedding=_unit(1, 0.27, 0.02),
+             signature=signature(60, 0.3, base=118, gain=0.8, noise=0.3, seed=1)),  # 24 fps re-encode
+        item("b", 2, embedding=shot_b, signature=signature(75, 0.7, rise=-6.0)),
+        item("b-copy", 3, embedding=_unit(1, 0.02, 0.26),
+             signature=signature(75, 0.7, rise=-6.0, base=100, gain=1.3, noise=0.3, seed=2)),
+    ]
+    assert float(shot_a @ shot_b) > 0.9  # the embeddings alone would merge the shots
+    params = DedupParams(cosine_threshold=0.9)
+    results = by_id(find_duplicates(items, params))
+    assert results["a-copy"].duplicate_of == "a" and results["a-copy"].match == "embedding"
+    assert results["b-copy"].duplicate_of == "b"
+    assert results["a"].kept and results["b"].kept
+    merged = by_id(find_duplicates(items, DedupParams(cosine_threshold=0.9, signature_min_correlation=-1)))
+    assert len({r.group_id for r in merged.values()}) == 1  # veto off: one group of four
+
+
+def test_a_still_clip_cannot_bridge_two_contradicting_clips():
+    """A still (flat) clip neither confirms nor vetoes, so it may join either shot, but the
+    group it joins first never takes in the other shot."""
+    v = _unit(1, 0, 0)
+    items = [item("rise", 0, embedding=v, signature=signature(50, 0.3)),
+             item("still", 1, embedding=_unit(1, 0.05, 0), signature=signature(50, None, noise=0.02)),
+             item("fall", 2, embedding=_unit(1, 0.05, 0.2), signature=signature(50, 0.6, rise=-6.0))]
+    results = by_id(find_duplicates(items, DedupParams(cosine_threshold=0.9)))
+    # strongest link first: rise~still (cosine 0.999) forms the group; still~fall (0.98) would
+    # bring in a clip that contradicts `rise`
+    assert results["still"].group_id == results["rise"].group_id
+    assert results["fall"].kept and results["fall"].group_id == "fall"
+
+
+def test_flat_or_missing_signatures_leave_the_embedding_decision_alone():
+    v = _unit(1, 0, 0)
+    items = [item("a", 0, embedding=v, signature=signature(50, None, noise=0.05)),
+             item("b", 1, embedding=v, signature=signature(50, None, noise=0.05, seed=3)),
+             item("c", 2, embedding=v, signature=None),
+             item("d", 3, embedding=v, signature=signature(50, 0.5))]
+    results = find_duplicates(items, PARAMS)
+    assert len({r.group_id for r in results}) == 1
+    # the spread floor decides what "flat" means: a 0.05-level flicker counts at floor 0
+    strict = by_id(find_duplicates(items[:2], DedupParams(cosine_threshold=0.9, signature_min_spread=0.0)))
+    assert strict["a"].kept and strict["b"].kept
+
+
+def test_exact_and_phash_links_are_not_vetoed():
+    h = [int(x) for x in RNG_HASHES[0, :2]]
+    items = [item("a", 0, key="k", signature=signature(50, 0.3)),
+             item("b", 1, key="k", signature=signature(50, 0.7, rise=-6.0)),
+             item("c", 2, phashes=h, signature=signature(50, 0.3)),
+             item("d", 3, phashes=h, signature=signature(50, 0.7, rise=-6.0))]
+    results = by_id(find_duplicates(items, PARAMS))
+    assert results["b"].match == "exact" and results["d"].match == "phash"
+
+
+def test_signatures_of_different_sizes_are_refused():
+    with pytest.raises(ValueError, match="temporal signatures"):
+        find_duplicates([item("a", 0, signature=np.zeros(64)), item("b", 1, signature=np.zeros(48))], PARAMS)
 
 
 @pytest.mark.parametrize("max_distance", [3, 7, 10])
