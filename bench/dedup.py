@@ -13,12 +13,16 @@ five copies that are re-made from its frames and whose keyframes are picked agai
   crop       88 % centre crop               watermark  corner logo box + caption text
   combo      90 % crop, 0.5x, watermark and H.264 CRF 34
 
+Each version also gets the per-frame statistics the clips tier would store (FrameStats on the
+luma at short side 144) and from them its temporal signature (media.dedup.temporal_signature).
+
 A true pair is two members of one clip's family (original or copy); every other pair is false.
 Clips are split into two halves by --seed; DedupParams are calibrated on one half (grid search
-for the best group-level F1, ties to the stricter setting) and evaluated on the other, both
-ways round. Decisions are find_duplicates' groups (transitive), scored pairwise. It also
-prints similarity ranges per embedder (lowest true pair, highest false pair) and CPU time per
-keyframe of each model, single-threaded (time.process_time; other jobs share the machine).
+for the best group-level F1, ties to the stricter setting; for the signature veto, the middle
+of the tied correlation range) and evaluated on the other, both ways round. Decisions are
+find_duplicates' groups, scored pairwise. It also prints similarity ranges per embedder (lowest
+true pair, highest false pair), what the signature veto removes, and CPU time per keyframe of
+each model, single-threaded (time.process_time; other jobs share the machine).
 
 Results are printed and written to .vcurate/bench/dedup.json.
 """
@@ -40,12 +44,14 @@ import cv2
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from media.dedup import DedupItem, DedupParams, find_duplicates
+from media.dedup import SIGNATURE_CHANNELS, DedupItem, DedupParams, find_duplicates, temporal_signature
 from media.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
+from media.frame_stats import FrameStats
 from media.hashing import hamming_matrix, phashes
 from media.nsfw import NsfwModel
 
 STATE = Path(".vcurate/bench")
+NO_VETO = -1.0  # DedupParams.signature_min_correlation that turns the signature veto off
 SHORT_SIDE = 384
 SPAN_S = 3.0
 VARIANTS = ("reencode", "rescale", "crop", "watermark", "combo")
@@ -81,6 +87,7 @@ class Clip:
     family: int  # index of the source clip
     variant: str  # "original" or one of VARIANTS
     keyframes: list[np.ndarray]  # RGB at short side 384
+    signature: np.ndarray  # temporal_signature of the version's frame statistics
 
     @property
     def clip_id(self) -> str:
@@ -100,6 +107,14 @@ def pick_keyframes(frames: list[np.ndarray]) -> list[np.ndarray]:
     motion = [0.0] + [float(np.abs(b - a).mean()) for a, b in zip(grey, grey[1:], strict=False)]
     peak = int(np.argmax(motion)) if len(frames) > 1 else 0
     return [to_short_side(frames[i]) for i in (0, (len(frames) - 1) // 2, peak, len(frames) - 1)]
+
+
+def frame_statistics(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """What the clips tier stores per frame: FrameStats on the luma at short side 144."""
+    stats = FrameStats()
+    for i, rgb in enumerate(frames):
+        stats.add(i / 25.0, to_short_side(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 144))
+    return stats.arrays()
 
 
 def source_path(footage: Path, name: str) -> Path | None:
@@ -211,7 +226,8 @@ def build_clips(footage: Path) -> list[Clip]:
                 continue
             family = len({c.family for c in clips})
             for variant, copy in make_variants(frames).items():
-                clips.append(Clip(family, variant, pick_keyframes(copy)))
+                clips.append(Clip(family, variant, pick_keyframes(copy),
+                                  temporal_signature(frame_statistics(copy))))
     return clips
 
 
@@ -246,7 +262,8 @@ def content_key(clip: Clip) -> str:
 def dedup_groups(clips: list[Clip], hashes: list[list[int]], vectors: np.ndarray | None,
                  params: DedupParams, members: np.ndarray) -> list[str]:
     items = [DedupItem(clips[i].clip_id, content_key(clips[i]), hashes[i],
-                       None if vectors is None else vectors[i], SPAN_S, 1) for i in members]
+                       None if vectors is None else vectors[i], SPAN_S, 1, signature=clips[i].signature)
+             for i in members]
     groups = {r.clip_id: r.group_id for r in find_duplicates(items, params)}
     return [groups.get(c.clip_id, c.clip_id) for c in clips]
 
@@ -270,9 +287,103 @@ def calibrate(distance: np.ndarray, cosine: np.ndarray | None, families: np.ndar
             p, r = tp / max(1, predicted.sum()), tp / max(1, (truth & upper).sum())
             key = (2 * p * r / (p + r) if p + r else 0.0, -d, t)
             if best is None or key > best[0]:
-                best = (key, DedupParams(phash_max_distance=d, cosine_threshold=t, phash_min_matches=1))
+                best = (key, DedupParams(phash_max_distance=d, cosine_threshold=t, phash_min_matches=1,
+                                         signature_min_correlation=NO_VETO))
     assert best is not None
     return best[1]
+
+
+def phash_linked(flat_hashes: np.ndarray, owner: np.ndarray, params: DedupParams) -> np.ndarray:
+    """(clips, clips) bool: find_duplicates' pHash rule (enough keyframes of each clip within
+    params.phash_max_distance of one of the other's), on a dense matrix."""
+    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    useful = (flat_hashes & ~np.uint64(1 << 63)) != 0
+    close = (hamming_matrix(flat_hashes, flat_hashes) <= params.phash_max_distance) & useful[:, None] & useful
+    matched = np.add.reduceat(np.logical_or.reduceat(close, firsts, axis=1).astype(np.int64), firsts, axis=0)
+    keyframes = np.bincount(owner)
+    linked = np.minimum(matched, matched.T) >= np.minimum(
+        params.phash_min_matches, np.minimum(keyframes[:, None], keyframes[None, :]))
+    np.fill_diagonal(linked, False)
+    return linked
+
+
+def signature_channels(clips: list[Clip], min_spread: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per signature channel: the clip-pair correlation of the centred curves and whether both
+    curves move (spread >= min_spread), as find_duplicates computes them."""
+    curves = np.stack([c.signature for c in clips]).astype(np.float64)
+    curves = curves.reshape(len(clips), len(SIGNATURE_CHANNELS), -1)
+    centred = curves - curves.mean(axis=2, keepdims=True)
+    norm = np.linalg.norm(centred, axis=2)
+    moves = (norm / np.sqrt(curves.shape[2]) >= min_spread) & (norm > 0)
+    unit = centred / np.where(norm > 0, norm, 1.0)[..., None]
+    return [(unit[:, c] @ unit[:, c].T, moves[:, c][:, None] & moves[:, c][None, :])
+            for c in range(len(SIGNATURE_CHANNELS))]
+
+
+def contradicting(channels: list[tuple[np.ndarray, np.ndarray]], min_correlation: float) -> np.ndarray:
+    return np.logical_or.reduce([both & (r < min_correlation) for r, both in channels])
+
+
+def calibrate_veto(linked: np.ndarray, cosine: np.ndarray, channels: list[tuple[np.ndarray, np.ndarray]],
+                   families: np.ndarray, members: np.ndarray, thresholds: list[float],
+                   correlations: list[float]) -> DedupParams:
+    """Grid search of (cosine threshold, signature veto) for the best pairwise F1 on `members`,
+    with the shipped pHash rule and the default spread floor. Among equals: the highest cosine,
+    then the middle of the tied correlation range (a half without a look-alike pair to veto
+    leaves the veto free, and its edge would be arbitrary). Pairwise veto on connected
+    components: find_duplicates' group guard is not modelled here (it is in the evaluation)."""
+    sub = np.ix_(members, members)
+    truth = families[members][:, None] == families[members][None, :]
+    upper = np.triu(np.ones(truth.shape, bool), 1)
+    f1: dict[tuple[float, float], float] = {}
+    for corr in correlations:
+        allowed = ~contradicting(channels, corr)[sub]
+        for t in thresholds:
+            labels = connected_components(linked[sub] | ((cosine[sub] >= t) & allowed), directed=False)[1]
+            predicted = (labels[:, None] == labels[None, :]) & upper
+            tp = (predicted & truth).sum()
+            p, r = tp / max(1, predicted.sum()), tp / max(1, (truth & upper).sum())
+            f1[(t, corr)] = 2 * p * r / (p + r) if p + r else 0.0
+    best = max(f1.values())
+    t = max(t for (t, _), f in f1.items() if f == best)
+    tied = [corr for (tt, corr), f in f1.items() if tt == t and f == best]
+    return DedupParams(cosine_threshold=t, signature_min_correlation=round((min(tied) + max(tied)) / 2, 3))
+
+
+def veto_table(clips: list[Clip], families: np.ndarray, cosine: np.ndarray, linked: np.ndarray,
+               channels: list[tuple[np.ndarray, np.ndarray]], params: DedupParams) -> dict[str, object]:
+    """What the veto removes among embedding links at several cosine thresholds (all clips),
+    and how many signature curves are flat enough to say nothing."""
+    upper = np.triu(np.ones(cosine.shape, bool), 1)
+    same = families[:, None] == families[None, :]
+    vetoed = contradicting(channels, params.signature_min_correlation)
+    true_r = np.minimum.reduce([np.where(both, r, np.inf) for r, both in channels])
+    print("\n| embedding links at cosine >= | true pairs | vetoed | false pairs | vetoed |")
+    print("|---|---|---|---|---|")
+    rows = []
+    for t in (params.cosine_threshold, 0.90, 0.85):
+        link = (cosine >= t) & upper & ~linked
+        row = {"cosine": t, "true": int((link & same).sum()),
+               "true_vetoed": int((link & same & vetoed).sum()), "false": int((link & ~same).sum()),
+               "false_vetoed": int((link & ~same & vetoed).sum())}
+        rows.append(row)
+        print(f"| {t} | {row['true']} | {row['true_vetoed']} | {row['false']} | {row['false_vetoed']} |")
+    moving = true_r[same & upper & np.isfinite(true_r)]
+    apart = true_r[~same & upper & np.isfinite(true_r) & (cosine >= 0.9)]
+    curves = np.stack([c.signature for c in clips]).astype(np.float64)
+    spread = curves.reshape(len(clips), len(SIGNATURE_CHANNELS), -1).std(axis=2)
+    flat = {name: float((spread[:, c] < params.signature_min_spread).mean())
+            for c, name in enumerate(SIGNATURE_CHANNELS)}
+    for c, name in enumerate(SIGNATURE_CHANNELS):
+        print(f"{name} spread (luma levels), percentiles 5/10/25/50: "
+              f"{np.percentile(spread[:, c], [5, 10, 25, 50]).round(3).tolist()}")
+    print(f"\nsignature correlation (worst channel moving in both): true pairs >= {moving.min():.3f}; "
+          f"false pairs at cosine >= 0.9: {np.sort(apart)[:3].round(3).tolist()} (lowest) .. "
+          f"{apart.max() if len(apart) else float('nan'):.3f}")
+    print("flat curves (spread < {:.2f} luma levels): {}".format(
+        params.signature_min_spread, ", ".join(f"{k} {v:.0%}" for k, v in flat.items())))
+    return {"links": rows, "lowest_true_correlation": float(moving.min()),
+            "false_correlations_at_cosine_0.9": sorted(apart.round(4).tolist()), "flat_share": flat}
 
 
 def closest_false_pairs(sim: np.ndarray, families: np.ndarray, clips: list[Clip], n: int = 3) -> list[str]:
@@ -342,8 +453,9 @@ def main() -> None:
     methods = {"pHash only": None, "pHash + OpenNSFW": "OpenNSFW pool", "pHash + DINOv2": "DINOv2 CLS",
                "OpenNSFW only": "OpenNSFW pool", "DINOv2 only": "DINOv2 CLS"}
     report: dict[str, object] = {"clips": len(clips), "families": n_families, "cpu_ms_per_keyframe": cost}
-    print("| method | calibrated on | pHash d | cosine | precision | recall | FP pairs | FN pairs |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| method | calibrated on | pHash d | cosine | veto below r | precision | recall | FP pairs "
+          "| FN pairs |")
+    print("|---|---|---|---|---|---|---|---|---|")
     results = {}
     for method, embedder_name in methods.items():
         vectors = clip_vectors[embedder_name] if embedder_name else None
@@ -358,29 +470,52 @@ def main() -> None:
                          "cosine_threshold": params.cosine_threshold, "precision": p, "recall": r,
                          "false_pairs": fp, "missed_pairs": fn})
             shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
-            print(f"| {method} | {label[0]} | {params.phash_max_distance} | {shown} | {p:.3f} | {r:.3f} "
+            print(f"| {method} | {label[0]} | {params.phash_max_distance} | {shown} | - | {p:.3f} | {r:.3f} "
                   f"| {fp} | {fn} |")
         # The halves can split a hard pair of families apart; the whole set keeps every pair.
         params = DedupParams(phash_max_distance=rows[0]["phash_max_distance"],
-                             cosine_threshold=rows[0]["cosine_threshold"], phash_min_matches=1)
+                             cosine_threshold=rows[0]["cosine_threshold"], phash_min_matches=1,
+                             signature_min_correlation=NO_VETO)
         p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, vectors, params, every), families, every)
         rows.append({"split": "A->all", "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
         shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
-        print(f"| {method} | A, scored on all | {params.phash_max_distance} | {shown} | {p:.3f} | {r:.3f} "
-              f"| {fp} | {fn} |")
+        print(f"| {method} | A, scored on all | {params.phash_max_distance} | {shown} | - | {p:.3f} "
+              f"| {r:.3f} | {fp} | {fn} |")
         results[method] = rows
-    # What the policy ships: pHash needs 2 keyframes of each clip within 4 bits, then OpenNSFW.
+
+    # The shipped pHash rule and OpenNSFW, with the temporal-signature veto calibrated as well.
     shipped = DedupParams()
-    rows = []
-    for label, members in (("half A", halves[0]), ("half B", halves[1]), ("all", every)):
-        groups = dedup_groups(clips, hashes, clip_vectors["OpenNSFW pool"], shipped, members)
-        p, r, fp, fn = pair_scores(groups, families, members)
-        rows.append({"split": label, "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
-        print(f"| shipped default (pHash 2 keyframes <= {shipped.phash_max_distance} bits + OpenNSFW "
-              f"{shipped.cosine_threshold}) | not calibrated, {label} | | | {p:.3f} | {r:.3f} "
-              f"| {fp} | {fn} |")
-    results["shipped default"] = rows
+    nsfw_vectors, nsfw_cosine = clip_vectors["OpenNSFW pool"], cosines["OpenNSFW pool"]
+    linked = phash_linked(flat_hashes, owner, shipped)
+    channels = signature_channels(clips, shipped.signature_min_spread)
+    thresholds = [round(float(t), 4) for t in np.arange(0.85, 1.0, 0.0025)]
+    correlations = [round(float(c), 2) for c in np.arange(-0.95, 0.96, 0.05)]
+    method, rows = "pHash 2 keyframes + OpenNSFW + signature veto", []
+    for label, (cal, ev) in (("A->B", halves), ("B->A", halves[::-1]), ("A->all", (halves[0], every))):
+        params = calibrate_veto(linked, nsfw_cosine, channels, families, cal, thresholds, correlations)
+        p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, nsfw_vectors, params, ev), families, ev)
+        rows.append({"split": label, "cosine_threshold": params.cosine_threshold,
+                     "signature_min_correlation": params.signature_min_correlation, "precision": p,
+                     "recall": r, "false_pairs": fp, "missed_pairs": fn})
+        print(f"| {method} | {label if label == 'A->all' else label[0]} | {params.phash_max_distance} "
+              f"(2 kf) | {params.cosine_threshold:.4f} | {params.signature_min_correlation:.3f} | {p:.3f} "
+              f"| {r:.3f} | {fp} | {fn} |")
+    results[method] = rows
+
+    # What the policy ships, without and with the veto (not calibrated here: fixed values).
+    for name, params in (("shipped before (no veto)", DedupParams(signature_min_correlation=NO_VETO)),
+                         ("shipped default", shipped)):
+        rows = []
+        for label, members in (("half A", halves[0]), ("half B", halves[1]), ("all", every)):
+            p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, nsfw_vectors, params, members),
+                                       families, members)
+            rows.append({"split": label, "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
+            veto = "-" if params.signature_min_correlation == NO_VETO else params.signature_min_correlation
+            print(f"| {name} | fixed, scored on {label} | {params.phash_max_distance} (2 kf) "
+                  f"| {params.cosine_threshold} | {veto} | {p:.3f} | {r:.3f} | {fp} | {fn} |")
+        results[name] = rows
     report["methods"] = results
+    report["signature_veto"] = veto_table(clips, families, nsfw_cosine, linked, channels, shipped)
 
     same = (families[:, None] == families[None, :]) & ~np.eye(len(clips), dtype=bool)
     other = families[:, None] != families[None, :]
