@@ -17,7 +17,9 @@ from dagster import (
 )
 
 from assets.captioned_rows import CaptionStats, build_captions
+from assets.outages import retry_on_lakefs_outage
 from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.progress import Progress
 from assets.publishing import commit_for_audit, publish_if_audited
 from media.charts import histograms_png, markdown_image
 from quality_checks.captioned_checks import captioned_check_specs, evaluate_captioned_checks
@@ -54,6 +56,7 @@ CODE_VERSION = "captioned-1"
         "variants short / medium / dense / assembled are stored per clip."
     ),
 )
+@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
 def captioned(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -72,8 +75,7 @@ def captioned(
     path = tier_path(source_id, TIER)
     registry = sources.load()
 
-    def report(done: int, total: int) -> None:
-        context.log.info(f"captioned {source_id}: {done}/{total} clips captioned")
+    report = Progress(context.log, TIER, source_id, "clips")
 
     table, stats = build_captions(
         scored, lakefs.read_table(path), rules.captioned,
@@ -93,7 +95,7 @@ def captioned(
     results = evaluate_captioned_checks(audited, rules, scored)
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
-        **_metadata(table, stats),
+        **_metadata(table, stats), **report.metadata(),
         "upstream_scored_commit": scored_commit,
         "policy_hash": rules.hash,
     })

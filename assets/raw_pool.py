@@ -17,7 +17,9 @@ from dagster import (
     asset,
 )
 
+from assets.outages import retry_on_lakefs_outage
 from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.progress import Progress
 from assets.publishing import commit_for_audit, publish_if_audited
 from assets.raw_pool_rows import RawPoolStats, build_raw_pool
 from media.charts import bar_png, histograms_png, markdown_image
@@ -50,6 +52,7 @@ PREVIEW_COLUMNS = ("uri", "status", "reason", "duration_s", "fps", "width", "hei
         "lakeFS `sources/<source>/raw_pool.parquet` through write-audit-publish."
     ),
 )
+@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
 def raw_pool(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -69,9 +72,10 @@ def raw_pool(
     def fetch(file: SourceFile) -> Path | None:
         return file.local_path or sources.local_path(registry, file.uri, file.fingerprint, s3)
 
+    report = Progress(context.log, TIER, source_id, "videos")
     table, stats = build_raw_pool(
         source_id, spec.license, files, lakefs.read_table(path), rules.raw_pool, opted, fetch,
-        now=datetime.now(UTC), workers=min(4, os.cpu_count() or 1),
+        now=datetime.now(UTC), workers=min(4, os.cpu_count() or 1), progress=report,
     )
     context.log.info(f"{source_id}: {stats.listed} files, {stats.probed} probed, "
                      f"{stats.reused} unchanged, {dict(stats.by_status)}")
@@ -91,7 +95,7 @@ def raw_pool(
     results = evaluate_raw_pool_checks(audited, source_id, rules, opted)
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda _: {
         **_table_metadata(table),
-        **_stats_metadata(stats),
+        **_stats_metadata(stats), **report.metadata(),
         "policy_hash": rules.hash,
         "config_hash": config_hash,
     })

@@ -101,6 +101,7 @@ def build_raw_pool(
     fetch: Callable[[SourceFile], Path | None],
     now: datetime,
     workers: int = 4,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pa.Table, RawPoolStats]:
     """The source's raw_pool table (one row per listed file, sorted by uri) and run stats."""
     files = list(files)
@@ -130,8 +131,10 @@ def build_raw_pool(
         return measure_file(file, local, now)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for file, row in zip(fresh, pool.map(measure, fresh), strict=True):
+        for done, (file, row) in enumerate(zip(fresh, pool.map(measure, fresh), strict=True), start=1):
             measured[file.uri] = row
+            if progress:
+                progress(done, len(fresh))
     stats.seconds_probing = time.monotonic() - started
 
     rows = []

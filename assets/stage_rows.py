@@ -54,6 +54,7 @@ def build_stage(
     stage: str, source: str, scored: list[dict], captioned: list[dict] | None, policy: StagePolicy,
     previous: pa.Table | None, local_path: Callable[[dict], Path], write: Callable[[str, bytes], None],
     stored: set[str], scored_commit: str, policy_hash: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pa.Table, StageStats, list[str]]:
     """(manifest, stats, media paths no longer cited). `stored` are media paths on the branch."""
     samples, rejected = route(stage, scored, captioned, policy)
@@ -72,7 +73,9 @@ def build_stage(
         else:
             todo[sample["uri"]].append(sample)
     with tempfile.TemporaryDirectory(prefix=f"vcurate-{stage}-") as tmp:
-        for uri, group in todo.items():
+        for done, (uri, group) in enumerate(todo.items(), start=1):
+            if progress and done > 1:
+                progress(done - 1, len(todo))
             jobs = [ExportJob(start_frame=s["start_frame"], end_frame=s["end_frame"],
                               output=Path(tmp) / f"{s['sample_id']}.mp4", width=s["width"],
                               height=s["height"], fps_out=s["out_fps"], frames=s["frames"],
@@ -92,6 +95,8 @@ def build_stage(
                 sample["media_bytes"] = len(data)
                 rows.append(sample)
                 stats.exported += 1
+        if progress and todo:
+            progress(len(todo), len(todo))
     stats.samples = len(rows)
     cited = {r["media_path"] for r in rows}
     stale = sorted(p for p in stored if p not in cited)

@@ -20,7 +20,9 @@ from dagster import (
     asset,
 )
 
+from assets.outages import retry_on_lakefs_outage
 from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.progress import Progress
 from assets.publishing import commit_for_audit, publish_if_audited
 from assets.stage_rows import StageStats, build_stage, join_captions, media_prefix
 from media.charts import bar_png, markdown_image
@@ -56,6 +58,7 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
             "threshold change re-routes without recomputing any signal."
         ),
     )
+    @retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
     def _stage(context: AssetExecutionContext, lakefs: LakeFSResource, sources: SourceRegistryResource,
                policy: PolicyResource, optouts: OptOutResource) -> Iterator[MaterializeResult | object]:
         source_id = context.partition_key
@@ -73,6 +76,7 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
         fingerprints = dict(zip(raw.column("uri").to_pylist(), raw.column("fingerprint").to_pylist(),
                                 strict=True)) if raw is not None else {}
         path = tier_path(source_id, stage)
+        report = Progress(context.log, stage, source_id, "videos")
         wap = lakefs.start_wap(stage, source_id, CommitMetadata(
             run_id=context.run.run_id, asset=stage, partition=source_id, code_version=CODE_VERSION,
             config_hash=rules.hash, upstream_commits={"scored": head},
@@ -80,7 +84,8 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
         table, stats, stale = build_stage(
             stage, source_id, scored_rows, captioned_rows, rule, lakefs.read_table(path),
             lambda s: sources.local_path(registry, s["uri"], fingerprints.get(s["uri"], "")),
-            wap.write_bytes, set(wap.list_paths(media_prefix(source_id, stage))), head, rules.hash)
+            wap.write_bytes, set(wap.list_paths(media_prefix(source_id, stage))), head, rules.hash,
+            progress=report)
         if stale:
             wap.delete_paths(stale)
         wap.write_table(path, table)
@@ -96,7 +101,8 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
                 source, vid, videos.get(vid, {}).get("sha256", ""), videos.get(vid, {}).get("uri", ""))
             is not None)
         yield from publish_if_audited(context, lakefs, wap, stage, committed, results, path,
-                                      lambda commit: _metadata(stage, table, stats))
+                                      lambda commit: {**_metadata(stage, table, stats),
+                                                      **report.metadata()})
 
     return _stage
 
@@ -130,8 +136,11 @@ def _metadata(stage: str, table: pa.Table, stats: StageStats) -> dict[str, objec
         "reused": stats.reused,
         "export_failures": MetadataValue.md("".join(f"- `{u}`: {e}\n" for u, e in stats.failed.items())
                                             or "none"),
-        "rejections": MetadataValue.md("".join(f"- {k}: {n}\n" for k, n in reasons.most_common(15))
-                                       or "none"),
+        # the funnel as a picture, so a stage that kept nothing still shows why
+        "rejections": MetadataValue.md("".join(f"- {k}: {n}\n" for k, n in reasons.most_common(15)) + (
+            "\n" + markdown_image(bar_png({"kept": stats.samples, **dict(reasons.most_common(11))},
+                                          f"{stage}: kept and rejected clips"), "funnel")
+            if stats.candidates else "none")),
         "buckets": MetadataValue.md("| bucket | samples |\n|---|---|\n" + "".join(
             f"| {k} | {n} |\n" for k, n in sorted(buckets.items())) + (
             "\n" + markdown_image(bar_png(dict(sorted(buckets.items())), f"{stage} buckets"), "buckets")

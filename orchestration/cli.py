@@ -231,15 +231,28 @@ def _materialize(source: str) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
+    from resources.lakefs_server import is_healthy
 
+    known = [s.get("id") for s in _registry_data()["sources"]]
+    if source not in known:
+        print(f"unknown source {source!r} in {_registry_path()} (registered: "
+              f"{', '.join(known) or 'none'}); add it with `vcurate source add`", file=sys.stderr)
+        return 2
+    if not is_healthy(lakefs_endpoint()):
+        print(f"lakeFS at {lakefs_endpoint()} is not reachable (LAKECTL_SERVER_ENDPOINT_URL); "
+              "`vcurate lakefs start` starts the local one", file=sys.stderr)
+        return 2
     instance = DagsterInstance.get()
     if not instance.has_dynamic_partition("source", source):
         instance.add_dynamic_partitions("source", [source])
     job = defs.resolve_job_def("materialize_source")
     print(f"materializing source {source!r} (Dagster run on {os.environ['DAGSTER_HOME']})...")
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = job.execute_in_process(instance=instance, partition_key=source, run_config=quiet,
-                                    raise_on_error=False)
+    from orchestration.cli_progress import progress_bars
+
+    with progress_bars():
+        result = job.execute_in_process(instance=instance, partition_key=source, run_config=quiet,
+                                        raise_on_error=False)
     checks = result.get_asset_check_evaluations()
     for event in result.get_asset_materialization_events():
         meta = {k: v.value for k, v in event.materialization.metadata.items()}

@@ -10,15 +10,10 @@ asset page shows the partition, the passed checks and the lakeFS commit link. Sc
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +22,10 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import expect, sync_playwright
 
-from resources.lakefs_server import LocalLakeFS, free_port
+from resources.lakefs_server import LocalLakeFS
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.video_factory import write_video
+from tests.webserver import dagster_webserver
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,36 +45,6 @@ TEST_INSTANCE = {
     "telemetry": {"enabled": False},
     "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
 }
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the webserver's process group and the code server it spawned in a session of its own."""
-    pending = [proc.pid]
-    tree: list[int] = []
-    while pending:
-        pid = pending.pop()
-        tree.append(pid)
-        pending.extend(_children(pid))
-    for pid in reversed(tree):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 @pytest.fixture
@@ -109,32 +75,10 @@ def webserver(lakefs_server: LocalLakeFS, tmp_path: Path) -> Iterator[tuple[str,
         "VCURATE_S3_SECRET_ACCESS_KEY": SECRET_KEY,
         "VCURATE_S3_REGION": "us-east-1",
     }
-    port = free_port()
     # cwd is the temporary folder, not the project: Dagster's CLI loads `.env` from its cwd
     # OVER the environment, and the project's .env points at the development lakeFS.
-    log = (tmp_path / "webserver.log").open("w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-webserver")), "-m", "orchestration.definitions",
-         "-d", str(ROOT), "-h", "127.0.0.1", "-p", str(port)],
-        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dagster-webserver exited:\n{(tmp_path / 'webserver.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+    with dagster_webserver(env, tmp_path, tmp_path / "webserver.log") as url:
         yield url, home
-    finally:
-        _stop(proc)
-        log.close()
 
 
 def _wait_for_run(home: Path, timeout: float = 120) -> DagsterRunStatus:

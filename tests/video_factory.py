@@ -155,7 +155,7 @@ def _scene_frame(i: int, scene: int, width: int, height: int) -> np.ndarray:
 
 
 def write_cut_video(path: Path, segment_seconds: tuple[float, ...] = (3.0, 3.0), fps: int = 24,
-                    width: int = 320, height: int = 240) -> tuple[Path, list[int]]:
+                    width: int = 320, height: int = 240, first_scene: int = 0) -> tuple[Path, list[int]]:
     """Scenes joined by hard cuts; returns the first frame index of every scene after the first."""
     cuts, index = [], 0
     with av.open(str(path), "w") as out:
@@ -165,7 +165,7 @@ def write_cut_video(path: Path, segment_seconds: tuple[float, ...] = (3.0, 3.0),
             if scene:
                 cuts.append(index)
             for i in range(int(round(seconds * fps))):
-                img = _scene_frame(i, scene, width, height)
+                img = _scene_frame(i, first_scene + scene, width, height)
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
                 index += 1
         out.mux(stream.encode())
