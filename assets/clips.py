@@ -1,6 +1,5 @@
 """clips: single-shot clips of every accepted raw video, from one decode per video."""
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 
@@ -25,6 +24,7 @@ from media.charts import histograms_png, markdown_image, shrink_png
 from quality_checks.clips_checks import clips_check_specs, evaluate_clips_checks
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.schemas import CLIPS_SCHEMA
+from resources.compute import ComputeResource
 from resources.lakefs import CommitMetadata, LakeFSResource
 from resources.optout import OptOutResource
 from resources.policy import PolicyResource
@@ -60,6 +60,7 @@ def clips(
     sources: SourceRegistryResource,
     policy: PolicyResource,
     optouts: OptOutResource,
+    compute: ComputeResource,
 ) -> Iterator[MaterializeResult | object]:
     source_id = context.partition_key
     rules = policy.load()
@@ -82,7 +83,7 @@ def clips(
     table, stats = build_clips(
         source_id, accepted, lakefs.read_table(path), params,
         lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
-        sources.cache("analysis"), raw_commit, workers=os.cpu_count() or 1,
+        sources.cache("analysis"), raw_commit, executor=compute.task_executor(),
         stored=wap.list_paths(clips_prefix(source_id)), write=wap.write_bytes,
         delete=wap.delete_paths, progress=report,
     )
@@ -99,6 +100,7 @@ def clips(
         "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),
         "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, commit)),
         "upstream_raw_pool_commit": raw_commit,
+        "compute_executor": compute.executor,
         "analysis_fingerprint": params.fingerprint(),
     })
 

@@ -1,4 +1,4 @@
-"""Build the clips table for one source: analyse new videos in a process pool, reuse the rest.
+"""Build the clips table for one source: analyse new videos on the compute executor, reuse the rest.
 
 Analyses are content-addressed: a local cache keyed by (video sha256, analysis parameters)
 means a retried or re-run materialization redoes only the videos that failed or changed.
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import pickle
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,7 +20,10 @@ import pyarrow as pa
 from media.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
 from media.transcode import cut_clips_decoding
 from quality_checks.schemas import CLIPS_SCHEMA
+from resources.compute import TaskExecutor
 from resources.lakefs import table_to_parquet_bytes
+
+STAGE = "clips"  # the compute stage whose resources (compute.stages) analyses ask for
 
 
 @dataclass
@@ -44,44 +46,51 @@ def clips_prefix(source: str) -> str:
     return f"sources/{source}/clips"
 
 
-def analyze_with_cache(path: str, sha256: str, params: AnalysisParams, cache_root: str) -> tuple[str, bool]:
-    """Process-pool worker: the analysis pickle for (sha256, params), computed if missing."""
-    target = Path(cache_root) / sha256[:2] / sha256 / f"{params.fingerprint()}.pkl"
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One video to analyse: a local path a worker can read, and its content hash."""
+
+    video_id: str
+    path: str
+    sha256: str
+
+
+def analyze_with_cache(job: AnalysisJob, params: AnalysisParams, cache_root: str) -> tuple[str, bool]:
+    """Worker: the path of the analysis pickle for (sha256, params), computed if missing."""
+    target = Path(cache_root) / job.sha256[:2] / job.sha256 / f"{params.fingerprint()}.pkl"
     if target.is_file():
         return str(target), True
-    analysis = analyze_video_decoding_once(Path(path), params)
+    analysis = analyze_video_decoding_once(Path(job.path), params)
     target.parent.mkdir(parents=True, exist_ok=True)
     if params.cut_files and analysis.clips:
         folder = target.with_suffix("")
         folder.mkdir(exist_ok=True)
         spans = [(c.start, c.end) for c in analysis.clips]
         outputs = [folder / f"{a:07d}_{b:07d}.mp4" for a, b in spans]
-        cut_clips_decoding(Path(path), spans, outputs)
+        cut_clips_decoding(Path(job.path), spans, outputs)
         analysis.clip_files = {a: str(out) for (a, _), out in zip(spans, outputs, strict=True)}
-    partial = target.with_suffix(".part")
-    partial.write_bytes(pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
-    partial.replace(target)  # atomic: a killed worker never leaves a half-written result
+    partial_file = target.with_suffix(".part")
+    partial_file.write_bytes(pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
+    partial_file.replace(target)  # atomic: a killed worker never leaves a half-written result
     return str(target), False
 
 
 def iter_analyses(
-    jobs: dict[str, tuple[Path, str]], params: AnalysisParams, cache_root: Path, workers: int,
+    jobs: Iterable[AnalysisJob], params: AnalysisParams, cache_root: Path, executor: TaskExecutor,
 ) -> Iterator[tuple[str, VideoAnalysis | None, str, bool]]:
-    """Analyse {key: (path, sha256)} in a process pool; yield (key, analysis, error, cached)
-    as each video finishes, so a caller holds one video's results at a time."""
-    if not jobs:
-        return
-    context = multiprocessing.get_context("forkserver")  # no fork of a threaded Dagster process
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))), mp_context=context) as pool:
-        futures = {pool.submit(analyze_with_cache, str(path), sha, params, str(cache_root)): key
-                   for key, (path, sha) in jobs.items()}
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                pickle_path, cached = future.result()
-                yield key, pickle.loads(Path(pickle_path).read_bytes()), "", cached
-            except Exception as exc:  # one undecodable video is one failure, not a failed run
-                yield key, None, f"{type(exc).__name__}: {exc}", False
+    """Analyse videos on `executor`; yield (video_id, analysis, error, cached) as each video
+    finishes, so a caller holds a bounded number of videos' results at a time. A video whose
+    analysis fails (or whose worker dies) yields its error; the others go on."""
+    analyze = partial(analyze_with_cache, params=params, cache_root=str(cache_root))
+    for job, found, error in executor.map_unordered(STAGE, analyze, jobs):
+        if found is None:
+            yield job.video_id, None, error, False
+            continue
+        pickle_path, cached = found
+        try:
+            yield job.video_id, pickle.loads(Path(pickle_path).read_bytes()), "", cached
+        except Exception as exc:  # a cache file that vanished or is corrupt fails this video only
+            yield job.video_id, None, f"{type(exc).__name__}: {exc}", False
 
 
 def rows_for_video(
@@ -132,7 +141,7 @@ def rows_for_video(
 
 def build_clips(
     source: str, accepted: list[dict], previous: pa.Table | None, params: AnalysisParams,
-    local_path: Callable[[dict], Path], cache_root: Path, upstream_commit: str, workers: int,
+    local_path: Callable[[dict], Path], cache_root: Path, upstream_commit: str, executor: TaskExecutor,
     stored: list[str], write: Callable[[str, bytes], None],
     delete: Callable[[list[str]], None], progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pa.Table, ClipsStats]:
@@ -153,7 +162,7 @@ def build_clips(
     stats.removed_videos = sorted(set(kept) - set(current))
 
     rows: list[dict] = []
-    jobs: dict[str, tuple[Path, str]] = {}
+    jobs: dict[str, AnalysisJob] = {}
     for vid, video in current.items():
         old = kept.get(vid)
         if old and old[0]["sha256"] == video["sha256"] and old[0]["analysis_fingerprint"] == fingerprint:
@@ -161,7 +170,7 @@ def build_clips(
             stats.reused += 1
             continue
         try:
-            jobs[vid] = (local_path(video), video["sha256"])
+            jobs[vid] = AnalysisJob(vid, str(local_path(video)), video["sha256"])
         except Exception as exc:
             stats.failed[video["uri"]] = f"fetch failed: {exc}"
 
@@ -173,7 +182,7 @@ def build_clips(
 
     started = time.monotonic()
     for done, (vid, analysis, error, cached) in enumerate(
-            iter_analyses(jobs, params, cache_root, workers), start=1):
+            iter_analyses(jobs.values(), params, cache_root, executor), start=1):
         if analysis is None:
             stats.failed[current[vid]["uri"]] = error
         else:

@@ -1,6 +1,5 @@
 """scored: every signal per clip, global dedup, concept clusters and layered governance labels."""
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 
@@ -27,6 +26,7 @@ from quality_checks.governance import ROUTES
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.schemas import SCORED_SCHEMA
 from quality_checks.scored_checks import evaluate_scored_checks, scored_check_specs
+from resources.compute import ComputeResource
 from resources.lakefs import CommitMetadata, LakeFSResource
 from resources.optout import OptOutResource
 from resources.policy import PolicyResource
@@ -76,6 +76,7 @@ def scored(
     sources: SourceRegistryResource,
     policy: PolicyResource,
     optouts: OptOutResource,
+    compute: ComputeResource,
 ) -> Iterator[MaterializeResult | object]:
     source_id = context.partition_key
     rules = policy.load()
@@ -96,7 +97,7 @@ def scored(
 
     signals, stats = compute_signals(
         clips, previous, params, lambda p: lakefs.read_bytes(p, ref=clips_commit),
-        sources.cache("signals"), workers=os.cpu_count() or 1, progress=report)
+        sources.cache("signals"), executor=compute.task_executor(), progress=report)
     published = _published_elsewhere(lakefs, source_id, clips_commit)
     dedup = rules.scored.dedup
     concepts = rules.scored.concepts
@@ -129,6 +130,7 @@ def scored(
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
         **_metadata(table, stats, sheets),
         "upstream_clips_commit": clips_commit,
+        "compute_executor": compute.executor,
         "signals_fingerprint": params.fingerprint(),
         "policy_hash": rules.hash,
         "clips_checked_against_other_sources": len(published.rows),

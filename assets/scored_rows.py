@@ -1,6 +1,6 @@
 """Build the scored table of one source: signals per clip, global dedup, concepts, governance.
 
-Signals are computed per video in a process pool (each worker loads its models once) from
+Signals are computed per video on the compute executor (each worker loads its models once) from
 the keyframes and frame statistics the clips tier stored; nothing decodes the raw video.
 A clip keeps its stored signals when its keyframes and the signal parameters are unchanged,
 and per-video results are cached by (keyframe bytes, parameters), so a threshold change or a
@@ -10,13 +10,12 @@ retry re-labels from stored scores without recomputing them.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import pickle
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,9 @@ from media.dedup import DedupItem, DedupParams, find_duplicates
 from quality_checks.governance import govern
 from quality_checks.policy import Policy
 from quality_checks.schemas import EMBEDDINGS_SCHEMA, SCORED_SCHEMA
+from resources.compute import TaskExecutor
+
+STAGE = "scored"  # the compute stage whose resources (compute.stages) scoring tasks ask for
 
 # Columns copied from clips; everything else in SCORED_SCHEMA is a signal or a label.
 LINEAGE = ("source", "video_id", "clip_id", "sha256", "uri", "start_frame", "end_frame",
@@ -77,7 +79,7 @@ class VideoJob:
 
 
 def score_with_cache(job: VideoJob, params: SignalParams, cache_root: str) -> tuple[list[ClipSignals], bool]:
-    """Process-pool worker: the signals of one video's clips, from the cache when present."""
+    """Worker: the signals of one video's clips, from the cache when present."""
     key = job.cache_key(params)
     target = Path(cache_root) / key[:2] / f"{key}.pkl"
     if target.is_file():
@@ -92,30 +94,18 @@ def score_with_cache(job: VideoJob, params: SignalParams, cache_root: str) -> tu
     return result, False
 
 
-def iter_scored(jobs: Iterator[VideoJob], params: SignalParams, cache_root: Path, workers: int,
-                in_flight: int = 8) -> Iterator[tuple[VideoJob, list[ClipSignals] | None, str, bool]]:
-    """Score videos in a process pool as `jobs` yields them; at most `in_flight` are pending,
-    so reading keyframes from lakeFS overlaps scoring without holding every video in memory."""
-    context = multiprocessing.get_context("forkserver")  # no fork of a threaded Dagster process
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
-        pending: dict[Future, VideoJob] = {}
-
-        def drain(block: bool) -> Iterator[tuple[VideoJob, list[ClipSignals] | None, str, bool]]:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED) if block else (
-                [f for f in pending if f.done()], None)
-            for future in done:
-                job = pending.pop(future)
-                try:
-                    result, cached = future.result()
-                    yield job, result, "", cached
-                except Exception as exc:  # one bad video is one failure, not a failed run
-                    yield job, None, f"{type(exc).__name__}: {exc}", False
-
-        for job in jobs:
-            pending[pool.submit(score_with_cache, job, params, str(cache_root))] = job
-            yield from drain(block=len(pending) >= in_flight)
-        while pending:
-            yield from drain(block=True)
+def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path, executor: TaskExecutor,
+                ) -> Iterator[tuple[VideoJob, list[ClipSignals] | None, str, bool]]:
+    """Score videos on `executor` as `jobs` yields them; yield (job, signals, error, cached).
+    The executor reads `jobs` lazily with bounded tasks in flight, so reading keyframes from
+    lakeFS overlaps scoring without holding every video in memory. A video that fails
+    yields its error; the others go on."""
+    score = partial(score_with_cache, params=params, cache_root=str(cache_root))
+    for job, found, error in executor.map_unordered(STAGE, score, jobs):
+        if found is None:
+            yield job, None, error, False
+        else:
+            yield job, found[0], "", found[1]
 
 
 def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
@@ -132,7 +122,7 @@ def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
 
 def compute_signals(
     clips: list[dict], previous: dict[str, tuple[dict, np.ndarray]], params: SignalParams,
-    read_bytes: Callable[[str], bytes | None], cache_root: Path, workers: int,
+    read_bytes: Callable[[str], bytes | None], cache_root: Path, executor: TaskExecutor,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, tuple[dict, np.ndarray]], ScoredStats]:
     """Signal columns and embedding per clip_id; reused where keyframes are unchanged."""
@@ -165,7 +155,7 @@ def compute_signals(
 
     started = time.monotonic()
     for done, (job, result, error, cached) in enumerate(
-            iter_scored(jobs(), params, cache_root, workers), start=1):
+            iter_scored(jobs(), params, cache_root, executor), start=1):
         if result is None:
             stats.failed[job.uri] = error
         else:

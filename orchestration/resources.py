@@ -12,6 +12,7 @@ from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
 from resources.captioning import CaptionersResource
+from resources.compute import ComputeResource
 from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.policy import PolicyResource
@@ -40,7 +41,18 @@ def build_resources() -> dict[str, object]:
         "policy": PolicyResource(path=EnvVar("VCURATE_POLICY")),
         "optouts": OptOutResource(path=EnvVar("VCURATE_OPTOUT")),
         "captioners": CaptionersResource(),
+        "compute": compute_from_env(),
     }
+
+
+def compute_from_env() -> ComputeResource:
+    """VCURATE_COMPUTE=local (default) | ray; VCURATE_RAY_ADDRESS unset starts a local Ray,
+    "auto" or "host:port" connects. Both are optional, so they are read here with defaults
+    (an EnvVar must be set)."""
+    executor = os.environ.get("VCURATE_COMPUTE", "local")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"VCURATE_COMPUTE: {executor!r} is not an executor; use 'local' or 'ray'")
+    return ComputeResource(executor=executor, ray_address=os.environ.get("VCURATE_RAY_ADDRESS") or None)
 
 
 def lakefs_from_env() -> LakeFSResource:
