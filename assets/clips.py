@@ -18,7 +18,9 @@ from dagster import (
 )
 
 from assets.clips_rows import ClipsStats, build_clips, clips_prefix
+from assets.outages import retry_on_lakefs_outage
 from assets.partitions import SOURCE_PARTITIONS, tier_path
+from assets.progress import Progress
 from assets.publishing import commit_for_audit, publish_if_audited
 from media.charts import histograms_png, markdown_image, shrink_png
 from quality_checks.clips_checks import clips_check_specs, evaluate_clips_checks
@@ -54,6 +56,7 @@ CODE_VERSION = "clips-1"
         "statistics, keyframes and a contact sheet per video are stored next to the table."
     ),
 )
+@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
 def clips(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -73,8 +76,7 @@ def clips(
     registry = sources.load()
     path = tier_path(source_id, TIER)
 
-    def report(done: int, total: int) -> None:
-        context.log.info(f"clips {source_id}: analysed {done}/{total} videos")
+    report = Progress(context.log, TIER, source_id, "videos")
 
     wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
         run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
@@ -96,7 +98,7 @@ def clips(
     results = evaluate_clips_checks(audited, rules, stored)
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
-        **_metadata(table, stats),
+        **_metadata(table, stats), **report.metadata(),
         "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),
         "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, commit)),
         "upstream_raw_pool_commit": raw_commit,

@@ -17,7 +17,9 @@ from dagster import (
     asset,
 )
 
+from assets.outages import retry_on_lakefs_outage
 from assets.partitions import SOURCE_PARTITIONS, tier_path, tier_tables_listed
+from assets.progress import Progress
 from assets.publishing import commit_for_audit, publish_if_audited
 from assets.scored_rows import Published, ScoredStats, assemble, compute_signals, reusable_rows
 from media.charts import bar_png, histograms_png, markdown_image
@@ -70,6 +72,7 @@ def centroids_path(embedder: str, k: int, seed: int) -> str:
         "provenance, text/watermark, quality; `route` says where it may go."
     ),
 )
+@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
 def scored(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -92,8 +95,7 @@ def scored(
     previous = reusable_rows(lakefs.read_table(path), lakefs.read_table(embeddings_path(source_id)),
                              params.fingerprint())
 
-    def report(done: int, total: int) -> None:
-        context.log.info(f"scored {source_id}: scored {done}/{total} videos")
+    report = Progress(context.log, TIER, source_id, "videos")
 
     signals, stats = compute_signals(
         clips, previous, params, lambda p: lakefs.read_bytes(p, ref=clips_commit),
@@ -128,7 +130,7 @@ def scored(
     results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
-        **_metadata(table, stats, sheets),
+        **_metadata(table, stats, sheets), **report.metadata(),
         "upstream_clips_commit": clips_commit,
         "compute_executor": compute.executor,
         "signals_fingerprint": params.fingerprint(),
@@ -148,9 +150,10 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
         emb = lakefs.read_table(embeddings_path(other), ref=ref)
         if table is None or emb is None:
             continue
+        columns = ["clip_id", "content_key", "phashes", "duration_s", "width", "height", "duplicate_of",
+                   "temporal_signature"]  # tables scored before signatures lack the last one
         kept = [{**r, "clip_id": published_id(other, r["clip_id"])}
-                for r in table.select(["clip_id", "content_key", "phashes", "duration_s", "width",
-                                       "height", "duplicate_of"]).to_pylist()
+                for r in table.select([c for c in columns if c in table.column_names]).to_pylist()
                 if r["duplicate_of"] is None]
         rows.extend(kept)
         for cid, vec in zip(emb.column("clip_id").to_pylist(), emb.column("embedding").to_pylist(),

@@ -14,6 +14,7 @@ from dagster_aws.s3 import S3Resource
 
 from assets.raw_pool import raw_pool
 from resources.captioning import CaptionersResource
+from resources.compute import ComputeResource
 from resources.lakefs import LakeFSResource
 from resources.lakefs_server import LocalLakeFS, free_port
 from resources.optout import OptOutResource
@@ -97,6 +98,7 @@ class Pipeline:
             "policy": PolicyResource(path=self.policy_path),
             "optouts": OptOutResource(path=str(self.optout_path)),
             "captioners": CaptionersResource(),
+            "compute": ComputeResource(),
         }
 
     def run(self, registry: Path, source: str, raise_on_error: bool = True):
