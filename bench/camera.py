@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.camera_motion import LABELS, CameraParams, GlobalMotion, classify_camera
+from media.camera_motion import LABELS, CameraParams, FlowParams, GlobalMotion, classify_camera
 
 # Natural pictures, at least 1280x720 (motion graphics and small files would flatter or starve the flow).
 SOURCES = (
@@ -153,10 +153,10 @@ def encode(path: Path, frames: list[np.ndarray]) -> None:
 
 
 def estimator_cost(frames: list[np.ndarray], analysis_size: tuple[int, int]) -> tuple[float, float]:
-    """(CPU ms, wall ms) per frame of GlobalMotion.add on analysis-size luma."""
+    """(CPU ms, wall ms) per frame of GlobalMotion.add on analysis-size luma, as the analysis runs it."""
     lumas = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), analysis_size, interpolation=cv2.INTER_AREA)
              for f in frames]
-    estimator = GlobalMotion()
+    estimator = GlobalMotion(FlowParams(frame_step=AnalysisParams().camera_frame_step))
     estimator.add(lumas[-1])  # warm-up: first-call costs are not per-frame costs
     cpu, wall = time.process_time(), time.perf_counter()
     for luma in lumas:

@@ -6,14 +6,21 @@ frame statistics, keyframe sampler) reads the same frame stream.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import av
+import cv2
 import numpy as np
 
+from media.camera_motion import FlowParams
 from media.clip_spans import SpanParams, clip_spans
 from media.dissolves import DissolveDetector
 from media.frame_stats import FrameStats
@@ -21,7 +28,9 @@ from media.frames import decode_analysis_frames, frame_to_rgb, nominal_fps
 from media.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
 from media.shots import ShotDetector
 
-ANALYSIS_VERSION = "analysis-2"  # analysis-2: camera-motion columns
+# analysis-2: camera-motion columns. analysis-3: camera flow every `camera_frame_step` frames,
+# shrinking by halvings (values within one grey level of before), dissolve bounds.
+ANALYSIS_VERSION = "analysis-3"
 _NEAR = 2  # frames: a cut this close to a dissolve's ends is that dissolve
 
 
@@ -35,6 +44,9 @@ class AnalysisParams:
     keyframe_short_side: int = 384
     keyframes_per_second: float = 4.0
     motion_threshold: int = 20
+    # Camera flow runs between frames this far apart; the frames between share its motion.
+    # 1 measures every frame (shake faster than two frames reads in full, at twice the cost).
+    camera_frame_step: int = 2
     spans: SpanParams = field(default_factory=SpanParams)
 
     def fingerprint(self) -> str:
@@ -82,28 +94,100 @@ class VideoAnalysis:
         return contact_sheet(rows)
 
 
+@contextlib.contextmanager
+def _opencv_on_one_thread() -> Iterator[None]:
+    """OpenCV's thread pool costs more CPU than it saves on analysis-size frames (a few
+    hundred pixels a side), and the decode thread already keeps a second core busy."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+class _SideThread:
+    """Calls `work(*args)` for every `put(*args)`, in order, on one background thread.
+
+    Items cross in batches of `batch`. Leaving the `with` block waits for the backlog and
+    re-raises the first error `work` raised (later items are skipped once one failed).
+    """
+
+    def __init__(self, work: Callable[..., None], batch: int = 8, backlog: int = 2) -> None:
+        self._items: queue.Queue = queue.Queue(maxsize=backlog)
+        self._batch = batch
+        self._pending: list[tuple[Any, ...]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="analysis-side", daemon=True)
+
+    def __enter__(self) -> _SideThread:
+        self._thread.start()
+        return self
+
+    def put(self, *args: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._pending.append(args)
+        if len(self._pending) >= self._batch:
+            self._items.put(self._pending)
+            self._pending = []
+
+    def _run(self, work: Callable[..., None]) -> None:
+        while (batch := self._items.get()) is not None:
+            for args in batch:
+                if self._error is None:
+                    try:
+                        work(*args)
+                    except BaseException as exc:  # raised in the caller's thread
+                        self._error = exc
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._pending and kind is None:
+            self._items.put(self._pending)
+        self._items.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+
 def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnalysis:
     """Decode `path` once; return its shots, per-frame statistics, clips and keyframes."""
+    with _opencv_on_one_thread():
+        return _analyze(path, params)
+
+
+def _analyze(path: Path, params: AnalysisParams) -> VideoAnalysis:
     rate = nominal_fps(path)
     detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate)
     dissolves = DissolveDetector() if params.dissolves else None
-    stats = FrameStats(motion_threshold=params.motion_threshold)
+    stats = FrameStats(motion_threshold=params.motion_threshold,
+                       flow=FlowParams(frame_step=params.camera_frame_step))
     sampler = KeyframeSampler(every=max(1, round(rate / params.keyframes_per_second)))
     durations: list[float] = []
     count, width, height, rotation = 0, 0, 0, 0
-    for frame in decode_analysis_frames(path, params.analysis_short_side):
-        if count == 0:
-            width, height = frame.source.width, frame.source.height
-            rotation = int(round(frame.source.rotation or 0)) % 360
-        count += 1
-        detector.feed(frame.index, frame.bgr)
-        if dissolves is not None:
-            dissolves.feed(frame.index, frame.bgr)
-        stats.add(frame.seconds, frame.luma)
-        durations.append(frame.duration_s)
-        if sampler.wants(frame.index):
-            sampler.add(frame.index, frame_to_rgb(frame.source, params.keyframe_short_side,
-                                                  rotation))
+
+    def keep_keyframe(index: int, source: av.VideoFrame) -> None:
+        # `every` only grows (the sampler thins itself out), so the caller's earlier look at
+        # it sends every frame the sampler still wants, and perhaps a few it no longer does.
+        if sampler.wants(index):
+            sampler.add(index, frame_to_rgb(source, params.keyframe_short_side, rotation))
+
+    # Statistics, camera flow and keyframe encoding are mostly OpenCV pixel loops, which
+    # release the GIL: on threads of their own they run beside the detectors' Python.
+    # Keyframe items hold full decoded frames: small batches keep few of them in flight.
+    with _SideThread(stats.add) as measure, _SideThread(keep_keyframe, batch=2) as keyframes:
+        for frame in decode_analysis_frames(path, params.analysis_short_side):
+            if count == 0:
+                width, height = frame.source.width, frame.source.height
+                rotation = int(round(frame.source.rotation or 0)) % 360
+            count += 1
+            measure.put(frame.seconds, frame.luma)
+            if sampler.wants(frame.index):
+                keyframes.put(frame.index, frame.source)
+            detector.feed(frame.index, frame.bgr)
+            if dissolves is not None:
+                dissolves.feed(frame.index, frame.bgr)
+            durations.append(frame.duration_s)
     detector.finish()
     if count == 0:
         raise ValueError(f"{path}: no frame could be decoded")

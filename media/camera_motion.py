@@ -27,11 +27,14 @@ Per clip (`classify_camera`) speeds are reported in CAMERA terms, matching the l
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
+
+from media.frames import shrink_by_whole_factors
 
 COLUMNS = ("cam_dx", "cam_dy", "cam_zoom", "cam_rot", "cam_residual", "cam_texture")
 _MIN_FLOW_SIDE = 16  # px: below this DIS has no pyramid to work with
@@ -49,7 +52,8 @@ class FlowParams:
     border: int = 3  # px at the frame edge left out: content enters and leaves there
     texture_gradient: int = 48  # |Sobel x| + |Sobel y| (3x3: 8 per grey level/px): 48 ~ 6 levels/px
     min_points: int = 24  # fewer textured flow vectors than this: no model (NaN)
-    inlier_px: float = 0.4  # residual at flow size under which a vector counts as explained
+    inlier_px: float = 0.4  # residual at flow size, per frame, under which a vector counts as explained
+    frame_step: int = 1  # flow from every n-th frame to the next; the frames between share it equally
 
 
 @dataclass(frozen=True)
@@ -69,33 +73,79 @@ class FrameMotion:
 
 
 class GlobalMotion:
-    """Fed consecutive luma frames (uint8 HxW, any size); returns each frame's `FrameMotion`."""
+    """Fed consecutive luma frames (uint8 HxW, any size); settles each frame's `FrameMotion`, in order.
+
+    Flow runs from one frame to the one `FlowParams.frame_step` frames later, and every frame
+    of that step gets an equal share of the motion (a steady camera moves the same amount
+    each frame; shake faster than the step is smoothed). The last frames of a video, and the
+    frames before a size change, are settled one frame at a time. `add` returns the frames
+    its frame settled (none while a step is open); `finish` settles the rest.
+    """
 
     def __init__(self, params: FlowParams | None = None) -> None:
         self.params = params or FlowParams()
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._flow.setFinestScale(self.params.finest_scale)
-        self._previous: np.ndarray | None = None
+        self._step = max(1, self.params.frame_step)
+        # Per-frame inlier distance, scaled to the step: a subject moving n px a frame moves
+        # step * n px between the flow's frames.
+        self._step_params = replace(self.params, inlier_px=self.params.inlier_px * self._step)
+        self._anchor: np.ndarray | None = None  # flow frame of the last settled frame
         self._source_shape: tuple[int, ...] | None = None
+        self._open: list[tuple[np.ndarray, np.ndarray, float]] = []  # (flow frame, mask, texture)
 
-    def add(self, luma: np.ndarray) -> FrameMotion:
+    def add(self, luma: np.ndarray) -> list[FrameMotion]:
         small = flow_frame(luma, self.params.short_side)
         texture_mask = _textured(small, self.params.texture_gradient)
         texture = float(np.count_nonzero(texture_mask)) / texture_mask.size
-        previous, same_size = self._previous, self._source_shape == luma.shape
-        self._previous, self._source_shape = small, luma.shape
-        if previous is None or not same_size or min(small.shape) < _MIN_FLOW_SIDE:
+        if self._source_shape != luma.shape or min(small.shape) < _MIN_FLOW_SIDE:
+            settled = self.finish()
+            self._anchor, self._source_shape = small, luma.shape
+            if min(small.shape) < _MIN_FLOW_SIDE:
+                self._anchor = None
+            return [*settled, _unmeasured(texture)]
+        if self._anchor is None:
+            self._anchor = small
+            return [_unmeasured(texture)]
+        self._open.append((small, texture_mask, texture))
+        if len(self._open) < self._step:
+            return []
+        step_motion = self._measure(self._anchor, small, texture_mask, texture, self._step_params)
+        settled = [_share(step_motion, self._step, frame_texture) for _, _, frame_texture in self._open]
+        self._anchor, self._open = small, []
+        return settled
+
+    def finish(self) -> list[FrameMotion]:
+        """Settle the frames of an unfinished step, one frame at a time."""
+        settled = []
+        for small, texture_mask, texture in self._open:
+            settled.append(self._measure(self._anchor, small, texture_mask, texture, self.params))
+            self._anchor = small
+        self._open = []
+        return settled
+
+    def _measure(self, previous: np.ndarray | None, current: np.ndarray, texture_mask: np.ndarray,
+                 texture: float, params: FlowParams) -> FrameMotion:
+        if previous is None:
             return _unmeasured(texture)
-        flow = self._flow.calc(previous, small, None)
-        return _fit_similarity(flow, texture_mask, texture, self.params)
+        return _fit_similarity(self._flow.calc(previous, current, None), texture_mask, texture, params)
+
+
+def _share(motion: FrameMotion, frames: int, texture: float) -> FrameMotion:
+    """One frame's equal share of `motion` measured over `frames` frames."""
+    if frames == 1 or math.isnan(motion.dx):
+        return replace(motion, texture=texture)
+    return FrameMotion(dx=motion.dx / frames, dy=motion.dy / frames,
+                       zoom=(1.0 + motion.zoom) ** (1.0 / frames) - 1.0, rot=motion.rot / frames,
+                       residual=motion.residual, texture=texture)
 
 
 def global_motion(previous: np.ndarray, current: np.ndarray, params: FlowParams | None = None
                   ) -> FrameMotion:
     """The motion from `previous` to `current` (two luma frames of one size)."""
-    estimator = GlobalMotion(params)
+    estimator = GlobalMotion(replace(params or FlowParams(), frame_step=1))
     estimator.add(previous)
-    return estimator.add(current)
+    return estimator.add(current)[-1]
 
 
 def flow_frame(luma: np.ndarray, short_side: int) -> np.ndarray:
@@ -104,17 +154,12 @@ def flow_frame(luma: np.ndarray, short_side: int) -> np.ndarray:
     A whole factor keeps OpenCV's area resize on its fast path (an arbitrary scale costs more
     than the flow itself) and the image centre where the model expects it.
     """
-    height, width = luma.shape[:2]
-    factor = max(1, round(min(height, width) / short_side))
-    if factor == 1:
-        return np.ascontiguousarray(luma)
-    size = (width // factor, height // factor)
-    return cv2.resize(luma[: size[1] * factor, : size[0] * factor], size, interpolation=cv2.INTER_AREA)
+    factor = max(1, round(min(luma.shape[:2]) / short_side))
+    return shrink_by_whole_factors(luma, factor, factor)
 
 
 def _textured(small: np.ndarray, threshold: int) -> np.ndarray:
-    gx = cv2.Sobel(small, cv2.CV_16S, 1, 0, ksize=3)
-    gy = cv2.Sobel(small, cv2.CV_16S, 0, 1, ksize=3)
+    gx, gy = cv2.spatialGradient(small)  # both 3x3 Sobel derivatives in one pass
     return cv2.add(cv2.convertScaleAbs(gx), cv2.convertScaleAbs(gy)) >= threshold  # saturates at 255
 
 
@@ -128,32 +173,35 @@ def _fit_similarity(flow: np.ndarray, texture_mask: np.ndarray, texture: float, 
 
     Then scale = |1 + a + ib| and rotation = arg(1 + a + ib). A second round drops vectors
     whose residual is far above the typical one, so a moving subject does not drag the camera
-    along. The closed-form solution (about the centroid) keeps the fit cheaper than the flow.
+    along. The closed-form solution (about the centroid) keeps the fit cheaper than the flow:
+    every sum it needs comes from one 4x4 product of the centred (x, y, u, v) rows.
     """
     height, width = texture_mask.shape
     b, s = params.border, params.grid_step
     keep = texture_mask[b : height - b : s, b : width - b : s]
-    rows, cols = np.nonzero(keep)
-    if len(rows) < params.min_points:
+    grid_x, grid_y = _grid(texture_mask.shape, b, s)
+    if np.count_nonzero(keep) < params.min_points:
         return _unmeasured(texture)
-    ys, xs = rows * s + b, cols * s + b
-    points = np.empty((4, len(xs)))
-    points[0], points[1] = xs - (width - 1) / 2.0, ys - (height - 1) / 2.0
-    points[2:] = flow[ys, xs].T
-    x, y, u, v = points
+    points = np.empty((4, np.count_nonzero(keep)))
+    points[0], points[1] = grid_x[keep], grid_y[keep]
+    points[2:] = flow[b : height - b : s, b : width - b : s][keep].T
     used: np.ndarray | None = None
     for _ in range(2):
         chosen = points if used is None else points[:, used]
         mean = chosen.mean(axis=1)
-        cx, cy, cu, cv = chosen - mean[:, None]
-        spread = float(cx @ cx + cy @ cy)
+        centred = chosen - mean[:, None]
+        sums = centred @ centred.T  # rows x, y, u, v
+        spread = sums[0, 0] + sums[1, 1]
         if spread <= 0.0:  # every vector at one point: no model
             return _unmeasured(texture)
-        a = float(cx @ cu + cy @ cv) / spread
-        bb = float(cx @ cv - cy @ cu) / spread
+        a = float(sums[0, 2] + sums[1, 3]) / spread
+        bb = float(sums[0, 3] - sums[1, 2]) / spread
         tx = mean[2] - a * mean[0] + bb * mean[1]
         ty = mean[3] - bb * mean[0] - a * mean[1]
-        residual = np.hypot(a * x - bb * y + tx - u, bb * x + a * y + ty - v)
+        model = np.array([[a, -bb, -1.0, 0.0], [bb, a, 0.0, -1.0]]) @ points
+        model[0] += tx
+        model[1] += ty
+        residual = np.hypot(model[0], model[1])
         # Median-based cut: robust while most vectors belong to the background.
         typical = residual if used is None else residual[used]
         cut = max(params.inlier_px, 2.5 * float(np.partition(typical, len(typical) // 2)[len(typical) // 2]))
@@ -162,10 +210,21 @@ def _fit_similarity(flow: np.ndarray, texture_mask: np.ndarray, texture: float, 
                 used is not None and np.array_equal(next_used, used)):
             break
         used = next_used
-    unexplained = float(np.count_nonzero(residual > params.inlier_px)) / len(residual)
+    unexplained = float(np.count_nonzero(residual > params.inlier_px)) / residual.size
     return FrameMotion(dx=float(tx) / width, dy=float(ty) / height,
                        zoom=math.hypot(1.0 + a, bb) - 1.0, rot=math.atan2(bb, 1.0 + a),
                        residual=unexplained, texture=texture)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(shape: tuple[int, int], border: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y (from the frame centre) of the sampled flow vectors, one value per grid cell."""
+    height, width = shape
+    ys = np.arange(border, height - border, step, dtype=np.float64) - (height - 1) / 2.0
+    xs = np.arange(border, width - border, step, dtype=np.float64) - (width - 1) / 2.0
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import cv2
 import numpy as np
+
+from media.frames import shrink_by_whole_factors
 
 _SHRINK = 4  # dissolve frames are the analysis frames shrunk by this integer factor
 
@@ -32,40 +35,69 @@ class DissolveDetector:
     max_step: float = 0.45  # no single frame step may carry this share of the change
     _frames: deque = field(default_factory=deque)
     _steps: deque = field(default_factory=deque)
+    _bounds: list[float] = field(default_factory=list)
     _candidates: list[tuple[float, int, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._frames = deque(maxlen=max(self.lengths) + 1)
-        self._steps = deque(maxlen=max(self.lengths))
+        self.lengths = tuple(sorted(self.lengths))
+        self._frames = deque(maxlen=self.lengths[-1] + 1)
+        self._steps = deque(maxlen=self.lengths[-1])
 
     def feed(self, index: int, bgr: np.ndarray) -> None:
-        size = (max(1, bgr.shape[1] // _SHRINK), max(1, bgr.shape[0] // _SHRINK))
-        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = _shrink(bgr).astype(np.float32)
+        if self._frames and self._frames[-1].shape != small.shape:
+            # A stream that changes size mid-way: no window spans the change.
+            self._frames.clear()
+            self._steps.clear()
+            self._bounds.clear()
         # The step from the previous frame, computed once and reused by every window.
         step = _mean_abs(small, self._frames[-1]) if self._frames else 0.0
         self._frames.append(small)
         self._steps.append(step)
-        frames, steps = list(self._frames), list(self._steps)
+        # _bounds[i] never under-estimates |frames[i] - newest| (triangle inequality): it grows
+        # by each step and is reset to the exact value whenever that is computed. Most windows
+        # are settled by it without touching a pixel.
+        self._bounds = [b + step for b in self._bounds[-self.lengths[-1] :]] + [0.0]
+        count = len(self._frames)
+        if count <= self.lengths[0]:
+            return
+        largest = list(accumulate(reversed(self._steps), max))  # largest of the last k steps
+        frames: list[np.ndarray] | None = None
         for length in self.lengths:
-            # |A - B| never exceeds the sum of the steps between them: quiet stretches skip.
-            if len(frames) > length and sum(steps[-length:]) >= self.min_change:
-                fit = self._fit(frames[-length - 1 :], steps[-length:])
-                if fit is not None:
-                    self._candidates.append((fit, index - length + 1, index))
+            if count <= length:
+                break
+            first = count - 1 - length
+            bound, biggest = self._bounds[first], largest[length - 1]
+            # Too little change, or one step carrying too much of it (a hard cut or a flash).
+            if bound < self.min_change or biggest > self.max_step * bound:
+                continue
+            frames = frames or list(self._frames)
+            change = self._bounds[first] = _mean_abs(frames[first], small)
+            fit = self._fit(frames[first:], change, biggest)
+            if fit is not None:
+                self._candidates.append((fit, index - length + 1, index))
 
-    def _fit(self, window: list[np.ndarray], steps: list[float]) -> float | None:
-        """How well `window` forms one dissolve from its first to its last frame, or None."""
+    def _fit(self, window: list[np.ndarray], change: float, largest_step: float) -> float | None:
+        """How well `window` forms one dissolve from its first to its last frame, or None.
+
+        `change` is mean |first - last|; `largest_step` the largest change between neighbours.
+        """
         length = len(window) - 1
         a, b = window[0], window[-1]
-        change = _mean_abs(a, b)
         if change < self.min_change:
             return None
-        if max(steps) > self.max_step * change:
+        if largest_step > self.max_step * change:
             return None  # a hard cut (or a flash) inside: not a dissolve
-        probes = (length // 4, length // 2, 3 * length // 4)
-        errors = [_mean_abs(window[k], cv2.addWeighted(a, 1 - k / length, b, k / length, 0))
-                  for k in probes if 0 < k < length]
-        misfit = float(np.mean(errors)) / change
+        # The middle probe first: under camera motion its ghost fits worst, and once the
+        # errors summed so far exceed the allowed mean the window is out.
+        probes = [k for k in (length // 2, length // 4, 3 * length // 4) if 0 < k < length]
+        allowed = self.max_misfit * change * len(probes)
+        errors = 0.0
+        for k in probes:
+            errors += _mean_abs(window[k], cv2.addWeighted(a, 1 - k / length, b, k / length, 0))
+            if errors > allowed:
+                return None
+        misfit = errors / len(probes) / change
         if misfit > self.max_misfit:
             return None
         contrast_a, contrast_b = _contrast(a), _contrast(b)
@@ -84,6 +116,12 @@ class DissolveDetector:
             if all(end <= s or start >= e for s, e in chosen):
                 chosen.append((start, end))
         return sorted(chosen)
+
+
+def _shrink(bgr: np.ndarray) -> np.ndarray:
+    """`bgr` area-averaged over _SHRINK-pixel squares (never below one pixel a side)."""
+    fx, fy = min(_SHRINK, bgr.shape[1]), min(_SHRINK, bgr.shape[0])
+    return shrink_by_whole_factors(bgr, fx, fy)
 
 
 def _contrast(image: np.ndarray) -> float:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from media.camera_motion import COLUMNS as CAMERA_COLUMNS
-from media.camera_motion import FlowParams, GlobalMotion
+from media.camera_motion import FlowParams, FrameMotion, GlobalMotion
 
 _KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
@@ -37,19 +37,33 @@ class FrameStats:
         mean, std = cv2.meanStdDev(luma)
         self.luma_mean.append(float(mean[0, 0]))
         self.luma_std.append(float(std[0, 0]))
-        self.sharpness.append(float(cv2.meanStdDev(cv2.Laplacian(luma, cv2.CV_16S))[1][0, 0] ** 2))
+        self.sharpness.append(laplacian_variance(luma))
         self.motion.append(motion_score(self._previous, luma, self.motion_threshold))
         self._previous = luma
         if self._global_motion is None:
             self._global_motion = GlobalMotion(self.flow)
-        for name, value in self._global_motion.add(luma).as_columns().items():
-            self.camera[name].append(value)
+        self._append_camera(self._global_motion.add(luma))
+
+    def _append_camera(self, settled: list[FrameMotion]) -> None:
+        for motion in settled:
+            for name, value in motion.as_columns().items():
+                self.camera[name].append(value)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every column as float64, one value per frame added."""
+        """Every column as float64, one value per frame added (frames may be added after)."""
+        if self._global_motion is not None:
+            self._append_camera(self._global_motion.finish())
         columns = {name: np.asarray(getattr(self, name), dtype=np.float64)
                    for name in ("seconds", "luma_mean", "luma_std", "sharpness", "motion")}
         return columns | {name: np.asarray(values, dtype=np.float64) for name, values in self.camera.items()}
+
+
+def laplacian_variance(luma: np.ndarray) -> float:
+    """Variance of the 3x3 Laplacian: the usual sharpness (focus) measure."""
+    laplacian = cv2.Laplacian(luma, cv2.CV_16S)
+    # The same figure as cv2.meanStdDev's, whose 16-bit path costs as much as the filter.
+    mean = cv2.sumElems(laplacian)[0] / laplacian.size
+    return max(0.0, cv2.norm(laplacian, cv2.NORM_L2SQR) / laplacian.size - mean * mean)
 
 
 def motion_score(previous: np.ndarray | None, current: np.ndarray, threshold: int = 20) -> float:
@@ -65,4 +79,4 @@ def motion_score(previous: np.ndarray | None, current: np.ndarray, threshold: in
     mask = cv2.GaussianBlur(mask, (5, 5), 0)
     _, mask = cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL)
-    return float(np.count_nonzero(mask)) / mask.size
+    return cv2.countNonZero(mask) / mask.size

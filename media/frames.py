@@ -63,24 +63,35 @@ def decode_analysis_frames(path: Path, short_side: int = 144, prefetch: int = 16
 
     Frame times come from the frames' own timestamps (variable frame rate stays exact);
     frames without a timestamp continue from the previous one at the nominal rate. Decoding
-    and shrinking run in a background thread, `prefetch` frames ahead: both release the GIL,
-    so they overlap with the caller's per-frame Python work on another core.
+    and shrinking run in a background thread, about `prefetch` frames ahead: both release the
+    GIL, so they overlap with the caller's per-frame Python work on another core.
     """
-    frames: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+    # Frames cross between the threads in small batches: one hand-over per frame costs
+    # about as much as shrinking a small frame.
+    batch = max(1, min(_BATCH, prefetch))
+    frames: queue.Queue = queue.Queue(maxsize=max(1, prefetch // batch))
     stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
         try:
+            ready: list[AnalysisFrame] = []
             for item in _decode_small_frames(path, short_side):
-                while not stop.is_set():
-                    try:
-                        frames.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            frames.put(_DONE)
+                ready.append(item)
+                if len(ready) >= batch:
+                    if not hand_over(ready):
+                        return
+                    ready = []
+            if not ready or hand_over(ready):
+                frames.put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
             frames.put(exc)
 
@@ -93,7 +104,7 @@ def decode_analysis_frames(path: Path, short_side: int = 144, prefetch: int = 16
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield from item
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
@@ -102,6 +113,7 @@ def decode_analysis_frames(path: Path, short_side: int = 144, prefetch: int = 16
         worker.join()
 
 
+_BATCH = 8
 _DONE = object()
 
 
@@ -138,9 +150,30 @@ def _small_bgr_and_luma(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np
 
 
 def _shrink_exact(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area-resize by whole factors: crop the few edge pixels that keep the factor whole."""
-    fx, fy = max(1, plane.shape[1] // size[0]), max(1, plane.shape[0] // size[1])
-    return cv2.resize(plane[: size[1] * fy, : size[0] * fx], size, interpolation=cv2.INTER_AREA)
+    """Area-resize by whole factors: crop the few edge pixels that keep the factor whole.
+
+    A plane smaller than `size` (the half-size chroma of a frame not shrunk at all) is enlarged.
+    """
+    if plane.shape[1] < size[0] or plane.shape[0] < size[1]:
+        return cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+    return shrink_by_whole_factors(plane, plane.shape[1] // size[0], plane.shape[0] // size[1])
+
+
+def shrink_by_whole_factors(image: np.ndarray, fx: int, fy: int) -> np.ndarray:
+    """`image` (HxW or HxWxC) area-averaged over fx-by-fy cells; edge pixels filling no cell dropped.
+
+    OpenCV's area resize has a fast path for a factor of two only: a 720p plane shrunk by 4
+    costs 0.8 ms at once and 0.06 ms as two halvings (the values differ by at most one level
+    of rounding). Halvings come first; whatever factor is left takes one ordinary area resize.
+    """
+    height, width = image.shape[0] // fy, image.shape[1] // fx
+    image = image[: height * fy, : width * fx]
+    while fx % 2 == 0 and fy % 2 == 0:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        fx, fy = fx // 2, fy // 2
+    if fx == 1 and fy == 1:
+        return image if image.flags.c_contiguous else np.ascontiguousarray(image)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _plane_array(frame: av.VideoFrame, index: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from scenedetect import (
     AdaptiveDetector,
@@ -14,9 +15,44 @@ from scenedetect import (
     HistogramDetector,
 )
 
+
+class _ContentScoreInTwoCalls:
+    """ContentDetector's frame score, same value, from one HSV image instead of three planes.
+
+    PySceneDetect splits the HSV frame and, per plane, widens both planes to int32 and sums
+    |a - b| in NumPy: on analysis-size frames that costs more than the conversion itself.
+    `cv2.absdiff` + `cv2.mean` give the three per-plane means of |a - b| in two calls. Edge
+    scores (a non-zero edge weight) and stats files take PySceneDetect's own path.
+    """
+
+    _weights: ContentDetector.Components
+    stats_manager: Any
+    _last_hsv: np.ndarray | None = None
+
+    def _calculate_frame_score(self, timecode: FrameTimecode, frame_img: np.ndarray) -> float:
+        if self._weights.delta_edges > 0.0 or self.stats_manager is not None:
+            return super()._calculate_frame_score(timecode, frame_img)  # type: ignore[misc]
+        hsv = cv2.cvtColor(frame_img, cv2.COLOR_BGR2HSV)
+        last, self._last_hsv = self._last_hsv, hsv
+        if last is None:
+            return 0.0
+        hue, sat, lum, _ = cv2.mean(cv2.absdiff(hsv, last))
+        weights = self._weights
+        return (hue * weights.delta_hue + sat * weights.delta_sat + lum * weights.delta_lum) / sum(
+            abs(w) for w in weights)
+
+
+class FastAdaptiveDetector(_ContentScoreInTwoCalls, AdaptiveDetector):
+    """PySceneDetect's AdaptiveDetector; only its content score is computed faster."""
+
+
+class FastContentDetector(_ContentScoreInTwoCalls, ContentDetector):
+    """PySceneDetect's ContentDetector; only its content score is computed faster."""
+
+
 DETECTORS = {
-    "adaptive": AdaptiveDetector,
-    "content": ContentDetector,
+    "adaptive": FastAdaptiveDetector,
+    "content": FastContentDetector,
     "hash": HashDetector,
     "histogram": HistogramDetector,
 }

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.camera_motion import COLUMNS, CameraParams, classify_camera, global_motion
+from media.camera_motion import COLUMNS, CameraParams, FlowParams, classify_camera, global_motion
 from media.frame_stats import FrameStats
 
 SIZE = (320, 240)
@@ -188,3 +188,20 @@ def test_first_row_of_a_clip_is_ignored():
     columns["cam_dx"][1:] = -0.01  # content moving left a hundredth of a frame per frame
     moving = classify_camera(columns, FPS)
     assert moving.label == "pan_right" and moving.pan_speed == pytest.approx(0.24)
+
+
+def test_flow_every_second_frame_shares_a_steady_pan_and_settles_every_frame():
+    """frame_step 2: each frame gets half the two-frame motion; an odd tail is measured alone."""
+    scene = textured_scene(seed=3)
+    frames = [cv2.cvtColor(crop(scene, 600 + 6 * k, 450, 480), cv2.COLOR_RGB2GRAY) for k in range(9)]
+    every, paired = FrameStats(), FrameStats(flow=FlowParams(frame_step=2))
+    for k, luma in enumerate(frames):
+        every.add(k / FPS, luma)
+        paired.add(k / FPS, luma)
+    a, b = every.arrays(), paired.arrays()
+    assert all(len(v) == 9 for v in b.values())
+    assert math.isnan(b["cam_dx"][0]) and not np.isnan(b["cam_dx"][1:]).any()
+    assert np.allclose(b["cam_dx"][1:], a["cam_dx"][1:], atol=0.002)  # content moves left each frame
+    assert (b["cam_dx"][1:] < 0).all()
+    assert b["cam_dx"][1] == b["cam_dx"][2]  # one two-frame step, shared
+    assert np.array_equal(a["cam_texture"], b["cam_texture"])  # texture is measured on every frame

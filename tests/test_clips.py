@@ -5,17 +5,22 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from dagster import materialize
 from PIL import Image
+from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 from assets.clips import clips
 from assets.partitions import tier_path
 from assets.raw_pool import raw_pool
 from media.analysis import AnalysisParams, analyze_video_decoding_once
 from media.clip_spans import SpanParams
+from media.dissolves import DissolveDetector
+from media.frames import decode_analysis_frames, shrink_by_whole_factors
 from media.probe import probe_video_file
+from media.shots import FastAdaptiveDetector, FastContentDetector
 from quality_checks import clips_checks
 from tests.conftest import Pipeline, materialization_metadata, write_registry
 from tests.video_factory import (
@@ -78,6 +83,44 @@ def test_vfr_clip_times_follow_timestamps(tmp_path: Path):
     assert np.allclose(starts, expected, atol=0.002)
     clip = analysis.clips[0]
     assert clip.start_s == pytest.approx(starts[clip.start])
+
+
+def test_shot_detector_scores_and_cuts_match_pyscenedetects_own(tmp_path: Path):
+    """Our faster content score drives PySceneDetect's detectors to exactly their own results."""
+    path, _ = write_cut_video(tmp_path / "cuts.mp4", segment_seconds=(2.0, 1.5, 2.0), fps=24)
+    frames = [f.bgr for f in decode_analysis_frames(path, 144)]
+    for ours, theirs in ((FastAdaptiveDetector(), AdaptiveDetector()),
+                         (FastContentDetector(), ContentDetector())):
+        found: dict[str, list[int]] = {"ours": [], "theirs": []}
+        for index, bgr in enumerate(frames):
+            for name, detector in (("ours", ours), ("theirs", theirs)):
+                cuts = detector.process_frame(FrameTimecode(index, fps=24.0), bgr)
+                found[name] += [tc.frame_num for tc in cuts]
+            assert ours._frame_score == pytest.approx(theirs._frame_score, abs=1e-9)
+        assert found["ours"] == found["theirs"] and len(found["ours"]) == 2
+
+
+def test_dissolve_detector_survives_a_size_change_mid_stream():
+    detector = DissolveDetector()
+    rng = np.random.default_rng(0)
+    for index in range(60):
+        size = (120, 90) if index < 30 else (160, 120)
+        detector.feed(index, rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    assert detector.finish() == []  # noise is no dissolve, and no window spans the change
+
+
+@pytest.mark.parametrize(("fx", "fy"), [(2, 2), (4, 4), (3, 3), (8, 8), (4, 2)])
+def test_whole_factor_shrink_averages_cells(fx: int, fy: int):
+    rng = np.random.default_rng(fx * 10 + fy)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (181, 243, 3), dtype=np.uint8), (5, 5), 0)
+    small = shrink_by_whole_factors(image, fx, fy)
+    height, width = 181 // fy, 243 // fx
+    assert small.shape == (height, width, 3)
+    cells = image[: height * fy, : width * fx].reshape(height, fy, width, fx, 3).mean(axis=(1, 3))
+    steps, x, y = 0, fx, fy  # halvings, then one resize for what is left: each rounds half a level
+    while x % 2 == 0 and y % 2 == 0:
+        steps, x, y = steps + 1, x // 2, y // 2
+    assert np.abs(small - cells).max() <= 0.5 * (steps + ((x, y) != (1, 1)))
 
 
 def test_rotated_video_keeps_display_size_and_upright_keyframes(tmp_path: Path):
