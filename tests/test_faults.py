@@ -40,6 +40,22 @@ def _videos(folder: Path, count: int, seconds: float = 4.0) -> int:
     return count
 
 
+def _ingested(pipeline: Pipeline, workdir: Path, source: str, count: int,
+              seconds: float = 4.0) -> tuple[Path, int]:
+    """Register `count` videos as `source` and publish its raw_pool: (registry, clips expected)."""
+    expected = _videos(workdir / "videos", count, seconds)
+    registry = write_registry(workdir, [{"id": source, "kind": "local", "uri": "videos",
+                                         "license": "CC0-1.0"}])
+    pipeline.run(registry, source)
+    return registry, expected
+
+
+def _clips(pipeline: Pipeline, registry: Path, source: str, raise_on_error: bool = True):
+    return materialize([raw_pool, clips], selection=[clips], partition_key=source,
+                       resources=pipeline.resources(registry), instance=pipeline.instance,
+                       raise_on_error=raise_on_error)
+
+
 def _cached_analyses(cache: Path) -> set[str]:
     return {p.name for p in (cache / "analysis").rglob("*.pkl")}
 
@@ -53,10 +69,7 @@ def _assert_one_row_per_clip(table) -> None:
 
 def test_kill_9_mid_materialization_leaves_main_untouched_and_the_rerun_reuses_finished_videos(
         pipeline: Pipeline, workdir: Path, lakefs_server: LocalLakeFS):
-    expected_clips = _videos(workdir / "videos", 12, seconds=8.0)
-    registry = write_registry(workdir, [{"id": "kill", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
-    pipeline.run(registry, "kill")
+    registry, expected_clips = _ingested(pipeline, workdir, "kill", 12, seconds=8.0)
     before = pipeline.lakefs.head()
     config = workdir / "run.json"
     config.write_text(json.dumps({
@@ -85,8 +98,7 @@ def test_kill_9_mid_materialization_leaves_main_untouched_and_the_rerun_reuses_f
     assert pipeline.lakefs.head() == before  # main untouched
     assert pipeline.lakefs.read_table(tier_path("kill", "clips")) is None
 
-    again = materialize([raw_pool, clips], selection=[clips], partition_key="kill",
-                        resources=pipeline.resources(registry), instance=pipeline.instance)
+    again = _clips(pipeline, registry, "kill")
     assert again.success
     meta = materialization_metadata(again)
     assert meta["videos_analysed"] == 12, {k: v for k, v in meta.items() if k.startswith("videos")}
@@ -133,14 +145,10 @@ def test_lakefs_outage_mid_run_is_retried_and_publishes_once(
     monkeypatch.setenv("VCURATE_LAKEFS_RETRIES", "3")
     monkeypatch.setenv("VCURATE_LAKEFS_RETRY_WAIT_S", "2")
     pipeline = _pipeline_on(own_lakefs, workdir)
-    expected_clips = _videos(workdir / "videos", 6)
-    registry = write_registry(workdir, [{"id": "blip", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
-    pipeline.run(registry, "blip")
+    registry, expected_clips = _ingested(pipeline, workdir, "blip", 6)
 
     with listening(_stop_after_first_video(own_lakefs, restart_after_s=0.5)):
-        result = materialize([raw_pool, clips], selection=[clips], partition_key="blip",
-                             resources=pipeline.resources(registry), instance=pipeline.instance)
+        result = _clips(pipeline, registry, "blip")
     assert result.success
     retries = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY]
     assert retries, "the outage should have been retried"
@@ -162,16 +170,11 @@ def test_lakefs_gone_for_good_fails_clearly_and_merges_nothing(
     monkeypatch.setenv("VCURATE_LAKEFS_RETRIES", "1")
     monkeypatch.setenv("VCURATE_LAKEFS_RETRY_WAIT_S", "0.5")
     pipeline = _pipeline_on(own_lakefs, workdir)
-    expected_clips = _videos(workdir / "videos", 4)
-    registry = write_registry(workdir, [{"id": "gone", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
-    pipeline.run(registry, "gone")
+    registry, expected_clips = _ingested(pipeline, workdir, "gone", 4)
     before = pipeline.lakefs.head()
 
     with listening(_stop_after_first_video(own_lakefs, restart_after_s=None)):
-        result = materialize([raw_pool, clips], selection=[clips], partition_key="gone",
-                             resources=pipeline.resources(registry), instance=pipeline.instance,
-                             raise_on_error=False)
+        result = _clips(pipeline, registry, "gone", raise_on_error=False)
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.user_failure_data.description
     assert f"lakeFS at {own_lakefs.endpoint} is unavailable" in failure
@@ -180,8 +183,7 @@ def test_lakefs_gone_for_good_fails_clearly_and_merges_nothing(
     own_lakefs.start()
     assert pipeline.lakefs.head() == before
     assert pipeline.lakefs.read_table(tier_path("gone", "clips")) is None
-    again = materialize([raw_pool, clips], selection=[clips], partition_key="gone",
-                        resources=pipeline.resources(registry), instance=pipeline.instance)
+    again = _clips(pipeline, registry, "gone")
     assert again.success
     table = pipeline.lakefs.read_table(tier_path("gone", "clips"))
     assert table.num_rows == expected_clips
@@ -201,8 +203,7 @@ def test_one_corrupt_video_in_a_crowd_is_one_rejected_row(pipeline: Pipeline, wo
     assert len(raw) == 24 and len(rejected) == 1
     assert rejected[0]["uri"].endswith("shot_20.mp4") and rejected[0]["reason"]
 
-    result = materialize([raw_pool, clips], selection=[clips], partition_key="crowd",
-                         resources=pipeline.resources(registry), instance=pipeline.instance)
+    result = _clips(pipeline, registry, "crowd")
     meta = materialization_metadata(result)
     assert meta["videos"] == 23 and meta["videos_failed"] == 0
     table = pipeline.lakefs.read_table(tier_path("crowd", "clips"))
