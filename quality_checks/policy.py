@@ -96,6 +96,7 @@ class ClipsPolicy(_Strict):
     max_clips_per_video: int = Field(500, ge=1)
     analysis_short_side: int = Field(144, ge=32)
     keyframe_short_side: int = Field(384, ge=64)
+    camera_frame_step: int = Field(2, ge=1, le=4)
     cut_files: bool = False
 
     @model_validator(mode="after")
@@ -111,6 +112,7 @@ class ClipsPolicy(_Strict):
             detector_params=dict(self.detector_params),
             analysis_short_side=self.analysis_short_side,
             keyframe_short_side=self.keyframe_short_side,
+            camera_frame_step=self.camera_frame_step,
             cut_files=self.cut_files,
             spans=SpanParams(min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
                              trim_frames=self.trim_frames, spike_motion=self.spike_motion,
