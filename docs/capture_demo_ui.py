@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 from orchestration.env import load_project_env  # noqa: E402
 from tests.webserver import dagster_webserver  # noqa: E402
 
-PAGES = {  # asset -> what the page should show once its metadata has rendered
+PAGES = {  # asset -> the metadata entry whose picture is opened (Dagster folds Markdown)
     "clips": "contact_sheet",
-    "scored": "route_train",
+    "scored": "score_histograms",
     "stage_256p": "buckets",
 }
 
@@ -35,18 +35,27 @@ def main() -> int:
     with dagster_webserver(dict(os.environ), ROOT, logs / "docs-webserver.log") as url, \
             sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        # tall: the metadata scrolls inside a panel, which a full-page shot does not unroll
+        page = browser.new_page(viewport={"width": 1440, "height": 1900})
         page.set_default_timeout(60_000)
-        for asset, marker in PAGES.items():
+        for asset, entry in PAGES.items():
             page.goto(f"{url}/assets/{asset}?view=partitions&partition=sample")
-            skip = page.get_by_role("button", name="Skip")  # first-visit community modal
+            row = page.locator("tr").filter(has=page.get_by_text(entry, exact=True))
+            row.first.wait_for()
+            page.wait_for_timeout(2000)  # any first-visit modal appears late
+            skip = page.get_by_role("button", name="Skip")  # the "join the community" modal
             if skip.count():
                 skip.click()
-            page.get_by_text(marker).first.wait_for()
-            page.wait_for_timeout(1500)  # let the inline images decode
-            out = ROOT / "docs" / f"ui-demo-{asset}.png"
-            page.screenshot(path=out, full_page=True)
-            print(out.relative_to(ROOT))
+                page.wait_for_timeout(500)
+            shots = [ROOT / "docs" / f"ui-demo-{asset}.png", ROOT / "docs" / f"ui-demo-{asset}-{entry}.png"]
+            page.screenshot(path=shots[0])
+            row.first.get_by_text("[Show Markdown]").click()
+            dialog = page.get_by_role("dialog")
+            dialog.locator("img").first.wait_for()
+            page.wait_for_timeout(1000)  # let the image decode
+            dialog.screenshot(path=shots[1])
+            page.keyboard.press("Escape")
+            print(*(p.relative_to(ROOT) for p in shots))
         browser.close()
     return 0
 
