@@ -19,9 +19,11 @@ the lakeFS server, unmeasured.
 * memory: the process-pool run at `--memory-videos` and at `--videos` (peak RSS must stay flat);
 * Ray vs process pool: both on the same `--ray-videos` videos and `--workers` CPUs, back to
   back; a local Ray is started before the Dagster run and its start-up is reported apart;
-* pipelined vs sequential (xGen A.1), at media level on the compute executor, one pool of
-  `--workers` processes: sequential analyses every video, then scores every video;
-  pipelined submits a video's scoring as soon as its analysis finishes.
+* pipelined vs sequential (xGen A.1), at media level on the compute executor: sequential
+  analyses every video, then scores every video; pipelined submits a video's scoring as soon
+  as its analysis finishes. Twice: on one shared pool of `--workers` processes, and with
+  each stage on its own workers (1 for analysis, the rest for scoring), as xGen runs
+  clipping on CPUs and captioning on GPUs.
 
 Writes .vcurate/bench/load/results.json and results.md (a Markdown table, also printed).
 """
@@ -194,7 +196,16 @@ def run_pipeline(cfg: dict) -> dict:
                 "dagster/row_count", "videos_analysed", "videos_failed", "compute_executor")},
             "scored": {k: meta.get("scored", {}).get(k) for k in (
                 "dagster/row_count", "videos_scored", "videos_failed", "compute_executor")},
-            "failures": [f.step_failure_data.error.message[:500] for f in result.get_step_failure_events()]}
+            "failures": [_error_text(f.step_failure_data.error) for f in result.get_step_failure_events()]}
+
+
+def _error_text(error: object) -> str:
+    """A step failure with its causes (Dagster wraps the asset's exception)."""
+    parts = []
+    while error is not None:
+        parts.append(error.message.strip()[:400])
+        error = error.cause
+    return " <- ".join(parts)
 
 
 # --- pipelined vs sequential at media level (a child process) ----------------------------------
@@ -217,7 +228,9 @@ def _video_job(video_id: str, analysis: object) -> object:
 
 
 def run_media_pipeline(cfg: dict) -> dict:
-    """Analyse then score every video, in one mode: 'sequential' or 'pipelined'."""
+    """Analyse then score every video, in one mode: 'sequential' or 'pipelined'. `split` gives
+    each stage its own workers (analysis 1, scoring the rest), as xGen gives clipping CPUs and
+    captioning GPUs; otherwise both stages share one pool."""
     from functools import partial
 
     from assets.clips_rows import AnalysisJob, analyze_with_cache
@@ -231,24 +244,27 @@ def run_media_pipeline(cfg: dict) -> dict:
     jobs = [AnalysisJob(p.stem, str(p), p.stem) for p in videos]  # fresh cache: the name will do
     analyze = partial(analyze_with_cache, params=AnalysisParams(), cache_root=str(work / "analysis"))
     score = partial(score_with_cache, params=SignalParams(), cache_root=str(work / "signals"))
-    executor = ComputeResource(max_workers=cfg["workers"]).task_executor()
+    analyser = scorer = ComputeResource(max_workers=cfg["workers"]).task_executor()
+    if cfg["split"]:
+        analyser = ComputeResource(max_workers=1).task_executor()
+        scorer = ComputeResource(max_workers=max(1, cfg["workers"] - 1)).task_executor()
 
     def analysed() -> Iterator[object]:
         import pickle
 
-        for job, found, _ in executor.map_unordered("clips", analyze, jobs):
+        for job, found, _ in analyser.map_unordered("clips", analyze, jobs):
             if found is not None:
                 yield _video_job(job.video_id, pickle.loads(Path(found[0]).read_bytes()))
 
     started = time.monotonic()
-    with executor:  # one pool for both stages, so workers (and their models) are shared
+    with analyser, scorer:  # each pool lives for both stages: workers keep their models
         if cfg["mode"] == "sequential":
             ready = list(analysed())
             analysed_at = time.monotonic() - started
-            scored = [o for o in executor.map_unordered("scored", score, ready) if o.result is not None]
+            scored = [o for o in scorer.map_unordered("scored", score, ready) if o.result is not None]
         else:
             analysed_at = None
-            scored = [o for o in executor.map_unordered("scored", score, analysed()) if o.result is not None]
+            scored = [o for o in scorer.map_unordered("scored", score, analysed()) if o.result is not None]
     return {"wall_s": time.monotonic() - started, "analysed_s": analysed_at, "videos": len(scored),
             "clips": sum(len(o.result[0]) for o in scored)}
 
@@ -325,6 +341,8 @@ def pipeline_run(lakefs_endpoint: str, executor: str, count: int, args: argparse
            "uri": str(folder.relative_to(BENCH_DIR))}
     print(f"pipeline: {executor}, {count} videos ...", flush=True)
     result = measured("pipeline", cfg)
+    if not result["success"]:
+        print(f"pipeline run failed: {result['failures']}", flush=True)
     steps = result["steps"]
     clips = result["clips"]["dagster/row_count"] or 0
     result.update(executor=executor, videos=count, clips_made=clips,
@@ -335,13 +353,15 @@ def pipeline_run(lakefs_endpoint: str, executor: str, count: int, args: argparse
     return result
 
 
-def media_run(mode: str, count: int, args: argparse.Namespace) -> dict:
+def media_run(mode: str, split: bool, count: int, args: argparse.Namespace) -> dict:
     folder = video_set(count, args.seed)
     work = Path(tempfile.mkdtemp(prefix=f"media-{mode}-", dir=BENCH_DIR / "runs"))
-    print(f"media level: {mode}, {count} videos ...", flush=True)
-    result = measured("media", {"mode": mode, "workers": args.workers, "folder": str(folder),
-                                "workdir": str(work)})
-    result.update(mode=mode, videos_in=count)
+    print(f"media level: {mode}, {'own workers per stage' if split else 'one pool'}, {count} videos ...",
+          flush=True)
+    result = measured("media", {"mode": mode, "split": split, "workers": args.workers,
+                                "folder": str(folder), "workdir": str(work)})
+    result.update(mode=f"{mode}, {'1 + 1 workers (stage each)' if split else 'shared pool'}",
+                  videos_in=count)
     print(json.dumps(result), flush=True)
     return result
 
@@ -353,6 +373,7 @@ def markdown(results: dict) -> str:
     for r in results["pipeline"]:
         v, c = r["videos_per_s"], r["clips_per_s"]
         ray = f", Ray start {r['ray_start_s']:.0f} s not counted" if r["executor"] == "ray" else ""
+        ray += "" if r["success"] else " (FAILED)"
         lines.append(
             f"| {r['executor']}{ray} | {r['videos']} | {r['clips_made']} | {v.get('raw_pool', 0):.1f} | "
             f"{v.get('clips', 0):.2f} ({c.get('clips', 0):.2f}) | {v.get('scored', 0):.2f} "
@@ -374,7 +395,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=1000, help="the large run (process pool)")
     parser.add_argument("--memory-videos", type=int, default=250,
-                        help="the small run peak RSS is compared with")
+                        help="the small run peak RSS is compared with (0: no memory runs)")
     parser.add_argument("--ray-videos", type=int, default=100,
                         help="Ray and the process pool on these videos")
     parser.add_argument("--pipeline-videos", type=int, default=40, help="pipelined vs sequential")
@@ -406,10 +427,13 @@ def main() -> int:
             port=free_port()) as server:
         # unmeasured: first imports, model files and the lakeFS server warm up here
         pipeline_run(server.endpoint, "local", 5, args)
-        small = pipeline_run(server.endpoint, "local", args.memory_videos, args)
-        results["pipeline"].append(small)
-        save()
-        if args.videos != args.memory_videos:
+        small = None
+        if args.memory_videos:
+            small = pipeline_run(server.endpoint, "local", args.memory_videos, args)
+        if small:
+            results["pipeline"].append(small)
+            save()
+        if small and args.videos != args.memory_videos:
             large = pipeline_run(server.endpoint, "local", args.videos, args)
             results["pipeline"].append(large)
             save()
@@ -426,12 +450,14 @@ def main() -> int:
                 results["ratios"][f"{step} step time, Ray / process pool ({args.ray_videos} videos)"] = (
                     ray["steps"][step] / pool["steps"][step])
     if not args.skip_pipeline:
-        sequential = media_run("sequential", args.pipeline_videos, args)
-        pipelined = media_run("pipelined", args.pipeline_videos, args)
-        results["media"] += [sequential, pipelined]
-        results["ratios"]["sequential / pipelined wall time (media level)"] = (
-            sequential["wall_s"] / pipelined["wall_s"])
-        save()
+        for split in (False, True):
+            sequential = media_run("sequential", split, args.pipeline_videos, args)
+            pipelined = media_run("pipelined", split, args.pipeline_videos, args)
+            results["media"] += [sequential, pipelined]
+            name = "own workers per stage" if split else "one shared pool"
+            results["ratios"][f"sequential / pipelined wall time (media level, {name})"] = (
+                sequential["wall_s"] / pipelined["wall_s"])
+            save()
     results["total_wall_s"] = time.monotonic() - started
     table = markdown(results)
     save()
