@@ -74,8 +74,6 @@ def build_stage(
             todo[sample["uri"]].append(sample)
     with tempfile.TemporaryDirectory(prefix=f"vcurate-{stage}-") as tmp:
         for done, (uri, group) in enumerate(todo.items(), start=1):
-            if progress and done > 1:
-                progress(done - 1, len(todo))
             jobs = [ExportJob(start_frame=s["start_frame"], end_frame=s["end_frame"],
                               output=Path(tmp) / f"{s['sample_id']}.mp4", width=s["width"],
                               height=s["height"], fps_out=s["out_fps"], frames=s["frames"],
@@ -85,18 +83,18 @@ def build_stage(
                 results = export_spans_decoding(local_path(group[0]), jobs)
             except Exception as exc:  # one unreadable video fails its samples, not the stage
                 stats.failed[uri] = f"{type(exc).__name__}: {exc}"
-                continue
-            for sample, result in zip(group, results, strict=True):
-                if result.error:
-                    stats.failed[uri] = result.error
-                    continue
-                data = Path(result.path).read_bytes()
-                write(sample["media_path"], data)
-                sample["media_bytes"] = len(data)
-                rows.append(sample)
-                stats.exported += 1
-        if progress and todo:
-            progress(len(todo), len(todo))
+            else:
+                for sample, result in zip(group, results, strict=True):
+                    if result.error:
+                        stats.failed[uri] = result.error
+                        continue
+                    data = Path(result.path).read_bytes()
+                    write(sample["media_path"], data)
+                    sample["media_bytes"] = len(data)
+                    rows.append(sample)
+                    stats.exported += 1
+            if progress:
+                progress(done, len(todo))
     stats.samples = len(rows)
     cited = {r["media_path"] for r in rows}
     stale = sorted(p for p in stored if p not in cited)

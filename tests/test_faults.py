@@ -73,8 +73,7 @@ def test_kill_9_mid_materialization_leaves_main_untouched_and_the_rerun_reuses_f
     before = pipeline.lakefs.head()
     config = workdir / "run.json"
     config.write_text(json.dumps({
-        "source": "kill", "registry": str(registry), "cache_dir": str(workdir / "cache"),
-        "optouts": str(pipeline.optout_path),
+        "source": "kill", "registry": str(registry), "root": str(workdir),
         "lakefs": {"endpoint": lakefs_server.endpoint, "access_key_id": ACCESS_KEY,
                    "secret_access_key": SECRET_KEY, "repository": pipeline.lakefs.repository,
                    "storage_namespace": pipeline.lakefs.storage_namespace},
