@@ -56,7 +56,7 @@ CODE_VERSION = "captioned-1"
         "variants short / medium / dense / assembled are stored per clip."
     ),
 )
-@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
+@retry_on_lakefs_outage
 def captioned(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,

@@ -56,7 +56,7 @@ CODE_VERSION = "clips-1"
         "statistics, keyframes and a contact sheet per video are stored next to the table."
     ),
 )
-@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
+@retry_on_lakefs_outage
 def clips(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,

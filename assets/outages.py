@@ -38,33 +38,30 @@ def retry_settings() -> tuple[int, float]:
             float(os.environ.get("VCURATE_LAKEFS_RETRY_WAIT_S", "15")))
 
 
-def retry_on_lakefs_outage(endpoint_of: Callable[[dict[str, Any]], str]) -> Callable:
-    """Decorate an asset's generator body: a lakeFS outage becomes a clear Failure that Dagster
-    retries (waits double each time). `endpoint_of(kwargs)` names the server in the message."""
+def retry_on_lakefs_outage(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """Decorate an asset's generator body (which takes the `lakefs` resource): a lakeFS outage
+    becomes a clear Failure that Dagster retries, the wait doubling each time."""
 
-    def decorate(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-        @functools.wraps(fn)  # keeps the signature Dagster reads for context and resources
-        def body(context, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from fn(context, *args, **kwargs)
-            except Exception as exc:
-                if not lakefs_outage(exc):
-                    raise
-                retries, wait = retry_settings()
-                attempt = context.retry_number
-                what = f"{context.asset_key.to_user_string()} {context.partition_key}"
-                message = (f"{what}: lakeFS at {endpoint_of(kwargs)} is unavailable "
-                           f"({type(exc).__name__}: {str(exc)[:300]}). Nothing was merged into "
-                           f"main; the step's branch is abandoned.")
-                if attempt < retries:
-                    seconds = wait * 2 ** attempt
-                    context.log.warning(f"{message} Retry {attempt + 1} of {retries} in {seconds:.0f} s.")
-                    raise RetryRequested(max_retries=retries, seconds_to_wait=seconds) from exc
-                raise Failure(description=f"{message} Gave up after {retries} retries; run the "
-                                          f"partition again once lakeFS is back.",
-                              allow_retries=False) from exc
+    @functools.wraps(fn)  # keeps the signature Dagster reads for context and resources
+    def body(context, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from fn(context, *args, **kwargs)
+        except Exception as exc:
+            if not lakefs_outage(exc):
+                raise
+            retries, wait = retry_settings()
+            attempt = context.retry_number
+            what = f"{context.asset_key.to_user_string()} {context.partition_key}"
+            message = (f"{what}: lakeFS at {kwargs['lakefs'].endpoint} is unavailable "
+                       f"({type(exc).__name__}: {str(exc)[:300]}). Nothing was merged into "
+                       f"main; the step's branch is abandoned.")
+            if attempt < retries:
+                seconds = wait * 2 ** attempt
+                context.log.warning(f"{message} Retry {attempt + 1} of {retries} in {seconds:.0f} s.")
+                raise RetryRequested(max_retries=retries, seconds_to_wait=seconds) from exc
+            raise Failure(description=f"{message} Gave up after {retries} retries; run the "
+                                      f"partition again once lakeFS is back.",
+                          allow_retries=False) from exc
 
-        body.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
-        return body
-
-    return decorate
+    body.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    return body

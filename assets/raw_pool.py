@@ -52,7 +52,7 @@ PREVIEW_COLUMNS = ("uri", "status", "reason", "duration_s", "fps", "width", "hei
         "lakeFS `sources/<source>/raw_pool.parquet` through write-audit-publish."
     ),
 )
-@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
+@retry_on_lakefs_outage
 def raw_pool(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,

@@ -72,7 +72,7 @@ def centroids_path(embedder: str, k: int, seed: int) -> str:
         "provenance, text/watermark, quality; `route` says where it may go."
     ),
 )
-@retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
+@retry_on_lakefs_outage
 def scored(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,

@@ -58,7 +58,7 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
             "threshold change re-routes without recomputing any signal."
         ),
     )
-    @retry_on_lakefs_outage(lambda resources: resources["lakefs"].endpoint)
+    @retry_on_lakefs_outage
     def _stage(context: AssetExecutionContext, lakefs: LakeFSResource, sources: SourceRegistryResource,
                policy: PolicyResource, optouts: OptOutResource) -> Iterator[MaterializeResult | object]:
         source_id = context.partition_key
