@@ -11,7 +11,7 @@ import json
 import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 from media.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
 from media.transcode import cut_clips_decoding
 from quality_checks.schemas import CLIPS_SCHEMA
-from resources.compute import TaskExecutor
+from resources.compute import LocalExecutor, TaskExecutor
 from resources.lakefs import table_to_parquet_bytes
 
 STAGE = "clips"  # the compute stage whose resources (compute.stages) analyses ask for
@@ -81,6 +81,12 @@ def iter_analyses(
     """Analyse videos on `executor`; yield (video_id, analysis, error, cached) as each video
     finishes, so a caller holds a bounded number of videos' results at a time. A video whose
     analysis fails (or whose worker dies) yields its error; the others go on."""
+    jobs = list(jobs)
+    # Fewer videos than workers: the idle workers' share goes to time segments of each video
+    # (media/segments.py; results are the same). Ray spreads videos over its cluster instead.
+    busy = max(1, min(executor.parallelism(), len(jobs)))
+    share = executor.parallelism() // busy if isinstance(executor, LocalExecutor) else 1
+    params = replace(params, segment_workers=max(1, share))
     analyze = partial(analyze_with_cache, params=params, cache_root=str(cache_root))
     for job, found, error in executor.map_unordered(STAGE, analyze, jobs):
         if found is None:

@@ -136,6 +136,16 @@ PRELOAD = {"analysis": ("media.analysis",), "pyav": ("av",), "cv2-motion": ("cv2
            "cv2-extract": ("cv2",)}
 
 
+def _start_analysis_workers() -> None:
+    # The clips tier starts its segment processes once per pipeline process, like its imports.
+    from media.segments import start_segment_workers
+
+    start_segment_workers()
+
+
+START = {"analysis": _start_analysis_workers}
+
+
 def worker_main(name: str, path: str) -> None:
     """Child-process entry: run one approach on one file, print its work time as JSON."""
     import importlib
@@ -143,6 +153,8 @@ def worker_main(name: str, path: str) -> None:
     sys.path.insert(0, str(ROOT))  # `media` imports even where the project is not installed
     for module in PRELOAD[name]:
         importlib.import_module(module)
+    if name in START:
+        START[name]()
     start = time.perf_counter()
     frames, video_s = WORKERS[name](Path(path))
     print(json.dumps({"seconds": time.perf_counter() - start, "frames": frames, "video_s": video_s}))

@@ -22,15 +22,28 @@ import numpy as np
 
 from media.camera_motion import FlowParams
 from media.clip_spans import SpanParams, clip_spans
-from media.dissolves import DissolveDetector
+from media.dissolves import DissolveDetector, choose_transitions
 from media.frame_stats import FrameStats
-from media.frames import decode_analysis_frames, frame_to_rgb, nominal_fps
+from media.frames import FrameRange, NotSegmentable, decode_analysis_frames, frame_to_jpeg, nominal_fps
 from media.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
+from media.segments import (
+    FrameIndex,
+    Segment,
+    available_cpus,
+    plan_segments,
+    scan_frames,
+    segment_count,
+    segment_pool,
+)
 from media.shots import ShotDetector
 
 # analysis-2: camera-motion columns. analysis-3: camera flow every `camera_frame_step` frames,
 # shrinking by halvings (values within one grey level of before), dissolve bounds.
-ANALYSIS_VERSION = "analysis-3"
+# analysis-4: keyframes encoded from the YUV planes; keyframe spacing set from the frame count.
+ANALYSIS_VERSION = "analysis-4"
+_KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
+# How a run is spread over processes; results do not depend on it, so not in the fingerprint.
+_EXECUTION_ONLY = ("segment_workers", "segment_min_frames")
 _NEAR = 2  # frames: a cut this close to a dissolve's ends is that dissolve
 
 
@@ -48,10 +61,15 @@ class AnalysisParams:
     # 1 measures every frame (shake faster than two frames reads in full, at twice the cost).
     camera_frame_step: int = 2
     spans: SpanParams = field(default_factory=SpanParams)
+    # A long video is cut into time segments analysed on this many processes (0: one per CPU;
+    # 1: one pass here). The clips tier sets 1 when its own pool already fills the CPUs.
+    segment_workers: int = 0
+    segment_min_frames: int = 400  # shorter segments spend too much on warm-up and start-up
 
     def fingerprint(self) -> str:
         """Changes whenever any parameter (or this code's version) changes: the cache key."""
-        payload = json.dumps({"v": ANALYSIS_VERSION, **asdict(self)}, sort_keys=True)
+        fields = {k: v for k, v in asdict(self).items() if k not in _EXECUTION_ONLY}
+        payload = json.dumps({"v": ANALYSIS_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -77,6 +95,7 @@ class VideoAnalysis:
     clips: list[Clip]
     keyframe_jpegs: dict[int, bytes]
     clip_files: dict[int, str] = field(default_factory=dict)  # clip start frame -> MP4 path
+    segments: int = 1  # time segments analysed on separate processes (media/segments.py)
 
     def clip_stats(self, clip: Clip) -> dict[str, float]:
         part = {k: v[clip.start : clip.end] for k, v in self.stats.items()}
@@ -104,6 +123,20 @@ def _opencv_on_one_thread() -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(before)
+
+
+class _Inline:
+    """`_SideThread`'s interface, run in the caller's thread: for segment workers, where every
+    CPU already has a process and threads would only take turns at the GIL."""
+
+    def __init__(self, work: Callable[..., None], **_: int) -> None:
+        self.put = work
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
 
 
 class _SideThread:
@@ -151,68 +184,162 @@ class _SideThread:
 
 
 def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnalysis:
-    """Decode `path` once; return its shots, per-frame statistics, clips and keyframes."""
-    with _opencv_on_one_thread():
-        return _analyze(path, params)
+    """Decode `path` once; return its shots, per-frame statistics, clips and keyframes.
 
-
-def _analyze(path: Path, params: AnalysisParams) -> VideoAnalysis:
+    A long video is split into segments that run on `params.segment_workers` processes; each
+    frame is still decoded once for analysis (segments decode a few warm-up frames twice).
+    """
     rate = nominal_fps(path)
+    index = scan_frames(path)
+    every = _keyframe_spacing(rate, params, index)
+    workers = params.segment_workers or available_cpus()
+    parts = segment_count(index, workers, params.segment_min_frames) if params.detector != "transnetv2" else 1
+    if index is not None and parts > 1:
+        pool = segment_pool(workers)
+        futures = [pool.submit(_analyze_segment, path, params, rate, every, segment)
+                   for segment in plan_segments(index, parts)]
+        try:
+            return _combine([future.result() for future in futures], params, rate)
+        except NotSegmentable:
+            pass  # frames the scan did not foresee: one pass, numbered as they come
+    with _opencv_on_one_thread():
+        return _combine([_analyze_span(path, params, rate, every, None, threads=True)], params, rate)
+
+
+def _keyframe_spacing(rate: float, params: AnalysisParams, index: FrameIndex | None) -> int:
+    """Frames between keyframe candidates: the asked rate, doubled until the video's candidates
+    fit the cap. Without a frame count (no scan) the sampler thins itself out as it goes."""
+    every = max(1, round(rate / params.keyframes_per_second))
+    while index is not None and -(-index.count // every) > _KEYFRAME_CAP:
+        every *= 2
+    return every
+
+
+def _analyze_segment(path: Path, params: AnalysisParams, rate: float, every: int,
+                     segment: Segment) -> _Span:
+    with _opencv_on_one_thread():
+        return _analyze_span(path, params, rate, every, segment, threads=False)
+
+
+@dataclass
+class _Span:
+    """What one pass over a run of frames found, for the frames it owns."""
+
+    first: int
+    width: int
+    height: int
+    rotation: int
+    stats: dict[str, np.ndarray]
+    durations: list[float]
+    cuts: list[int]
+    candidates: list[tuple[float, int, int]]  # dissolve windows (media/dissolves.py)
+    keyframe_jpegs: dict[int, bytes]
+    fed_from: int = 0
+    # luma mean, spread and sharpness of every frame fed, owned or not: where two segments
+    # both decoded a frame they must agree, or a seek did not reproduce the one-pass pixels.
+    seen: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+
+def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
+                  segment: Segment | None, threads: bool) -> _Span:
     detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate)
     dissolves = DissolveDetector() if params.dissolves else None
     stats = FrameStats(motion_threshold=params.motion_threshold,
                        flow=FlowParams(frame_step=params.camera_frame_step))
-    sampler = KeyframeSampler(every=max(1, round(rate / params.keyframes_per_second)))
+    # With a known spacing the sampler never reaches its cap; without one it thins itself.
+    sampler = KeyframeSampler(every=every, cap=_KEYFRAME_CAP)
+    part: FrameRange | None = segment.frames if segment else None
+    own_start, own_end = (segment.own_start, segment.own_end) if segment else (0, None)
+    fed_from: int | None = None
     durations: list[float] = []
-    count, width, height, rotation = 0, 0, 0, 0
+    width, height, rotation = 0, 0, 0
 
     def keep_keyframe(index: int, source: av.VideoFrame) -> None:
         # `every` only grows (the sampler thins itself out), so the caller's earlier look at
         # it sends every frame the sampler still wants, and perhaps a few it no longer does.
         if sampler.wants(index):
-            sampler.add(index, frame_to_rgb(source, params.keyframe_short_side, rotation))
+            sampler.add(index, frame_to_jpeg(source, params.keyframe_short_side, rotation, sampler.quality))
 
     # Statistics, camera flow and keyframe encoding are mostly OpenCV pixel loops, which
     # release the GIL: on threads of their own they run beside the detectors' Python.
     # Keyframe items hold full decoded frames: small batches keep few of them in flight.
-    with _SideThread(stats.add) as measure, _SideThread(keep_keyframe, batch=2) as keyframes:
-        for frame in decode_analysis_frames(path, params.analysis_short_side):
-            if count == 0:
+    side = _SideThread if threads else _Inline
+    with side(stats.add) as measure, side(keep_keyframe, batch=2) as keyframes:
+        for frame in decode_analysis_frames(path, params.analysis_short_side, part=part):
+            if fed_from is None:
+                fed_from = frame.index
                 width, height = frame.source.width, frame.source.height
                 rotation = int(round(frame.source.rotation or 0)) % 360
-            count += 1
             measure.put(frame.seconds, frame.luma)
-            if sampler.wants(frame.index):
+            owned = frame.index >= own_start and (own_end is None or frame.index < own_end)
+            if owned and sampler.wants(frame.index):
                 keyframes.put(frame.index, frame.source)
             detector.feed(frame.index, frame.bgr)
             if dissolves is not None:
                 dissolves.feed(frame.index, frame.bgr)
             durations.append(frame.duration_s)
     detector.finish()
-    if count == 0:
+    if fed_from is None:
         raise ValueError(f"{path}: no frame could be decoded")
 
+    def mine(index: int) -> bool:
+        return index >= own_start and (own_end is None or index < own_end)
+
+    rows = slice(own_start - fed_from, None if own_end is None else own_end - fed_from)
     arrays = stats.arrays()
+    return _Span(
+        first=own_start, width=width, height=height, rotation=rotation,
+        stats={name: column[rows] for name, column in arrays.items()},
+        durations=durations[rows], cuts=[c for c in detector.cuts if mine(c)],
+        candidates=[c for c in (dissolves.candidates if dissolves else []) if mine(c[2])],
+        keyframe_jpegs=sampler.frames, fed_from=fed_from,
+        seen=np.column_stack([arrays["luma_mean"], arrays["luma_std"], arrays["sharpness"]]),
+    )
+
+
+def _combine(spans: list[_Span], params: AnalysisParams, rate: float) -> VideoAnalysis:
+    """One video's analysis from its spans (one, or its segments in order)."""
+    expected = spans[0].first
+    for span in spans:
+        if span.first != expected or (span.width, span.height) != (spans[0].width, spans[0].height):
+            raise NotSegmentable("segments do not join (a gap, or the frame size changes)")
+        expected += len(span.durations)
+    for before, after in zip(spans, spans[1:], strict=False):
+        # Some files decode differently after a seek (parameter sets sent in-band earlier,
+        # open GOPs): the frames both segments decoded show it.
+        shared = before.fed_from + len(before.seen) - after.fed_from
+        if shared <= 0 or not np.array_equal(before.seen[after.fed_from - before.fed_from :],
+                                             after.seen[:shared]):
+            raise NotSegmentable(f"frames from {after.fed_from} decode differently after a seek")
+    arrays = {name: np.concatenate([span.stats[name] for span in spans]) for name in spans[0].stats}
+    durations = [d for span in spans for d in span.durations]
+    count = len(durations)
+    if any(len(column) != count for column in arrays.values()):
+        raise NotSegmentable("a segment's statistics and frames disagree in number")
+    first = spans[0]
     starts = arrays["seconds"]
     ends = np.append(starts[1:], starts[-1] + durations[-1])
-    transitions = dissolves.finish() if dissolves is not None else []
+    candidates = [c for span in spans for c in span.candidates]
+    transitions = choose_transitions(candidates) if params.dissolves else []
     # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
-    cuts = sorted({c for c in detector.cuts
+    cuts = sorted({c for span in spans for c in span.cuts
                    if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)})
-    spans = clip_spans(cuts, starts, ends, arrays["motion"], params.spans, transitions)
+    spans_out = clip_spans(cuts, starts, ends, arrays["motion"], params.spans, transitions)
     fps = count / (ends[-1] - starts[0]) if ends[-1] > starts[0] else rate
+    keyframes = {i: jpeg for span in spans for i, jpeg in span.keyframe_jpegs.items()}
+    sampled = KeyframeSampler(frames=keyframes)
     clips = []
-    for start, end in spans:
+    for start, end in spans_out:
         wanted = keyframe_targets(start, end, arrays["sharpness"], arrays["motion"], fps)
-        chosen = {role: sampler.nearest(target, start, end) for role, target in wanted.items()}
+        chosen = {role: sampled.nearest(target, start, end) for role, target in wanted.items()}
         clips.append(Clip(start, end, float(starts[start]), float(ends[end - 1]),
                           {r: i for r, i in chosen.items() if i is not None}))
     used = {i for clip in clips for i in clip.keyframes.values()}
-    turned = rotation % 180 == 90
+    turned = first.rotation % 180 == 90
     return VideoAnalysis(
         frame_count=count, fps=fps,
-        width=height if turned else width,
-        height=width if turned else height,
-        rotation=rotation, cuts=cuts, transitions=transitions, stats=arrays, clips=clips,
-        keyframe_jpegs={i: b for i, b in sampler.frames.items() if i in used},
+        width=first.height if turned else first.width,
+        height=first.width if turned else first.height,
+        rotation=first.rotation, cuts=cuts, transitions=transitions, stats=arrays, clips=clips,
+        keyframe_jpegs={i: b for i, b in keyframes.items() if i in used}, segments=len(spans),
     )

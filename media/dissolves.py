@@ -109,13 +109,23 @@ class DissolveDetector:
         # past either end carries the same change but fits worse. The whole dissolve wins.
         return change * (1.0 - misfit / self.max_misfit)
 
+    @property
+    def candidates(self) -> list[tuple[float, int, int]]:
+        """Every window that passed, as (fit, first frame, last frame); `choose_transitions` picks."""
+        return list(self._candidates)
+
     def finish(self) -> list[tuple[int, int]]:
         """Transitions as half-open frame spans: the best-fitting candidates, never overlapping."""
-        chosen: list[tuple[int, int]] = []
-        for _, start, end in sorted(self._candidates, reverse=True):
-            if all(end <= s or start >= e for s, e in chosen):
-                chosen.append((start, end))
-        return sorted(chosen)
+        return choose_transitions(self._candidates)
+
+
+def choose_transitions(candidates: list[tuple[float, int, int]]) -> list[tuple[int, int]]:
+    """Best-fitting candidates first, each kept unless it overlaps one kept already."""
+    chosen: list[tuple[int, int]] = []
+    for _, start, end in sorted(candidates, reverse=True):
+        if all(end <= s or start >= e for s, e in chosen):
+            chosen.append((start, end))
+    return sorted(chosen)
 
 
 def _shrink(bgr: np.ndarray) -> np.ndarray:

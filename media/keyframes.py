@@ -26,11 +26,8 @@ class KeyframeSampler:
     def wants(self, index: int) -> bool:
         return index % self.every == 0
 
-    def add(self, index: int, rgb: np.ndarray) -> None:
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if ok:
-            self.frames[index] = jpeg.tobytes()
+    def add(self, index: int, jpeg: bytes) -> None:
+        self.frames[index] = jpeg
         if len(self.frames) > self.cap:
             self.every *= 2
             self.frames = {i: b for i, b in self.frames.items() if i % self.every == 0}

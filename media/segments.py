@@ -1,0 +1,136 @@
+"""Long videos analysed in time segments on several processes, with the result of one pass.
+
+A demux-only scan (no decoding) lists every frame's timestamp. Each segment owns a run of
+frames. It decodes from the keyframe before them, feeds the consumers from `WARMUP` frames
+earlier (motion, camera flow, the shot detector's window and the longest dissolve window see
+the history they see in one pass), and goes on `MARGIN` frames past its end, so that cuts
+confirmed a few frames late are seen. Only what a segment owns is kept, and the pieces join
+into exactly what one pass gives (tests/test_segments.py). Anything unusual (frames without
+timestamps, a decoder that drops or adds frames, a seek that lands late) makes the caller
+fall back to one pass.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from media.frames import FrameRange
+
+WARMUP = 64  # frames fed before a segment's own: > the longest dissolve window (41) + detector state
+MARGIN = 64  # frames fed after: the detector confirms a cut a few frames after it
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """Every frame's presentation timestamp (sorted) and the keyframes', from the packets."""
+
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.pts)
+
+
+@dataclass(frozen=True)
+class Segment:
+    own_start: int
+    own_end: int  # exclusive
+    frames: FrameRange  # what it decodes and feeds
+
+
+def scan_frames(path: Path) -> FrameIndex | None:
+    """The frame list from demuxing alone (about 10 us a frame); None when a packet has no
+    timestamp or two share one, where frames cannot be placed without decoding."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            pts, keys = [], []
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the demuxer's end-of-stream marker
+                    continue
+                if packet.pts is None:
+                    return None
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+    except (av.FFmpegError, IndexError):
+        return None
+    ordered = sorted(pts)
+    if not ordered or len(set(ordered)) != len(ordered):
+        return None
+    return FrameIndex(tuple(ordered), tuple(sorted(keys)))
+
+
+def plan_segments(index: FrameIndex, parts: int) -> list[Segment]:
+    """`parts` segments of about equal length over `index`'s frames."""
+    count = index.count
+    bounds = [round(i * count / parts) for i in range(parts + 1)]
+    segments = []
+    for own_start, own_end in zip(bounds, bounds[1:], strict=False):
+        # Even: camera flow runs over frame pairs (0-2, 2-4, ...) and must pair as one pass does.
+        first = max(0, own_start - WARMUP) // 2 * 2
+        seek = None
+        if first > 0:
+            earlier = [k for k in index.keyframes if k <= index.pts[first]]
+            seek = earlier[-1] if earlier else None
+        stop = own_end if own_end == count else min(count, own_end + MARGIN)
+        segments.append(Segment(own_start, own_end, FrameRange(index.pts, seek, first, stop)))
+    return segments
+
+
+def segment_count(index: FrameIndex | None, workers: int, min_frames: int) -> int:
+    """How many segments a video gets: one per worker, none shorter than `min_frames`."""
+    if index is None or workers <= 1:
+        return 1
+    return max(1, min(workers, index.count // max(1, min_frames)))
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def segment_pool(workers: int) -> ProcessPoolExecutor:
+    """The process pool segments run on: started once, kept for the next video (its start-up,
+    about a second of imports per worker, is paid once per pipeline process)."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size != workers:
+        if _pool is not None:
+            _pool.shutdown(cancel_futures=True)
+        # forkserver: never a fork of a threaded process (Dagster, the decode threads).
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+        _pool_size = workers
+    return _pool
+
+
+def start_segment_workers(workers: int | None = None) -> None:
+    """Start the pool's processes now (imports included) instead of on the first long video."""
+    workers = workers or available_cpus()
+    if workers > 1:
+        pool = segment_pool(workers)
+        for future in [pool.submit(_import_analysis) for _ in range(workers)]:
+            future.result()
+
+
+def _import_analysis() -> None:
+    import media.analysis  # noqa: F401
+
+
+@atexit.register
+def _shut_down() -> None:
+    if _pool is not None:
+        _pool.shutdown(cancel_futures=True)

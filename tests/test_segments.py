@@ -1,0 +1,71 @@
+"""A long video analysed in time segments on several processes gives exactly the one-pass result."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from media.analysis import AnalysisParams, analyze_video_decoding_once
+from media.frames import FrameRange, NotSegmentable, decode_analysis_frames
+from media.segments import WARMUP, plan_segments, scan_frames
+from tests.video_factory import _scene_frame
+
+
+def _write_busy_video(path: Path, fps: int = 24, gop: int = 24) -> Path:
+    """Hard cuts and a cross-dissolve placed near where three segments meet, keyframes every
+    `gop` frames so later segments really seek."""
+    scenes = [(0, 70), (1, 55), (2, 60), (3, 75)]  # (scene, frames): cuts at 70, 125, 185
+    frames = [_scene_frame(i, scene, 320, 240) for scene, count in scenes for i in range(count)]
+    start, blend = 92, 14  # a dissolve inside scene 1's run, into a new picture
+    for k in range(blend):
+        alpha = (k + 1) / (blend + 1)
+        b = _scene_frame(k, 4, 320, 240)
+        frames[start + k] = ((1 - alpha) * frames[start + k] + alpha * b).round().astype(np.uint8)
+    for k in range(start + blend, 125):
+        frames[k] = _scene_frame(k - start, 4, 320, 240)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.gop_size = gop
+        for img in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def test_segments_join_into_the_one_pass_result(tmp_path: Path):
+    path = _write_busy_video(tmp_path / "busy.mp4")
+    one = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1))
+    split = analyze_video_decoding_once(path, AnalysisParams(segment_workers=3, segment_min_frames=60))
+    assert one.segments == 1 and split.segments == 3
+    assert len(one.cuts) >= 2 and len(one.transitions) == 1  # the seams have work to get wrong
+    assert split.cuts == one.cuts and split.transitions == one.transitions
+    assert split.frame_count == one.frame_count and split.fps == one.fps
+    for name, column in one.stats.items():
+        np.testing.assert_array_equal(split.stats[name], column, err_msg=name)
+    assert [astuple(c) for c in split.clips] == [astuple(c) for c in one.clips]
+    assert split.keyframe_jpegs == one.keyframe_jpegs
+    # the cache key does not depend on how the work was spread
+    assert AnalysisParams(segment_workers=3).fingerprint() == AnalysisParams(segment_workers=1).fingerprint()
+
+
+def test_later_segments_seek_to_a_keyframe_and_warm_up_before_their_frames(tmp_path: Path):
+    index = scan_frames(_write_busy_video(tmp_path / "busy.mp4"))
+    assert index is not None and index.count == 260 and len(index.keyframes) > 5
+    segments = plan_segments(index, 3)
+    assert [s.own_start for s in segments] == [0, 87, 173] and segments[-1].own_end == 260
+    for segment in segments[1:]:
+        part = segment.frames
+        assert part.first <= segment.own_start - WARMUP + 1 and part.first % 2 == 0
+        assert part.seek_pts is not None and part.seek_pts <= index.pts[part.first]
+
+
+def test_frames_that_leave_the_scanned_list_stop_segmenting(tmp_path: Path):
+    path = _write_busy_video(tmp_path / "busy.mp4")
+    wrong = FrameRange(pts=tuple(range(300)), seek_pts=None, first=0, stop=100)
+    with pytest.raises(NotSegmentable):
+        list(decode_analysis_frames(path, 144, part=wrong))
