@@ -10,7 +10,10 @@ video seconds / wall seconds) and peak RSS of:
 
   analysis    our pass: `media.analysis.analyze_video_decoding_once` (one decode feeding
               shot detection with PySceneDetect's AdaptiveDetector, per-frame stats and
-              keyframe JPEGs)
+              keyframe JPEGs), default parameters: a video of 800 frames or more runs as
+              time segments on one process per CPU (media/segments.py); the pool starts
+              before the clock, like the imports; its CPU and memory are counted as ours
+  one-proc    the same with segments off (`segment_workers=1`): one process per video
   ffmpeg      raw decode, the physical limit: `ffmpeg -threads 0 -i X -map 0:v:0 -f null -`
               (installed with apt-get when missing; falls back to the PyAV loop below)
   pyav        raw decode in Python: `for f in container.decode(video=0): pass`, threaded
@@ -30,6 +33,7 @@ is also written as JSON to `.vcurate/bench/throughput.json`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -55,7 +59,7 @@ CHILD_TIMEOUT_S = 600
 EXTRACT_EVERY_S = 0.25  # peers' extraction rate; our analysis samples keyframes at 4/s too
 MOTION_WIDTH = 256
 KEYFRAME_SHORT_SIDE = 384  # AnalysisParams.keyframe_short_side: both sides encode equal pixels
-APPROACHES = ("analysis", "ffmpeg", "pyav", "sd-cli", "multi-pass")
+APPROACHES = ("analysis", "one-proc", "ffmpeg", "pyav", "sd-cli", "multi-pass")
 PASSES = ("sd-cli", "cv2-motion", "cv2-extract")  # the multi-pass pipeline, in order
 
 
@@ -68,6 +72,13 @@ def _work_analysis(path: Path) -> tuple[int, float | None]:
 
     analysis = analyze_video_decoding_once(path, AnalysisParams())
     # fps is count / presentation span, so this is the span the pipeline itself reports.
+    return analysis.frame_count, analysis.frame_count / analysis.fps
+
+
+def _work_analysis_one_process(path: Path) -> tuple[int, float | None]:
+    from media.analysis import AnalysisParams, analyze_video_decoding_once
+
+    analysis = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1))
     return analysis.frame_count, analysis.frame_count / analysis.fps
 
 
@@ -125,6 +136,7 @@ def _work_cv2_extract(path: Path) -> tuple[int, float | None]:
 
 WORKERS: dict[str, Callable[[Path], tuple[int, float | None]]] = {
     "analysis": _work_analysis,
+    "one-proc": _work_analysis_one_process,
     "pyav": _work_pyav,
     "cv2-motion": _work_cv2_motion,
     "cv2-extract": _work_cv2_extract,
@@ -132,8 +144,8 @@ WORKERS: dict[str, Callable[[Path], tuple[int, float | None]]] = {
 
 
 # What each worker imports before its clock starts: imports are start-up, not work.
-PRELOAD = {"analysis": ("media.analysis",), "pyav": ("av",), "cv2-motion": ("cv2",),
-           "cv2-extract": ("cv2",)}
+PRELOAD = {"analysis": ("media.analysis",), "one-proc": ("media.analysis",), "pyav": ("av",),
+           "cv2-motion": ("cv2",), "cv2-extract": ("cv2",)}
 
 
 def _start_analysis_workers() -> None:
@@ -157,7 +169,36 @@ def worker_main(name: str, path: str) -> None:
         START[name]()
     start = time.perf_counter()
     frames, video_s = WORKERS[name](Path(path))
-    print(json.dumps({"seconds": time.perf_counter() - start, "frames": frames, "video_s": video_s}))
+    seconds = time.perf_counter() - start
+    helper_cpu_s, helper_rss_mb = descendant_usage()
+    print(json.dumps({"seconds": seconds, "frames": frames, "video_s": video_s,
+                      "helper_cpu_s": helper_cpu_s, "helper_rss_mb": helper_rss_mb}))
+
+
+def descendant_usage() -> tuple[float, float]:
+    """(CPU s, summed peak RSS MB) of this process's live descendants: the analysis's segment
+    workers, which wait4 on the worker does not see (Linux only; (0, 0) elsewhere)."""
+    try:
+        parents = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                parents[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    except OSError:
+        return 0.0, 0.0
+    family, cpu_ticks, rss_kb = {os.getpid()}, 0, 0
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, ticks) in parents.items():
+            if ppid in family and pid not in family:
+                family.add(pid)
+                grew = True
+                cpu_ticks += ticks
+                with contextlib.suppress(OSError, ValueError, StopIteration):
+                    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                    rss_kb += int(next(line for line in status if line.startswith("VmHWM")).split()[1])
+    return cpu_ticks / os.sysconf("SC_CLK_TCK"), rss_kb / 1024
 
 
 # ---------------------------------------------------------------- measuring children
@@ -205,7 +246,10 @@ def measure_worker(name: str, path: Path) -> Measured:
         result = json.loads(stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         return Measured(None, rss, error=f"unreadable worker output: {stdout[-160:]!r}")
-    return Measured(result["seconds"], rss, frames=result["frames"], video_s=result["video_s"])
+    global HELPER_CPU_S
+    HELPER_CPU_S += result.get("helper_cpu_s", 0.0)
+    return Measured(result["seconds"], rss + result.get("helper_rss_mb", 0.0), frames=result["frames"],
+                    video_s=result["video_s"])
 
 
 def measure_cli(cmd: list[str], cwd: Path | None = None) -> Measured:
@@ -289,7 +333,10 @@ def cpu_seconds() -> tuple[float, float] | None:
     own = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     # user, nice, system, irq, softirq: not idle, iowait or steal.
     busy = sum(ticks[:3]) + ticks[5] + ticks[6]
-    return busy / os.sysconf("SC_CLK_TCK"), sum(u.ru_utime + u.ru_stime for u in own)
+    return busy / os.sysconf("SC_CLK_TCK"), sum(u.ru_utime + u.ru_stime for u in own) + HELPER_CPU_S
+
+
+HELPER_CPU_S = 0.0  # CPU of the workers' own child processes (segment pools), which rusage misses
 
 
 def other_load(before: tuple[float, float] | None, wall_s: float) -> float | None:
@@ -342,6 +389,7 @@ def bench_file(path: Path, ffmpeg: str | None, scratch: Path) -> FileResult:
         return result
     result.runs["ffmpeg"] = measure_cli(ffmpeg_cmd(ffmpeg, path)) if ffmpeg else pyav
     analysis = result.runs["analysis"] = measure_worker("analysis", path)
+    result.runs["one-proc"] = measure_worker("one-proc", path)
     result.frames = analysis.frames or pyav.frames
     result.video_s = analysis.video_s or 0.0
     # cwd = a scratch folder: the CLI must not leave files in the project tree.
@@ -390,6 +438,7 @@ def summarize(done: list[FileResult], startup: dict[str, float]) -> dict[str, ob
     ratios = {
         "analysis_over_raw_decode": seconds["ffmpeg"] / ours,
         "analysis_over_raw_decode_startup_removed": net["ffmpeg"] / ours,
+        "one_process_over_raw_decode": seconds["ffmpeg"] / seconds["one-proc"],
         "analysis_over_pyav_decode": seconds["pyav"] / ours,
         "speedup_vs_multi_pass": seconds["multi-pass"] / ours,
         "speedup_vs_multi_pass_startup_removed": net["multi-pass"] / ours,
@@ -427,9 +476,10 @@ def print_summary(summary: dict[str, object], raw_label: str, startup: dict[str,
           f"{summary['video_s']} s of video")
     print(f"{'approach':12} {'total s':>9} {'frames/s':>9} {'realtime x':>10} {'peak RSS MB':>12}")
     notes = {"ffmpeg": f"raw decode ({raw_label})", "pyav": "raw decode, PyAV loop",
-             "sd-cli": "multi-pass pass 1", "cv2-motion": "multi-pass pass 2",
+             "one-proc": "our pass, segments off (one process)", "sd-cli": "multi-pass pass 1",
+             "cv2-motion": "multi-pass pass 2",
              "cv2-extract": "multi-pass pass 3", "multi-pass": "sum of passes 1-3"}
-    for name in ("analysis", "ffmpeg", "pyav", *PASSES, "multi-pass"):
+    for name in ("analysis", "one-proc", "ffmpeg", "pyav", *PASSES, "multi-pass"):
         row = approaches[name]
         print(f"{name:12} {row['seconds']:9.2f} {row['fps']:9.1f} {row['realtime_x']:10.2f} "
               f"{row['peak_rss_mb']:12.1f}   {notes.get(name, '')}")
@@ -446,6 +496,7 @@ def print_summary(summary: dict[str, object], raw_label: str, startup: dict[str,
     line(f"analysis / raw decode ({raw_label}) throughput", "analysis_over_raw_decode", 0.6)
     if "ffmpeg" in startup:
         line("  same, ffmpeg start-up removed", "analysis_over_raw_decode_startup_removed", 0.6)
+    line("  same, segments off (one process per video)", "one_process_over_raw_decode")
     line("analysis / PyAV decode-only throughput", "analysis_over_pyav_decode")
     line("analysis vs multi-pass speed-up", "speedup_vs_multi_pass", 2.0)
     line("  same, scenedetect CLI start-up removed", "speedup_vs_multi_pass_startup_removed", 2.0)

@@ -265,7 +265,7 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
     # Keyframe items hold full decoded frames: small batches keep few of them in flight.
     side = _SideThread if threads else _Inline
     with side(stats.add) as measure, side(keep_keyframe, batch=2) as keyframes:
-        for frame in decode_analysis_frames(path, params.analysis_short_side, part=part):
+        for frame in decode_analysis_frames(path, params.analysis_short_side, part=part, thread=threads):
             if fed_from is None:
                 fed_from = frame.index
                 width, height = frame.source.width, frame.source.height

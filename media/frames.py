@@ -81,7 +81,7 @@ class FrameRange:
 
 
 def decode_analysis_frames(path: Path, short_side: int = 144, prefetch: int = 16,
-                           part: FrameRange | None = None) -> Iterator[AnalysisFrame]:
+                           part: FrameRange | None = None, thread: bool = True) -> Iterator[AnalysisFrame]:
     """Decode `path` once (threaded) and yield every frame at analysis size, in time order.
 
     Frame times come from the frames' own timestamps (variable frame rate stays exact);
@@ -89,6 +89,9 @@ def decode_analysis_frames(path: Path, short_side: int = 144, prefetch: int = 16
     and shrinking run in a background thread, about `prefetch` frames ahead: both release the
     GIL, so they overlap with the caller's per-frame Python work on another core.
     """
+    if not thread:  # the caller's thread: where every CPU already has a process of its own
+        yield from _decode_small_frames(path, short_side, part)
+        return
     # Frames cross between the threads in small batches: one hand-over per frame costs
     # about as much as shrinking a small frame.
     batch = max(1, min(_BATCH, prefetch))
@@ -189,7 +192,9 @@ def _numbered(frames: Iterator[av.VideoFrame], part: FrameRange) -> Iterator[tup
             return
         yield index, frame
         index += 1
-    if index is None or index < part.stop:
+    # The last segment ends where the decoder does, as one pass would (the scan may count a
+    # packet that gives no frame at the very end); any other segment must reach its stop.
+    if index is None or (index < part.stop and part.stop < len(part.pts)):
         raise NotSegmentable(f"the decoder stopped at frame {index}, before frame {part.stop}")
 
 

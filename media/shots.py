@@ -69,6 +69,7 @@ class ShotDetector:
 
     def __post_init__(self) -> None:
         self._last = 0
+        self._rate = FrameTimecode(0, fps=float(self.fps))
         self._transnet = None
         if self.name == "transnetv2":
             from media.transnet import TransNetV2Detector  # torch: only when asked for
@@ -85,7 +86,9 @@ class ShotDetector:
         self._last = index
         if self._transnet is not None:
             return self._transnet.feed(index, bgr)
-        found = self._detector.process_frame(FrameTimecode(index, fps=self.fps), bgr)
+        # A timecode as the rate: PySceneDetect then reuses its Fraction instead of rebuilding
+        # one from the float on every frame (a third of the detector's own Python time).
+        found = self._detector.process_frame(FrameTimecode(index, fps=self._rate), bgr)
         new = [tc.frame_num for tc in found if tc.frame_num > 0]
         self.cuts.extend(new)
         return new
@@ -95,7 +98,7 @@ class ShotDetector:
             new = self._transnet.finish()
             self.cuts.extend(new)
             return new
-        found = self._detector.post_process(FrameTimecode(self._last, fps=self.fps))
+        found = self._detector.post_process(FrameTimecode(self._last, fps=self._rate))
         new = [tc.frame_num for tc in found if 0 < tc.frame_num <= self._last]
         self.cuts.extend(new)
         return new
