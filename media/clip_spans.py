@@ -68,7 +68,8 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams) -
     while end - start > 2:
         segment = motion[start:end]
         spikes = []
-        for i in range(1, len(segment) - 1):
+        # Only a busy frame can be a spike: the median of its neighbours is needed for those alone.
+        for i in (np.flatnonzero(segment[1:-1] >= p.spike_motion) + 1).tolist():
             lo, hi = max(0, i - p.spike_window), min(len(segment), i + p.spike_window + 1)
             neighbours = np.concatenate([segment[lo:i], segment[i + 1 : hi]])
             delta = segment[i] - float(np.median(neighbours))
