@@ -186,7 +186,7 @@ def _fit_similarity(flow: np.ndarray, texture_mask: np.ndarray, texture: float, 
     points[0], points[1] = grid_x[keep], grid_y[keep]
     points[2:] = flow[b : height - b : s, b : width - b : s][keep].T
     used: np.ndarray | None = None
-    for _ in range(2):
+    for round_ in range(2):
         chosen = points if used is None else points[:, used]
         mean = chosen.mean(axis=1)
         centred = chosen - mean[:, None]
@@ -202,13 +202,14 @@ def _fit_similarity(flow: np.ndarray, texture_mask: np.ndarray, texture: float, 
         model[0] += tx
         model[1] += ty
         residual = np.hypot(model[0], model[1])
+        if round_ == 1:
+            break  # the refit is final: its inlier set would decide nothing more
         # Median-based cut: robust while most vectors belong to the background.
         typical = residual if used is None else residual[used]
         cut = max(params.inlier_px, 2.5 * float(np.partition(typical, len(typical) // 2)[len(typical) // 2]))
         next_used = residual <= cut
-        if np.count_nonzero(next_used) < params.min_points or (
-                used is not None and np.array_equal(next_used, used)):
-            break
+        if np.count_nonzero(next_used) < params.min_points or np.all(next_used):
+            break  # too few inliers to refit, or nothing to drop: the refit would be the same fit
         used = next_used
     unexplained = float(np.count_nonzero(residual > params.inlier_px)) / residual.size
     return FrameMotion(dx=float(tx) / width, dy=float(ty) / height,
