@@ -120,6 +120,7 @@ def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
         "videos": stats.videos,
         "videos_analysed": stats.analyzed,
         "videos_from_cache": stats.from_cache,
+        "videos_in_segments": stats.in_segments,
         "videos_unchanged": stats.reused,
         "videos_failed": len(stats.failed),
         "failures": MetadataValue.md(failures or "none"),

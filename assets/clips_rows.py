@@ -36,6 +36,7 @@ class ClipsStats:
     failed: dict[str, str] = field(default_factory=dict)  # uri -> reason
     frames_decoded: int = 0
     seconds_analyzing: float = 0.0
+    in_segments: int = 0  # videos analysed as time segments on several workers
 
 
 def clip_id_for(video_id: str, start: int, end: int) -> str:
@@ -200,6 +201,7 @@ def build_clips(
             stats.analyzed += 1
             stats.from_cache += int(cached)
             stats.frames_decoded += analysis.frame_count
+            stats.in_segments += int(not cached and analysis.segments > 1)
         if progress:
             progress(done, len(jobs))
     stats.seconds_analyzing = time.monotonic() - started

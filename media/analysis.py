@@ -19,6 +19,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from scenedetect import FrameTimecode
 
 from media.camera_motion import FlowParams
 from media.clip_spans import SpanParams, clip_spans
@@ -28,6 +29,7 @@ from media.frames import FrameRange, NotSegmentable, decode_analysis_frames, fra
 from media.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
 from media.segments import (
     FrameIndex,
+    Seams,
     Segment,
     available_cpus,
     plan_segments,
@@ -196,14 +198,29 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
     parts = segment_count(index, workers, params.segment_min_frames) if params.detector != "transnetv2" else 1
     if index is not None and parts > 1:
         pool = segment_pool(workers)
+        seams = _seams(params, rate)
         futures = [pool.submit(_analyze_segment, path, params, rate, every, segment)
-                   for segment in plan_segments(index, parts)]
+                   for segment in plan_segments(index, parts, seams)]
         try:
-            return _combine([future.result() for future in futures], params, rate)
+            return _combine([future.result() for future in futures], params, rate, seams)
         except NotSegmentable:
             pass  # frames the scan did not foresee: one pass, numbered as they come
     with _opencv_on_one_thread():
         return _combine([_analyze_span(path, params, rate, every, None, threads=True)], params, rate)
+
+
+def _seams(params: AnalysisParams, rate: float) -> Seams:
+    """Warm-up: the longest dissolve window, and the detector's memory (its last cut, `min_scene_len`
+    back, and its score window). Margin: long enough past a segment's end for a cut to be
+    confirmed there, and for the next segment's cuts to be compared with these over a stretch
+    longer than `min_scene_len` (see `_check_seam`)."""
+    detector = params.detector_params
+    min_len = FrameTimecode(detector.get("min_scene_len", 15), fps=float(rate)).frame_num
+    window = int(detector.get("window_width", 2))
+    dissolve = max(DissolveDetector().lengths) + 1
+    memory = min_len + window + 2
+    warmup = max(dissolve, 2 * memory)
+    return Seams(warmup=warmup + warmup % 2, margin=3 * memory, tail=memory)
 
 
 def _keyframe_spacing(rate: float, params: AnalysisParams, index: FrameIndex | None) -> int:
@@ -234,6 +251,7 @@ class _Span:
     cuts: list[int]
     candidates: list[tuple[float, int, int]]  # dissolve windows (media/dissolves.py)
     keyframe_jpegs: dict[int, bytes]
+    all_cuts: list[int] = field(default_factory=list)  # owned or not: compared across seams
     fed_from: int = 0
     # luma mean, spread and sharpness of every frame fed, owned or not: where two segments
     # both decoded a frame they must agree, or a seek did not reproduce the one-pass pixels.
@@ -292,12 +310,32 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
         stats={name: column[rows] for name, column in arrays.items()},
         durations=durations[rows], cuts=[c for c in detector.cuts if mine(c)],
         candidates=[c for c in (dissolves.candidates if dissolves else []) if mine(c[2])],
-        keyframe_jpegs=sampler.frames, fed_from=fed_from,
+        keyframe_jpegs=sampler.frames, fed_from=fed_from, all_cuts=list(detector.cuts),
         seen=np.column_stack([arrays["luma_mean"], arrays["luma_std"], arrays["sharpness"]]),
     )
 
 
-def _combine(spans: list[_Span], params: AnalysisParams, rate: float) -> VideoAnalysis:
+def _check_seam(before: _Span, after: _Span, seams: Seams) -> None:
+    """NotSegmentable unless two neighbouring segments agree where both fed frames."""
+    # Some files decode differently after a seek (parameter sets sent in-band earlier, open
+    # GOPs): the frames both segments decoded show it.
+    shared = before.fed_from + len(before.seen) - after.fed_from
+    if shared <= 0 or not np.array_equal(before.seen[after.fed_from - before.fed_from :],
+                                         after.seen[:shared]):
+        raise NotSegmentable(f"frames from {after.fed_from} decode differently after a seek")
+    # The detector remembers its last cut, so a run of near-misses (strobes, flashes) can keep
+    # a late starter out of step for ever. Once both emit the same cuts over a stretch longer
+    # than that memory, they are in the same state, and the later one's cuts are one pass's.
+    # The stretch: from the later segment's own start to before the earlier one's last frames
+    # (which end its detector early).
+    end = before.fed_from + len(before.seen) - seams.tail
+    stretch = range(after.first, max(after.first, end))
+    if [c for c in before.all_cuts if c in stretch] != [c for c in after.all_cuts if c in stretch]:
+        raise NotSegmentable(f"the shot detector had not settled by frame {after.first}")
+
+
+def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
+             seams: Seams | None = None) -> VideoAnalysis:
     """One video's analysis from its spans (one, or its segments in order)."""
     expected = spans[0].first
     for span in spans:
@@ -305,12 +343,7 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float) -> VideoAn
             raise NotSegmentable("segments do not join (a gap, or the frame size changes)")
         expected += len(span.durations)
     for before, after in zip(spans, spans[1:], strict=False):
-        # Some files decode differently after a seek (parameter sets sent in-band earlier,
-        # open GOPs): the frames both segments decoded show it.
-        shared = before.fed_from + len(before.seen) - after.fed_from
-        if shared <= 0 or not np.array_equal(before.seen[after.fed_from - before.fed_from :],
-                                             after.seen[:shared]):
-            raise NotSegmentable(f"frames from {after.fed_from} decode differently after a seek")
+        _check_seam(before, after, seams or Seams(0, 0, 0))
     arrays = {name: np.concatenate([span.stats[name] for span in spans]) for name in spans[0].stats}
     durations = [d for span in spans for d in span.durations]
     count = len(durations)

@@ -1,19 +1,22 @@
 """Long videos analysed in time segments on several processes, with the result of one pass.
 
 A demux-only scan (no decoding) lists every frame's timestamp. Each segment owns a run of
-frames. It decodes from the keyframe before them, feeds the consumers from `WARMUP` frames
-earlier (motion, camera flow, the shot detector's window and the longest dissolve window see
-the history they see in one pass), and goes on `MARGIN` frames past its end, so that cuts
-confirmed a few frames late are seen. Only what a segment owns is kept, and the pieces join
-into exactly what one pass gives (tests/test_segments.py). Anything unusual (frames without
-timestamps, a decoder that drops or adds frames, a seek that lands late) makes the caller
-fall back to one pass.
+frames. It decodes from the keyframe before them, feeds the consumers from `Seams.warmup`
+frames earlier (motion, camera flow and the longest dissolve window see the history they see
+in one pass), and goes on `Seams.margin` frames past its end, so that cuts confirmed late are
+seen. Only what a segment owns is kept, and the pieces join into exactly what one pass gives
+(tests/test_segments.py). Where two segments both fed a frame they are checked against each
+other (media/analysis.py): the same pixels, and the same cuts once the later one's detector
+has settled. Anything unusual (frames without timestamps, a decoder that drops or adds
+frames, a seek that lands late or decodes differently, a detector whose state has not
+converged) makes the caller fall back to one pass.
 """
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.util
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,8 +26,16 @@ import av
 
 from media.frames import FrameRange
 
-WARMUP = 64  # frames fed before a segment's own: > the longest dissolve window (41) + detector state
-MARGIN = 64  # frames fed after: the detector confirms a cut a few frames after it
+
+@dataclass(frozen=True)
+class Seams:
+    """Frames fed before a segment's own (`warmup`) and after them (`margin`). Cuts in the
+    last `tail` frames of a feed are not final (the detector confirms a cut late and flushes
+    at its end); the rest of the margin is where neighbours' cuts are compared."""
+
+    warmup: int
+    margin: int
+    tail: int
 
 
 @dataclass(frozen=True)
@@ -69,19 +80,19 @@ def scan_frames(path: Path) -> FrameIndex | None:
     return FrameIndex(tuple(ordered), tuple(sorted(keys)))
 
 
-def plan_segments(index: FrameIndex, parts: int) -> list[Segment]:
+def plan_segments(index: FrameIndex, parts: int, seams: Seams) -> list[Segment]:
     """`parts` segments of about equal length over `index`'s frames."""
     count = index.count
     bounds = [round(i * count / parts) for i in range(parts + 1)]
     segments = []
     for own_start, own_end in zip(bounds, bounds[1:], strict=False):
         # Even: camera flow runs over frame pairs (0-2, 2-4, ...) and must pair as one pass does.
-        first = max(0, own_start - WARMUP) // 2 * 2
+        first = max(0, own_start - seams.warmup) // 2 * 2
         seek = None
         if first > 0:
             earlier = [k for k in index.keyframes if k <= index.pts[first]]
             seek = earlier[-1] if earlier else None
-        stop = own_end if own_end == count else min(count, own_end + MARGIN)
+        stop = own_end if own_end == count else min(count, own_end + seams.margin)
         segments.append(Segment(own_start, own_end, FrameRange(index.pts, seek, first, stop)))
     return segments
 
@@ -130,7 +141,14 @@ def _import_analysis() -> None:
     import media.analysis  # noqa: F401
 
 
-@atexit.register
 def _shut_down() -> None:
+    global _pool
     if _pool is not None:
         _pool.shutdown(cancel_futures=True)
+        _pool = None
+
+
+atexit.register(_shut_down)
+# Inside a worker process (the clips tier's own pool), multiprocessing ends by joining every
+# child, which would wait for ever on idle segment workers: shut them down first.
+multiprocessing.util.Finalize(None, _shut_down, exitpriority=20)

@@ -11,7 +11,7 @@ import pytest
 
 from media.analysis import AnalysisParams, analyze_video_decoding_once
 from media.frames import FrameRange, NotSegmentable, decode_analysis_frames
-from media.segments import WARMUP, plan_segments, scan_frames
+from media.segments import Seams, plan_segments, scan_frames
 from tests.video_factory import _scene_frame
 
 
@@ -56,11 +56,11 @@ def test_segments_join_into_the_one_pass_result(tmp_path: Path):
 def test_later_segments_seek_to_a_keyframe_and_warm_up_before_their_frames(tmp_path: Path):
     index = scan_frames(_write_busy_video(tmp_path / "busy.mp4"))
     assert index is not None and index.count == 260 and len(index.keyframes) > 5
-    segments = plan_segments(index, 3)
+    segments = plan_segments(index, 3, Seams(warmup=48, margin=57, tail=19))
     assert [s.own_start for s in segments] == [0, 87, 173] and segments[-1].own_end == 260
     for segment in segments[1:]:
         part = segment.frames
-        assert part.first <= segment.own_start - WARMUP + 1 and part.first % 2 == 0
+        assert part.first <= segment.own_start - 48 + 1 and part.first % 2 == 0
         assert part.seek_pts is not None and part.seek_pts <= index.pts[part.first]
 
 
@@ -69,3 +69,33 @@ def test_frames_that_leave_the_scanned_list_stop_segmenting(tmp_path: Path):
     wrong = FrameRange(pts=tuple(range(300)), seek_pts=None, first=0, stop=100)
     with pytest.raises(NotSegmentable):
         list(decode_analysis_frames(path, 144, part=wrong))
+
+
+def test_the_clips_tier_gives_a_lone_long_video_the_idle_workers(tmp_path: Path):
+    from assets.clips_rows import AnalysisJob, iter_analyses
+    from resources.compute import LocalExecutor, default_stages
+
+    path = _write_long_video(tmp_path / "long.mp4")
+    job = AnalysisJob("v1", str(path), "ab" * 32)
+    found = {}
+    for workers in (1, 2):
+        with LocalExecutor(default_stages(), None, workers) as executor:
+            [(_, analysis, error, cached)] = list(iter_analyses([job], AnalysisParams(),
+                                                                tmp_path / f"cache{workers}", executor))
+        assert error == "" and not cached
+        found[workers] = analysis
+    assert found[1].segments == 1 and found[2].segments == 2
+    assert found[2].cuts == found[1].cuts and found[2].keyframe_jpegs == found[1].keyframe_jpegs
+    assert [astuple(c) for c in found[2].clips] == [astuple(c) for c in found[1].clips]
+
+
+def _write_long_video(path: Path, frames: int = 820) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.codec_context.gop_size = 48
+        for i in range(frames):
+            img = _scene_frame(i % 300, i // 300, 160, 120)  # a cut every 300 frames
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(stream.encode())
+    return path
