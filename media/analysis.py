@@ -33,6 +33,7 @@ from media.segments import (
     Segment,
     available_cpus,
     plan_segments,
+    reset_segment_pool,
     scan_frames,
     segment_count,
     segment_pool,
@@ -205,6 +206,10 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
             return _combine([future.result() for future in futures], params, rate, seams)
         except NotSegmentable:
             pass  # frames the scan did not foresee: one pass, numbered as they come
+        except Exception:  # noqa: BLE001 (a broken file or a lost worker: one pass says which)
+            for future in futures:
+                future.cancel()
+            reset_segment_pool()
     with _opencv_on_one_thread():
         return _combine([_analyze_span(path, params, rate, every, None, threads=True)], params, rate)
 

@@ -128,6 +128,11 @@ def segment_pool(workers: int) -> ProcessPoolExecutor:
     return _pool
 
 
+def reset_segment_pool() -> None:
+    """Drop the pool (after a worker died, its executor is broken); the next video starts one."""
+    _shut_down()
+
+
 def start_segment_workers(workers: int | None = None) -> None:
     """Start the pool's processes now (imports included) instead of on the first long video."""
     workers = workers or available_cpus()

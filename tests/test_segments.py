@@ -99,3 +99,22 @@ def _write_long_video(path: Path, frames: int = 820) -> Path:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         out.mux(stream.encode())
     return path
+
+
+def test_a_file_broken_part_way_gets_what_one_pass_gives(tmp_path: Path):
+    path = _write_long_video(tmp_path / "long.mp4")
+    data = bytearray(path.read_bytes())
+    at = int(len(data) * 0.7)  # inside the second segment's frames; the index (moov) stays whole
+    data[at : at + 4000] = bytes(4000)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(bytes(data))
+
+    def outcome(params: AnalysisParams) -> object:
+        try:
+            analysis = analyze_video_decoding_once(broken, params)
+        except Exception as exc:  # noqa: BLE001 (the comparison is the test)
+            return type(exc)
+        return analysis.frame_count, analysis.cuts, [astuple(c) for c in analysis.clips]
+
+    assert outcome(AnalysisParams(segment_workers=2, segment_min_frames=100)) == outcome(
+        AnalysisParams(segment_workers=1))
