@@ -277,6 +277,9 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
     durations: list[float] = []
     width, height, rotation = 0, 0, 0
 
+    def mine(index: int) -> bool:  # the frames this span reports; it may see more around them
+        return index >= own_start and (own_end is None or index < own_end)
+
     def keep_keyframe(index: int, source: av.VideoFrame) -> None:
         # `every` only grows (the sampler thins itself out), so the caller's earlier look at
         # it sends every frame the sampler still wants, and perhaps a few it no longer does.
@@ -294,8 +297,7 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
                 width, height = frame.source.width, frame.source.height
                 rotation = int(round(frame.source.rotation or 0)) % 360
             measure.put(frame.seconds, frame.luma)
-            owned = frame.index >= own_start and (own_end is None or frame.index < own_end)
-            if owned and sampler.wants(frame.index):
+            if mine(frame.index) and sampler.wants(frame.index):
                 keyframes.put(frame.index, frame.source)
             detector.feed(frame.index, frame.bgr)
             if dissolves is not None:
@@ -304,9 +306,6 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
     detector.finish()
     if fed_from is None:
         raise ValueError(f"{path}: no frame could be decoded")
-
-    def mine(index: int) -> bool:
-        return index >= own_start and (own_end is None or index < own_end)
 
     rows = slice(own_start - fed_from, None if own_end is None else own_end - fed_from)
     arrays = stats.arrays()
