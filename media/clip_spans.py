@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from media.median import median
+
 
 @dataclass(frozen=True)
 class SpanParams:
@@ -72,7 +74,7 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams) -
         for i in (np.flatnonzero(segment[1:-1] >= p.spike_motion) + 1).tolist():
             lo, hi = max(0, i - p.spike_window), min(len(segment), i + p.spike_window + 1)
             neighbours = np.concatenate([segment[lo:i], segment[i + 1 : hi]])
-            delta = segment[i] - float(np.median(neighbours))
+            delta = segment[i] - median(neighbours)
             if segment[i] >= p.spike_motion and delta >= p.spike_delta:
                 spikes.append((delta, i))
         if not spikes:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from media.median import median
+
 ROLES = ("start", "middle", "motion_peak", "end")
 
 
@@ -54,7 +56,7 @@ def keyframe_targets(start: int, end: int, sharpness: np.ndarray, motion: np.nda
                      fps: float) -> dict[str, int]:
     """Wanted frame per role: a sharp start, the middle, the motion peak, the end."""
     head = sharpness[start : min(end, start + max(2, int(fps)))]
-    sharp_enough = np.flatnonzero(head >= np.median(sharpness[start:end]))
+    sharp_enough = np.flatnonzero(head >= median(sharpness[start:end]))
     first_sharp = start + int(sharp_enough[0]) if len(sharp_enough) else start
     inner = motion[start + 1 : end] if end - start > 1 else motion[start:end]
     peak = start + 1 + int(np.argmax(inner)) if end - start > 1 else start

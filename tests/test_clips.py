@@ -19,6 +19,7 @@ from media.analysis import AnalysisParams, analyze_video_decoding_once
 from media.clip_spans import SpanParams
 from media.dissolves import DissolveDetector
 from media.frames import decode_analysis_frames, shrink_by_whole_factors
+from media.median import median
 from media.probe import probe_video_file
 from media.shots import FastAdaptiveDetector, FastContentDetector
 from quality_checks import clips_checks
@@ -107,6 +108,16 @@ def test_dissolve_detector_survives_a_size_change_mid_stream():
         size = (120, 90) if index < 30 else (160, 120)
         detector.feed(index, rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
     assert detector.finish() == []  # noise is no dissolve, and no window spans the change
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 6, 101])
+def test_median_is_numpys(count: int):
+    # Keyframe choice and spike re-clipping compare against it: equal to the last bit.
+    rng = np.random.default_rng(count)
+    for values in (rng.random(count) * 1e3, rng.integers(0, 4, count).astype(float)):
+        assert median(values) == float(np.median(values))
+    with pytest.raises(ValueError, match="empty"):
+        median(np.array([]))
 
 
 @pytest.mark.parametrize(("fx", "fy"), [(2, 2), (4, 4), (3, 3), (8, 8), (4, 2)])
