@@ -76,6 +76,8 @@ def motion_score(previous: np.ndarray | None, current: np.ndarray, threshold: in
         return 0.0
     diff = cv2.absdiff(previous, current)
     _, mask = cv2.threshold(diff, threshold, 255, cv2.THRESH_BINARY)
+    if not cv2.hasNonZero(mask):  # still frames (half of a screen recording's): nothing to clean
+        return 0.0
     mask = cv2.GaussianBlur(mask, (5, 5), 0)
     _, mask = cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL)
