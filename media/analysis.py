@@ -43,7 +43,8 @@ from media.shots import ShotDetector
 # analysis-2: camera-motion columns. analysis-3: camera flow every `camera_frame_step` frames,
 # shrinking by halvings (values within one grey level of before), dissolve bounds.
 # analysis-4: keyframes encoded from the YUV planes; keyframe spacing set from the frame count.
-ANALYSIS_VERSION = "analysis-4"
+# analysis-5: the shot detector and dissolves read a colour frame half the analysis size.
+ANALYSIS_VERSION = "analysis-5"
 _KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
 # How a run is spread over processes; results do not depend on it, so not in the fingerprint.
 _EXECUTION_ONLY = ("segment_workers", "segment_min_frames")

@@ -23,7 +23,7 @@ import numpy as np
 
 from media.frames import shrink_by_whole_factors
 
-_SHRINK = 4  # dissolve frames are the analysis frames shrunk by this integer factor
+_SHRINK = 2  # dissolve frames are the colour frames (media/frames.py) shrunk by this whole factor
 
 
 @dataclass

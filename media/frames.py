@@ -28,6 +28,11 @@ _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444
 # (measured on the throughput footage: 480x352 H.264 takes 0.29 ms a frame on one thread
 # and 0.44 ms of CPU on three); that CPU is taken from the analysis running beside it.
 _ONE_DECODE_THREAD_MAX_PIXELS = 640 * 360
+# The colour frame (shot detector, dissolves) is the analysis frame shrunk by this factor.
+# Sharpness, motion and camera flow need the luma's detail; the colour consumers compare
+# whole pictures, and at half the size their conversions (YUV to BGR, BGR to HSV) cost a
+# quarter. Shot-detection accuracy is unchanged on bench/shots.py.
+COLOUR_FACTOR = 2
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class AnalysisFrame:
     index: int
     seconds: float
     duration_s: float
-    bgr: np.ndarray  # analysis size, uint8 HxWx3
+    bgr: np.ndarray  # colour: half the analysis size (see COLOUR_FACTOR), uint8 HxWx3
     luma: np.ndarray  # analysis size, uint8 HxW
     source: av.VideoFrame  # the full frame, for the few that become keyframes
 
@@ -199,14 +204,16 @@ def _numbered(frames: Iterator[av.VideoFrame], part: FrameRange) -> Iterator[tup
 
 
 def _small_bgr_and_luma(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(colour frame, luma): the luma at `size`, the colour frame `COLOUR_FACTOR` times smaller."""
+    colour = (max(1, size[0] // COLOUR_FACTOR), max(1, size[1] // COLOUR_FACTOR))
     if frame.format.name in _PLANAR_YUV:
-        small = [_shrink_exact(_plane_array(frame, i), size) for i in range(3)]
-        yuv = cv2.merge(small)
-        bgr = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
-        return bgr, small[0]
+        luma = _shrink_exact(_plane_array(frame, 0), size)
+        # The half-size chroma of 4:2:0 is already the colour size at no shrink at all.
+        planes = [_shrink_exact(luma, colour), *(_shrink_exact(_plane_array(frame, i), colour) for i in (1, 2))]
+        return cv2.cvtColor(cv2.merge(planes), cv2.COLOR_YUV2BGR), luma
     # Other layouts (NV12, 10-bit, RGB, palette): let FFmpeg convert; rarer, slower.
     bgr = frame.reformat(width=size[0], height=size[1], format="bgr24").to_ndarray()
-    return bgr, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    return _shrink_exact(bgr, colour), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
 def _shrink_exact(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
