@@ -208,8 +208,9 @@ def _small_bgr_and_luma(frame: av.VideoFrame, size: tuple[int, int]) -> tuple[np
     colour = (max(1, size[0] // COLOUR_FACTOR), max(1, size[1] // COLOUR_FACTOR))
     if frame.format.name in _PLANAR_YUV:
         luma = _shrink_exact(_plane_array(frame, 0), size)
-        # The half-size chroma of 4:2:0 is already the colour size at no shrink at all.
-        planes = [_shrink_exact(luma, colour), *(_shrink_exact(_plane_array(frame, i), colour) for i in (1, 2))]
+        # 4:2:0 chroma starts at half size: one halving fewer (none for a frame not shrunk).
+        chroma = [_shrink_exact(_plane_array(frame, i), colour) for i in (1, 2)]
+        planes = [_shrink_exact(luma, colour), *chroma]
         return cv2.cvtColor(cv2.merge(planes), cv2.COLOR_YUV2BGR), luma
     # Other layouts (NV12, 10-bit, RGB, palette): let FFmpeg convert; rarer, slower.
     bgr = frame.reformat(width=size[0], height=size[1], format="bgr24").to_ndarray()
