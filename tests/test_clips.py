@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -44,6 +45,22 @@ def test_known_hard_cuts_are_found_within_two_frames(tmp_path: Path):
     bounds = [0, *cuts, analysis.frame_count]
     for clip, (a, b) in zip(analysis.clips, zip(bounds, bounds[1:], strict=False), strict=True):
         assert a <= clip.start < clip.end <= b
+
+
+def test_ten_bit_source_analyses_like_eight_bit(tmp_path: Path):
+    # 10-bit (HDR cameras, HEVC Main10) takes FFmpeg's converter, not the 8-bit plane path.
+    seconds = (2.0, 2.5, 2.0)
+    eight, cuts = write_cut_video(tmp_path / "8.mp4", segment_seconds=seconds)
+    ten, _ = write_cut_video(tmp_path / "10.mkv", segment_seconds=seconds, pix_fmt="yuv420p10le")
+    with av.open(str(ten)) as container:
+        assert next(container.decode(video=0)).format.name == "yuv420p10le"
+    a, b = (analyze_video_decoding_once(p, AnalysisParams()) for p in (eight, ten))
+    assert a.cuts == b.cuts and len(b.cuts) == len(cuts)
+    assert [(c.start, c.end) for c in a.clips] == [(c.start, c.end) for c in b.clips]
+    # The same scale and the same shrinking: 10-bit rounds to 8-bit within a grey level.
+    assert np.abs(a.stats["luma_mean"] - b.stats["luma_mean"]).max() < 1.0
+    assert np.abs(a.stats["sharpness"] - b.stats["sharpness"]).max() < 0.1 * a.stats["sharpness"].mean()
+    assert set(b.keyframe_jpegs) == set(a.keyframe_jpegs)
 
 
 def test_dissolve_is_found_and_kept_out_of_clips(tmp_path: Path):

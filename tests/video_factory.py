@@ -155,12 +155,13 @@ def _scene_frame(i: int, scene: int, width: int, height: int) -> np.ndarray:
 
 
 def write_cut_video(path: Path, segment_seconds: tuple[float, ...] = (3.0, 3.0), fps: int = 24,
-                    width: int = 320, height: int = 240, first_scene: int = 0) -> tuple[Path, list[int]]:
+                    width: int = 320, height: int = 240, first_scene: int = 0,
+                    pix_fmt: str = "yuv420p") -> tuple[Path, list[int]]:
     """Scenes joined by hard cuts; returns the first frame index of every scene after the first."""
     cuts, index = [], 0
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         for scene, seconds in enumerate(segment_seconds):
             if scene:
                 cuts.append(index)
