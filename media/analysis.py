@@ -43,7 +43,8 @@ from media.shots import ShotDetector
 # analysis-2: camera-motion columns. analysis-3: camera flow every `camera_frame_step` frames,
 # shrinking by halvings (values within one grey level of before), dissolve bounds.
 # analysis-4: keyframes encoded from the YUV planes; keyframe spacing set from the frame count.
-# analysis-5: the shot detector and dissolves read a colour frame half the analysis size.
+# analysis-5: the shot detector and dissolves read a colour frame half the analysis size;
+# 10-bit, RGB and other non-8-bit-YUV sources give a Y-plane luma like the rest.
 ANALYSIS_VERSION = "analysis-5"
 _KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
 # How a run is spread over processes; results do not depend on it, so not in the fingerprint.
