@@ -1,6 +1,6 @@
 """Benchmark: throughput of our single-pass analysis against raw decode and a multi-pass pipeline.
 
-    uv run python bench/throughput.py [VIDEO_OR_DIR ...] [--limit N] [--max-seconds S]
+    uv run python bench/throughput.py [VIDEO_OR_DIR ...] [--limit N] [--max-seconds S] [--repeat N]
 
 Default input: every video in `.vcurate/footage` (fetch it with
 `bash ../shared/footage/fetch.sh .vcurate/footage all`), else in `/tmp/footage`.
@@ -27,7 +27,8 @@ Python approaches time only their work (interpreter start and imports are paid o
 pipeline process, not per video); CLIs are timed as invoked. CLI start-up is measured
 separately and the summary also gives ratios with it removed. Frames/s of every approach
 use the analysis pass's frame count, so all rates refer to the same frames. The summary
-is also written as JSON to `.vcurate/bench/throughput.json`.
+is also written as JSON to `.vcurate/bench/throughput.json`. On a shared machine a single
+run of one file can be slowed by a neighbour: `--repeat 3` keeps each approach's median.
 """
 
 from __future__ import annotations
@@ -380,22 +381,32 @@ class FileResult:
         return self.frames / run.seconds if run and run.seconds and self.frames else None
 
 
-def bench_file(path: Path, ffmpeg: str | None, scratch: Path) -> FileResult:
+def median_run(runs: list[Measured]) -> Measured:
+    """The run of median time (the first failure, if any run failed)."""
+    failed = [run for run in runs if run.seconds is None]
+    return failed[0] if failed else sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+
+
+def bench_file(path: Path, ffmpeg: str | None, scratch: Path, repeat: int = 1) -> FileResult:
     result = FileResult(path.name)
-    pyav = measure_worker("pyav", path)  # first: also warms the page cache for the others
+
+    def measure(run: Callable[[], Measured]) -> Measured:
+        return median_run([run() for _ in range(repeat)])
+
+    pyav = measure(lambda: measure_worker("pyav", path))  # first: also warms the page cache
     result.runs["pyav"] = pyav
     if pyav.seconds is None or not pyav.frames:
         result.notes.append(f"skipped: PyAV cannot decode it ({pyav.error or 'no frames'})")
         return result
-    result.runs["ffmpeg"] = measure_cli(ffmpeg_cmd(ffmpeg, path)) if ffmpeg else pyav
-    analysis = result.runs["analysis"] = measure_worker("analysis", path)
-    result.runs["one-proc"] = measure_worker("one-proc", path)
+    result.runs["ffmpeg"] = measure(lambda: measure_cli(ffmpeg_cmd(ffmpeg, path))) if ffmpeg else pyav
+    analysis = result.runs["analysis"] = measure(lambda: measure_worker("analysis", path))
+    result.runs["one-proc"] = measure(lambda: measure_worker("one-proc", path))
     result.frames = analysis.frames or pyav.frames
     result.video_s = analysis.video_s or 0.0
     # cwd = a scratch folder: the CLI must not leave files in the project tree.
-    result.runs["sd-cli"] = measure_cli(scenedetect_cmd(path), cwd=scratch)
-    result.runs["cv2-motion"] = measure_worker("cv2-motion", path)
-    result.runs["cv2-extract"] = measure_worker("cv2-extract", path)
+    result.runs["sd-cli"] = measure(lambda: measure_cli(scenedetect_cmd(path), cwd=scratch))
+    result.runs["cv2-motion"] = measure(lambda: measure_worker("cv2-motion", path))
+    result.runs["cv2-extract"] = measure(lambda: measure_worker("cv2-extract", path))
     passes = [result.runs[name] for name in PASSES]
     failed = any(p.seconds is None for p in passes)
     # The passes run one after another, so the pipeline's peak is the largest pass's peak.
@@ -523,6 +534,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="only the first N files (sorted by name)")
     parser.add_argument("--max-seconds", type=float, help="only files whose container claims <= S s")
     parser.add_argument("--no-install", action="store_true", help="never apt-get install ffmpeg")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every approach N times per file and keep the median (steadier)")
     parser.add_argument("--json", type=Path, default=JSON_OUT, help=f"summary JSON (default {JSON_OUT})")
     parser.add_argument("--worker", nargs=2, metavar=("APPROACH", "VIDEO"), help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -553,7 +566,7 @@ def main() -> None:
         print_header(raw_label)
         results = []
         for path in files:
-            results.append(bench_file(path, ffmpeg, scratch))
+            results.append(bench_file(path, ffmpeg, scratch, max(1, args.repeat)))
             print_row(results[-1])
         left = sorted(p.name for p in scratch.iterdir())
         # Measured after the files, when libraries sit in the page cache as they did for them.
@@ -578,6 +591,7 @@ def main() -> None:
               "commands": {"ffmpeg": ffmpeg_cmd(ffmpeg, Path("X"))[1:] if ffmpeg else None,
                            "scenedetect": scenedetect_cmd(Path("X"))[2:]},
               "versions": versions(ffmpeg), "other_cpu_share": contention, "startup_s": startup,
+              "repeat": max(1, args.repeat),
               "summary": summary, "left_out": skipped, "files": [file_record(r) for r in results]}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
