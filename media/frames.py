@@ -272,7 +272,7 @@ def frame_to_jpeg(frame: av.VideoFrame, short_side: int, rotation: int = 0, qual
     """
     width, height = analysis_size(frame.width, frame.height, short_side)
     if frame.format.name not in _PLANAR_YUV:  # NV12, 10-bit, RGB, palette: FFmpeg converts
-        frame = frame.reformat(format="yuv420p")
+        frame = frame.reformat(format="yuv420p", threads=1)  # as in decoding: no scaler threads
     planes = [_resize_plane(_plane_array(frame, 0), (width, height))]
     planes += [_resize_plane(_plane_array(frame, i), (width // 2, height // 2)) for i in (1, 2)]
     turns = (rotation // 90) % 4  # display matrices rotate counter-clockwise, like np.rot90
