@@ -75,7 +75,7 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams) -
             lo, hi = max(0, i - p.spike_window), min(len(segment), i + p.spike_window + 1)
             neighbours = np.concatenate([segment[lo:i], segment[i + 1 : hi]])
             delta = segment[i] - median(neighbours)
-            if segment[i] >= p.spike_motion and delta >= p.spike_delta:
+            if delta >= p.spike_delta:
                 spikes.append((delta, i))
         if not spikes:
             break
