@@ -30,8 +30,8 @@ import av
 import cv2
 import numpy as np
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.camera_motion import LABELS, CameraParams, FlowParams, GlobalMotion, classify_camera
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.camera_motion import LABELS, CameraParams, FlowParams, GlobalMotion, classify_camera
 
 # Natural pictures, at least 1280x720 (motion graphics and small files would flatter or starve the flow).
 SOURCES = (

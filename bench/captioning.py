@@ -15,7 +15,7 @@ Without `--model` it builds the tiny random Qwen2.5-VL of the tests into
 .vcurate/bench/tiny_vlm: its figures measure plumbing overhead, not a real model's speed.
 On CPU everything runs on one thread and we report CPU seconds per caption (process_time)
 beside wall time. With `--openai-url` it also captions the clips through an OpenAI-compatible
-server (resources/captioner_openai.py).
+server (resources/captioners/openai.py).
 
 Results are printed and written to .vcurate/bench/captioning.json.
 """
@@ -33,7 +33,7 @@ import av
 import cv2
 import numpy as np
 
-from resources.captioning import CaptionRequest, CaptionResult
+from resources.captioners.base import CaptionRequest, CaptionResult
 
 STATE = Path(".vcurate/bench")
 SHORT_SIDE = 384
@@ -126,7 +126,7 @@ def tally(results: list[CaptionResult]) -> tuple[int, int, int]:
 
 def run_openai(args: argparse.Namespace, requests: list[CaptionRequest]) -> dict[str, float] | None:
     try:
-        from resources.captioner_openai import OpenAICaptioner
+        from resources.captioners.openai import OpenAICaptioner
     except ImportError as exc:
         print(f"OpenAI-compatible server: skipped ({exc})")
         return None
@@ -159,7 +159,7 @@ def main() -> None:
 
     import torch
 
-    from resources.captioner_transformers import TransformersCaptioner
+    from resources.captioners.transformers import TransformersCaptioner
 
     # One thread: other work shares these cores, and CPU seconds per caption stay comparable.
     cv2.setNumThreads(1)

@@ -14,7 +14,7 @@ five copies that are re-made from its frames and whose keyframes are picked agai
   combo      90 % crop, 0.5x, watermark and H.264 CRF 34
 
 Each version also gets the per-frame statistics the clips tier would store (FrameStats on the
-luma at short side 144) and from them its temporal signature (media.dedup.temporal_signature).
+luma at short side 144) and from them its temporal signature (media.signals.dedup.temporal_signature).
 
 A true pair is two members of one clip's family (original or copy); every other pair is false.
 Clips are split into two halves by --seed; DedupParams are calibrated on one half (grid search
@@ -44,11 +44,17 @@ import cv2
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from media.dedup import SIGNATURE_CHANNELS, DedupItem, DedupParams, find_duplicates, temporal_signature
-from media.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
-from media.frame_stats import FrameStats
-from media.hashing import hamming_matrix, phashes
-from media.nsfw import NsfwModel
+from media.decode.hashing import hamming_matrix, phashes
+from media.shots.frame_stats import FrameStats
+from media.signals.dedup import (
+    SIGNATURE_CHANNELS,
+    DedupItem,
+    DedupParams,
+    find_duplicates,
+    temporal_signature,
+)
+from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
+from media.signals.nsfw import NsfwModel
 
 STATE = Path(".vcurate/bench")
 NO_VETO = -1.0  # DedupParams.signature_min_correlation that turns the signature veto off

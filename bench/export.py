@@ -3,7 +3,7 @@
     uv run python -m bench.export [--footage DIR] [--videos NAME ...] [--preset P] [--repeat N]
 
 Each video's clips come from the clips tier's own analysis (analyze_video_decoding_once, not
-timed). Every clip is planned for the 256p and 480p stages at 24 fps (media/buckets.py
+timed). Every clip is planned for the 256p and 480p stages at 24 fps (media/export/buckets.py
 defaults: 4k+1 frames, 17..129, multiples of 16; a clip below a stage's size is skipped
 there) and exported with export_spans_decoding:
 
@@ -32,9 +32,9 @@ from pathlib import Path
 import av
 import cv2
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.buckets import BucketParams, plan_stage
-from media.transcode import ExportJob, export_spans_decoding
+from media.export.buckets import BucketParams, plan_stage
+from media.export.transcode import ExportJob, export_spans_decoding
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 
 VIDEOS = (
     "debian__python3-imageio__cockatoo.mp4",  # 1280x720, 14 s handheld

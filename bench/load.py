@@ -145,14 +145,14 @@ def run_pipeline(cfg: dict) -> dict:
     from dagster import DagsterInstance, Definitions, define_asset_job
     from dagster_aws.s3 import S3Resource
 
-    from assets.clips import clips
-    from assets.raw_pool import raw_pool
-    from assets.scored import scored
-    from resources.captioning import CaptionersResource
+    from assets.clips.asset import clips
+    from assets.raw_pool.asset import raw_pool
+    from assets.scored.asset import scored
+    from quality_checks.policy.resource import PolicyResource
+    from resources.captioners.resource import CaptionersResource
     from resources.compute import ComputeResource, start_ray
     from resources.lakefs import LakeFSResource
     from resources.optout import OptOutResource
-    from resources.policy import PolicyResource
     from resources.sources import SourceRegistryResource
 
     work = Path(cfg["workdir"])
@@ -214,8 +214,8 @@ def _video_job(video_id: str, analysis: object) -> object:
     """The scored worker's input for one analysed video, as the scored tier builds it."""
     import pyarrow as pa
 
-    from assets.scored_rows import VideoJob
-    from media.clip_signals import ClipInput
+    from assets.scored.rows import VideoJob
+    from media.signals.clip_signals import ClipInput
     from resources.lakefs import table_to_parquet_bytes
 
     stats = pa.table({"frame": pa.array(range(analysis.frame_count), pa.int64()),
@@ -233,10 +233,10 @@ def run_media_pipeline(cfg: dict) -> dict:
     captioning GPUs; otherwise both stages share one pool."""
     from functools import partial
 
-    from assets.clips_rows import AnalysisJob, analyze_with_cache
-    from assets.scored_rows import score_with_cache
-    from media.analysis import AnalysisParams
-    from media.clip_signals import SignalParams
+    from assets.clips.rows import AnalysisJob, analyze_with_cache
+    from assets.scored.rows import score_with_cache
+    from media.shots.analysis import AnalysisParams
+    from media.signals.clip_signals import SignalParams
     from resources.compute import ComputeResource
 
     work = Path(cfg["workdir"])
@@ -411,7 +411,7 @@ def main() -> int:
         Path(out).write_text(json.dumps(run(json.loads(cfg))))
         return 0
 
-    from resources.lakefs_server import LocalLakeFS, free_port
+    from orchestration.dev.lakefs_server import LocalLakeFS, free_port
 
     (BENCH_DIR / "runs").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

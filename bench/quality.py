@@ -27,8 +27,8 @@ import av
 import cv2
 import numpy as np
 
-from media.frames import frame_to_rgb
-from media.quality import (
+from media.decode.frames import frame_to_rgb
+from media.signals.quality import (
     QualityParams,
     blockiness,
     colourfulness,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import av
 
-from media.hashing import sha256_file
-from media.probe import probe_video_file
+from media.decode.hashing import sha256_file
+from media.decode.probe import probe_video_file
 
 
 def _timed(fn, *args):

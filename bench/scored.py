@@ -18,8 +18,8 @@ from pathlib import Path
 
 import cv2
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.clip_signals import ClipInput, SignalModels, SignalParams, score_video_clips
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from media.signals.clip_signals import ClipInput, SignalModels, SignalParams, score_video_clips
 
 OUT = Path(".vcurate/bench")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 
 # Footage without internal cuts (anything with cuts would pollute the ground truth).
 SINGLE_SHOT = (

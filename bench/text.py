@@ -40,9 +40,9 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from media.borders import border_signals
-from media.text_regions import TextBox, TextDetector, TextParams, corner_of, text_signals
-from media.watermark import watermark_signals
+from media.signals.borders import border_signals
+from media.signals.text import TextBox, TextDetector, TextParams, corner_of, text_signals
+from media.signals.watermark import watermark_signals
 
 # Footage without text of its own (checked with --sheet).
 TEXT_FREE = (

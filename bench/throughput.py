@@ -8,10 +8,10 @@ Default input: every video in `.vcurate/footage` (fetch it with
 On the same files, in the same run, it measures wall time (frames/s and realtime factor =
 video seconds / wall seconds) and peak RSS of:
 
-  analysis    our pass: `media.analysis.analyze_video_decoding_once` (one decode feeding
+  analysis    our pass: `media.shots.analysis.analyze_video_decoding_once` (one decode feeding
               shot detection with PySceneDetect's AdaptiveDetector, per-frame stats and
               keyframe JPEGs), default parameters: a video of 800 frames or more runs as
-              time segments on one process per CPU (media/segments.py); the pool starts
+              time segments on one process per CPU (media/shots/segments.py); the pool starts
               before the clock, like the imports; its CPU and memory are counted as ours
   one-proc    the same with segments off (`segment_workers=1`): one process per video
   ffmpeg      raw decode, the physical limit: `ffmpeg -threads 0 -i X -map 0:v:0 -f null -`
@@ -69,7 +69,7 @@ PASSES = ("sd-cli", "cv2-motion", "cv2-extract")  # the multi-pass pipeline, in 
 # workers so that each child loads only what its approach needs: its peak RSS stays its own.
 
 def _work_analysis(path: Path) -> tuple[int, float | None]:
-    from media.analysis import AnalysisParams, analyze_video_decoding_once
+    from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 
     analysis = analyze_video_decoding_once(path, AnalysisParams())
     # fps is count / presentation span, so this is the span the pipeline itself reports.
@@ -77,7 +77,7 @@ def _work_analysis(path: Path) -> tuple[int, float | None]:
 
 
 def _work_analysis_one_process(path: Path) -> tuple[int, float | None]:
-    from media.analysis import AnalysisParams, analyze_video_decoding_once
+    from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 
     analysis = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1))
     return analysis.frame_count, analysis.frame_count / analysis.fps
@@ -145,13 +145,13 @@ WORKERS: dict[str, Callable[[Path], tuple[int, float | None]]] = {
 
 
 # What each worker imports before its clock starts: imports are start-up, not work.
-PRELOAD = {"analysis": ("media.analysis",), "one-proc": ("media.analysis",), "pyav": ("av",),
+PRELOAD = {"analysis": ("media.shots.analysis",), "one-proc": ("media.shots.analysis",), "pyav": ("av",),
            "cv2-motion": ("cv2",), "cv2-extract": ("cv2",)}
 
 
 def _start_analysis_workers() -> None:
     # The clips tier starts its segment processes once per pipeline process, like its imports.
-    from media.segments import start_segment_workers
+    from media.shots.analysis import start_segment_workers
 
     start_segment_workers()
 

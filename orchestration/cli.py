@@ -123,7 +123,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _ensure_lakefs() -> None:
-    from resources.lakefs_server import is_healthy
+    from orchestration.dev.lakefs_server import is_healthy
 
     endpoint = lakefs_endpoint()
     if is_healthy(endpoint):
@@ -137,7 +137,7 @@ def _ensure_lakefs() -> None:
 
 
 def _local_server():
-    from resources.lakefs_server import LocalLakeFS
+    from orchestration.dev.lakefs_server import LocalLakeFS
 
     return LocalLakeFS(
         data_dir=STATE_DIR / "lakefs",
@@ -148,8 +148,8 @@ def _local_server():
 
 
 def _lakefs(args: argparse.Namespace) -> int:
-    from resources.lakefs_binary import find_lakefs_binary
-    from resources.lakefs_server import is_healthy
+    from orchestration.dev.lakefs_binary import find_lakefs_binary
+    from orchestration.dev.lakefs_server import is_healthy
 
     if args.action == "start":
         _ensure_lakefs()
@@ -231,7 +231,7 @@ def _materialize(source: str) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
-    from resources.lakefs_server import is_healthy
+    from orchestration.dev.lakefs_server import is_healthy
 
     known = [s.get("id") for s in _registry_data()["sources"]]
     if source not in known:
@@ -284,7 +284,7 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from assets.policy_preview import run_preview
+    from assets.upkeep.policy_preview import run_preview
     from orchestration.resources import lakefs_from_env
 
     changes, report, branch = run_preview(lakefs_from_env(), os.environ.get("VCURATE_POLICY", ""),
@@ -377,14 +377,14 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _gc_rules(args: argparse.Namespace) -> int:
-    from resources.lakefs_gc import gc_rules_json
+    from orchestration.dev.gc_rules import gc_rules_json
 
     print(gc_rules_json(args.main_days, args.other_days))
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
-    from assets.rollback import tier_history
+    from assets.upkeep.rollback import tier_history
     from orchestration.resources import lakefs_from_env
 
     for version in tier_history(lakefs_from_env(), args.tier, args.source):

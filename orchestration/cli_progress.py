@@ -1,4 +1,4 @@
-"""The CLI's progress bars: one per tier of the run, fed by assets.progress events."""
+"""The CLI's progress bars: one per tier of the run, fed by assets.common.progress events."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from assets.progress import ProgressEvent, listening
+from assets.common.progress import ProgressEvent, listening
 
 
 @contextmanager

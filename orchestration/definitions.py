@@ -2,15 +2,15 @@
 
 from dagster import Definitions
 
-from assets.captioned import captioned
-from assets.clips import clips
-from assets.policy_preview import policy_preview
-from assets.raw_pool import raw_pool
-from assets.release import release
-from assets.rollback import rollback_tier
-from assets.scored import scored
-from assets.stages import stage_assets
-from orchestration.governance import audit_optout, optout_registry_sensor, purge_optout
+from assets.captioned.asset import captioned
+from assets.clips.asset import clips
+from assets.raw_pool.asset import raw_pool
+from assets.release.asset import release
+from assets.scored.asset import scored
+from assets.stages.asset import stage_assets
+from assets.upkeep.optout import audit_optout, optout_registry_sensor, purge_optout
+from assets.upkeep.policy_preview import policy_preview
+from assets.upkeep.rollback import rollback_tier
 from orchestration.jobs import materialize_source, publish_release
 from orchestration.resources import build_resources
 from orchestration.schedules import nightly_backfill

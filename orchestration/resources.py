@@ -11,11 +11,11 @@ import os
 from dagster import EnvVar
 from dagster_aws.s3 import S3Resource
 
-from resources.captioning import CaptionersResource
+from quality_checks.policy.resource import PolicyResource
+from resources.captioners.resource import CaptionersResource
 from resources.compute import ComputeResource
 from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
-from resources.policy import PolicyResource
 from resources.sources import SourceRegistryResource
 
 

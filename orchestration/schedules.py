@@ -10,12 +10,12 @@ from dagster import (
     schedule,
 )
 
-from assets.captioned import CODE_VERSION as captioned_code
-from assets.clips import CODE_VERSION as clips_code
-from assets.partitions import SOURCE_PARTITIONS
-from assets.scored import CODE_VERSION as scored_code
+from assets.captioned.asset import CODE_VERSION as captioned_code
+from assets.clips.asset import CODE_VERSION as clips_code
+from assets.common.partitions import SOURCE_PARTITIONS
+from assets.scored.asset import CODE_VERSION as scored_code
 from orchestration.jobs import materialize_source
-from resources.policy import PolicyResource
+from quality_checks.policy.resource import PolicyResource
 
 # The tiers whose last materialization must match today's code version and policy hash.
 WATCHED = {"clips": clips_code, "scored": scored_code, "captioned": captioned_code}

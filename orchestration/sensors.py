@@ -10,7 +10,7 @@ from dagster import (
     sensor,
 )
 
-from assets.partitions import SOURCE_PARTITIONS
+from assets.common.partitions import SOURCE_PARTITIONS
 from orchestration.jobs import materialize_source
 from resources.sources import SourceRegistryResource
 

@@ -77,7 +77,7 @@ CLIPS_SCHEMA = pa.schema([
 ])
 
 # scored: one row per clip of the clips tier, every signal stored raw plus the governance
-# labels derived from them (quality_checks/governance.py) and the reasons behind each.
+# labels derived from them (quality_checks/routing/scored.py) and the reasons behind each.
 SCORED_SCHEMA = pa.schema([
     # lineage
     pa.field("source", pa.string(), nullable=False),
@@ -137,7 +137,7 @@ SCORED_SCHEMA = pa.schema([
     # duplicates and concepts
     pa.field("content_key", pa.string(), nullable=False),
     pa.field("phashes", pa.list_(pa.uint64()), nullable=False),
-    # media.dedup.temporal_signature: luma mean and spread per frame, resampled over the clip
+    # media.signals.dedup.temporal_signature: luma mean and spread per frame, resampled over the clip
     pa.field("temporal_signature", pa.list_(pa.float32()), nullable=False),
     pa.field("embedder", pa.string(), nullable=False),
     pa.field("duplicate_group", pa.string(), nullable=False),  # the kept clip's id

@@ -22,6 +22,7 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from media.files import atomic_path
 from resources.config_files import ConfigError, describe_validation_error, read_yaml
 
 # A source id is also a Dagster partition key and part of lakeFS branch names.
@@ -266,10 +267,8 @@ def fetch_s3_object(s3: Any, uri: str, cache_dir: Path, fingerprint: str) -> Pat
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", fingerprint)
     target = cache_dir / match["bucket"] / match["prefix"] / safe
     if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        s3.download_file(match["bucket"], match["prefix"], str(partial))
-        partial.replace(target)  # atomic: a killed download never looks complete
+        with atomic_path(target) as partial:  # a killed download never looks complete
+            s3.download_file(match["bucket"], match["prefix"], str(partial))
     return target
 
 

@@ -12,13 +12,13 @@ import yaml
 from dagster import DagsterInstance, materialize
 from dagster_aws.s3 import S3Resource
 
-from assets.raw_pool import raw_pool
-from resources.captioning import CaptionersResource
+from assets.raw_pool.asset import raw_pool
+from orchestration.dev.lakefs_server import LocalLakeFS, free_port
+from quality_checks.policy.resource import PolicyResource
+from resources.captioners.resource import CaptionersResource
 from resources.compute import ComputeResource
 from resources.lakefs import LakeFSResource
-from resources.lakefs_server import LocalLakeFS, free_port
 from resources.optout import OptOutResource
-from resources.policy import PolicyResource
 from resources.sources import SourceRegistryResource
 
 ACCESS_KEY = "AKIAIOSFOLVCURATETST"

@@ -14,8 +14,8 @@ from pathlib import Path
 from dagster import materialize
 from dagster_aws.s3 import S3Resource
 
-from assets.clips import clips
-from assets.raw_pool import raw_pool
+from assets.clips.asset import clips
+from assets.raw_pool.asset import raw_pool
 from resources.lakefs import LakeFSResource
 from tests.conftest import Pipeline
 

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from media.aesthetic import AestheticScorer, laion_mlp, load_aesthetic_scorer  # noqa: E402
+from media.signals.aesthetic import AestheticScorer, laion_mlp, load_aesthetic_scorer  # noqa: E402
 
 PROJECTION = 16
 
@@ -131,7 +131,7 @@ def test_module_imports_without_the_models_extra_and_says_how_to_get_it(tmp_path
         "import sys\n"
         "sys.modules['torch'] = None\n"
         "sys.modules['transformers'] = None\n"
-        "import media.aesthetic as a\n"
+        "import media.signals.aesthetic as a\n"
         "try:\n"
         "    a.AestheticScorer('clip', 'mlp.pth')\n"
         "except RuntimeError as exc:\n"

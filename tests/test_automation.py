@@ -14,13 +14,13 @@ from dagster import (
     instance_for_test,
 )
 
-from assets.captioned import CODE_VERSION as CAPTIONED_CODE
-from assets.clips import CODE_VERSION as CLIPS_CODE
-from assets.scored import CODE_VERSION as SCORED_CODE
+from assets.captioned.asset import CODE_VERSION as CAPTIONED_CODE
+from assets.clips.asset import CODE_VERSION as CLIPS_CODE
+from assets.scored.asset import CODE_VERSION as SCORED_CODE
 from orchestration.definitions import defs
 from orchestration.schedules import nightly_backfill
 from quality_checks.policy import load_policy
-from resources.policy import PolicyResource
+from quality_checks.policy.resource import PolicyResource
 
 
 def _materialized(instance: DagsterInstance, asset: str, partition: str, **metadata: object) -> None:

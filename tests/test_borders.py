@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from media.borders import BorderParams, border_signals
+from media.signals.borders import BorderParams, border_signals
 
 H, W = 384, 682
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.buckets import (
+from media.export.buckets import (
     ASPECT_BUCKETS,
     BucketParams,
     aspect_bucket,

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.camera_motion import COLUMNS, CameraParams, FlowParams, classify_camera, global_motion
-from media.frame_stats import FrameStats
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.camera_motion import COLUMNS, CameraParams, FlowParams, classify_camera, global_motion
+from media.shots.frame_stats import FrameStats
 
 SIZE = (320, 240)
 FPS = 24

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from assets.captioned import captioned
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.raw_pool import raw_pool
-from assets.scored import scored
+from assets.captioned.asset import captioned
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from assets.scored.asset import scored
 from media.captions import FIELDS, QcParams, check_caption, parse_caption
 from tests.conftest import Pipeline, write_registry
 

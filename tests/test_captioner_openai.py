@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resources.captioner_openai import OpenAICaptioner, _retry_after_s
-from resources.captioning import CaptionRequest
+from resources.captioners.base import CaptionRequest
+from resources.captioners.openai import OpenAICaptioner, _retry_after_s
 from tests.openai_server import LocalOpenAIServer
 
 # Short enough that the whole file runs in a few seconds; the client logic is the same at 60 s.
@@ -245,7 +245,7 @@ def test_tiny_vlm_served_over_http_matches_local_captioner(tmp_path: Path) -> No
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     tiny_vlm = pytest.importorskip("tests.tiny_vlm")
-    backend = pytest.importorskip("resources.captioner_transformers")
+    backend = pytest.importorskip("resources.captioners.transformers")
 
     model_path = tiny_vlm.build_tiny_vlm(tmp_path / "tiny-vlm")
     local = backend.TransformersCaptioner(

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resources.captioning import CaptionRequest
+from resources.captioners.base import CaptionRequest
 
 MAX_NEW_TOKENS = 16
 PROMPT = 'Describe this clip. Reply with JSON: {"subject": ..., "action": ..., "camera": ...}'
@@ -29,7 +29,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def captioner(tiny_model: Path):
-    from resources.captioner_transformers import TransformersCaptioner
+    from resources.captioners.transformers import TransformersCaptioner
 
     captioner = TransformersCaptioner(str(tiny_model), batch_size=4, max_new_tokens=MAX_NEW_TOKENS)
     yield captioner
@@ -78,7 +78,7 @@ def test_prompt_uses_the_chat_template_with_images_before_the_text(captioner) ->
 
 
 def test_greedy_is_deterministic_and_batching_changes_nothing(captioner, tiny_model: Path) -> None:
-    from resources.captioner_transformers import TransformersCaptioner
+    from resources.captioners.transformers import TransformersCaptioner
 
     requests = three_requests()
     first = captioner.caption(requests)
@@ -132,7 +132,7 @@ def test_a_bad_request_fails_alone(captioner) -> None:
 def test_sampling_follows_the_torch_seed(tiny_model: Path) -> None:
     import torch
 
-    from resources.captioner_transformers import TransformersCaptioner
+    from resources.captioners.transformers import TransformersCaptioner
 
     sampler = TransformersCaptioner(str(tiny_model), max_new_tokens=MAX_NEW_TOKENS, temperature=1.0)
     requests = three_requests()[:2]
@@ -144,14 +144,14 @@ def test_sampling_follows_the_torch_seed(tiny_model: Path) -> None:
 
 def test_missing_model_directory_is_a_clear_error(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from resources.captioner_transformers import TransformersCaptioner
+    from resources.captioners.transformers import TransformersCaptioner
 
     with pytest.raises(FileNotFoundError, match="does not exist.*local_files_only=False"):
         TransformersCaptioner(str(tmp_path / "no-such-model"))
 
 
 def test_missing_models_extra_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from resources.captioner_transformers import TransformersCaptioner
+    from resources.captioners.transformers import TransformersCaptioner
 
     monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails
     with pytest.raises(ImportError, match=r"uv sync --extra models"):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from quality_checks import raw_pool_checks as checks
+from quality_checks import raw_pool as checks
 from quality_checks.policy import load_policy
 from quality_checks.schemas import RAW_POOL_SCHEMA
 from resources.optout import OptOutRegistry

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from orchestration import cli
+from orchestration.dev.lakefs_server import LocalLakeFS, free_port
 from resources.lakefs import LakeFSResource
-from resources.lakefs_server import LocalLakeFS, free_port
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.video_factory import write_cut_video
 

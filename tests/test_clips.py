@@ -13,17 +13,17 @@ from dagster import materialize
 from PIL import Image
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.raw_pool import raw_pool
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.clip_spans import SpanParams
-from media.dissolves import DissolveDetector
-from media.frames import decode_analysis_frames, shrink_by_whole_factors
-from media.median import median
-from media.probe import probe_video_file
-from media.shots import FastAdaptiveDetector, FastContentDetector
-from quality_checks import clips_checks
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from media.decode.frames import decode_analysis_frames, shrink_by_whole_factors
+from media.decode.probe import probe_video_file
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.detectors import FastAdaptiveDetector, FastContentDetector
+from media.shots.dissolves import DissolveDetector
+from media.shots.median import median
+from media.shots.spans import SpanParams
+from quality_checks import clips as clips_checks
 from tests.conftest import Pipeline, materialization_metadata, write_registry
 from tests.video_factory import (
     write_cut_video,

@@ -49,7 +49,7 @@ def count_calls(_: object) -> tuple[int, int]:
 
 
 def loaded_models(params: object) -> tuple[int, int]:
-    from media.clip_signals import models_for
+    from media.signals.clip_signals import models_for
 
     return os.getpid(), id(models_for(params))
 
@@ -119,7 +119,7 @@ def test_ray_workers_keep_module_state_and_models_between_tasks(ray_cluster: Non
     for calls in by_pid.values():  # each worker counted every task it ran: nothing was reset
         assert sorted(calls) == list(range(1, len(calls) + 1))
     # the scored workers' models (PP-OCR, OpenNSFW) load once per worker, not once per task
-    from media.clip_signals import SignalParams
+    from media.signals.clip_signals import SignalParams
 
     params = SignalParams()
     models = [o.result for o in executor.map_unordered("scored", loaded_models, [params] * 6)]
@@ -155,10 +155,10 @@ def _another_repository(lakefs: LakeFSResource) -> LakeFSResource:
 def _materialize(pipeline: Pipeline, registry: Path, compute: ComputeResource):
     from dagster import materialize
 
-    from assets.clips import clips
-    from assets.partitions import tier_path
-    from assets.raw_pool import raw_pool
-    from assets.scored import scored
+    from assets.clips.asset import clips
+    from assets.common.partitions import tier_path
+    from assets.raw_pool.asset import raw_pool
+    from assets.scored.asset import scored
 
     pipeline.policy_path = str(registry.parent / "policy.yaml")
     pipeline.run(registry, "mix")

@@ -7,7 +7,8 @@ import pytest
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from media.dedup import (
+from media.decode.hashing import hamming_matrix
+from media.signals.dedup import (
     SIGNATURE_CHANNELS,
     SIGNATURE_LENGTH,
     DedupItem,
@@ -16,7 +17,6 @@ from media.dedup import (
     find_duplicates,
     temporal_signature,
 )
-from media.hashing import hamming_matrix
 
 PARAMS = DedupParams(phash_max_distance=6, phash_min_matches=1, cosine_threshold=0.9)
 RNG_HASHES = np.random.default_rng(11).integers(1, 2**63, size=(64, 4), dtype=np.uint64)
@@ -274,9 +274,9 @@ def test_indexed_phash_search_equals_brute_force(max_distance):
 
 
 def test_blocked_cosine_pass_equals_dense(monkeypatch):
-    import media.dedup
+    import media.signals.dedup
 
-    monkeypatch.setattr(media.dedup, "_BLOCK_CELLS", 7 * 50)  # 7 rows per block, 50 items
+    monkeypatch.setattr(media.signals.dedup, "_BLOCK_CELLS", 7 * 50)  # 7 rows per block, 50 items
     rng = np.random.default_rng(5)
     base = rng.normal(size=(10, 8)).astype(np.float32)
     vectors = np.repeat(base, 5, axis=0) + rng.normal(0, 0.15, (50, 8)).astype(np.float32)
@@ -291,9 +291,9 @@ def test_blocked_cosine_pass_equals_dense(monkeypatch):
 
 
 def test_one_big_group_survives_edge_compaction(monkeypatch):
-    import media.dedup
+    import media.signals.dedup
 
-    monkeypatch.setattr(media.dedup, "_BLOCK_CELLS", 3 * 40)  # many blocks, ~800 links for 40 items
+    monkeypatch.setattr(media.signals.dedup, "_BLOCK_CELLS", 3 * 40)  # many blocks, ~800 links for 40 items
     v = _unit(1, 2, 3)
     items = [DedupItem(f"c{i:02d}", f"k{i}", [], v, 1.0 + (i == 17), 1) for i in range(40)]
     results = find_duplicates(items, PARAMS)

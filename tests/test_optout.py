@@ -10,16 +10,16 @@ from pathlib import Path
 import yaml
 from dagster import AssetKey, AssetRecordsFilter, materialize
 
-from assets.captioned import captioned
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.raw_pool import raw_pool
-from assets.release import release
-from assets.rollback import rollback_tier, tier_history
-from assets.scored import scored
-from assets.stages import stage_assets
-from orchestration.governance import audit_optout, purge_optout
-from quality_checks.stage_policy import STAGES
+from assets.captioned.asset import captioned
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from assets.release.asset import release
+from assets.scored.asset import scored
+from assets.stages.asset import stage_assets
+from assets.upkeep.optout import audit_optout, purge_optout
+from assets.upkeep.rollback import rollback_tier, tier_history
+from quality_checks.policy.stages import STAGES
 from tests.conftest import Pipeline, write_registry
 from tests.video_factory import write_video
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from media.probe import VideoProbe
+from media.decode.probe import VideoProbe
 from quality_checks.policy import load_policy
 from resources.config_files import ConfigError
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from media.hashing import sha256_file, video_id_for
-from media.probe import probe_video_file
+from media.decode.hashing import sha256_file, video_id_for
+from media.decode.probe import probe_video_file
 from tests.video_factory import (
     write_bad_inputs,
     write_broken_duration_video,

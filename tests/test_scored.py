@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.raw_pool import raw_pool
-from assets.scored import scored
-from quality_checks.governance import govern
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from assets.scored.asset import scored
 from quality_checks.policy import Policy
+from quality_checks.routing.scored import govern
 from tests.conftest import Pipeline, materialization_metadata, write_registry
 from tests.video_factory import write_transformed_copy
 

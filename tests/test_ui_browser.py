@@ -22,7 +22,7 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import expect, sync_playwright
 
-from resources.lakefs_server import LocalLakeFS
+from orchestration.dev.lakefs_server import LocalLakeFS
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.video_factory import write_video
 from tests.webserver import dagster_webserver

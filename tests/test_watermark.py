@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from media.borders import border_signals
-from media.text_regions import TextParams, TextSignals
-from media.watermark import WatermarkParams, static_edge_evidence, watermark_signals
+from media.signals.borders import border_signals
+from media.signals.text import TextParams, TextSignals
+from media.signals.watermark import WatermarkParams, static_edge_evidence, watermark_signals
 
 H, W = 384, 682
 

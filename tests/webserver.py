@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from resources.lakefs_server import free_port
+from orchestration.dev.lakefs_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

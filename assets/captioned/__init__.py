@@ -1,0 +1,1 @@
+"""captioned: structured captions with QC. `asset` is the Dagster asset, `rows` its row builder."""

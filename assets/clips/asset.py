@@ -1,0 +1,149 @@
+"""clips: single-shot clips of every accepted raw video, from one decode per video."""
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AutomationCondition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from assets.clips.rows import ClipsStats, build_clips
+from assets.common.charts import histograms_png, markdown_image, shrink_png
+from assets.common.layout import clips_prefix, tier_path
+from assets.common.outages import retry_on_lakefs_outage
+from assets.common.partitions import SOURCE_PARTITIONS
+from assets.common.progress import Progress
+from assets.common.publishing import commit_for_audit, publish_if_audited
+from quality_checks.clips import clips_check_specs, evaluate_clips_checks
+from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
+from quality_checks.policy.resource import PolicyResource
+from quality_checks.schemas import CLIPS_SCHEMA
+from resources.compute import ComputeResource
+from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutResource
+from resources.sources import SourceRegistryResource
+
+TIER = "clips"
+CODE_VERSION = "clips-1"
+
+
+@asset(
+    name=TIER,
+    partitions_def=SOURCE_PARTITIONS,
+    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
+    deps=[AssetDep("raw_pool")],
+    group_name="curate",
+    code_version=CODE_VERSION,
+    check_specs=[*clips_check_specs(TIER), no_opted_out_spec(TIER)],
+    kinds={"lakefs", "parquet", "pyav", "opencv"},
+    owners=["team:data-platform"],
+    tags={"tier": "clips"},
+    description=(
+        "Single-shot clips of every accepted raw video. Each video is decoded once: "
+        "PySceneDetect's detector (policy.clips.detector), per-frame luma, sharpness and xGen "
+        "motion, and keyframes (sharp start, middle, motion peak, end) all read the same "
+        "frame stream. Shots are stitched, trimmed, re-clipped at motion spikes, split into "
+        "windows and bounded by policy.clips. Clips are spans of the raw video; per-frame "
+        "statistics, keyframes and a contact sheet per video are stored next to the table."
+    ),
+)
+@retry_on_lakefs_outage
+def clips(
+    context: AssetExecutionContext,
+    lakefs: LakeFSResource,
+    sources: SourceRegistryResource,
+    policy: PolicyResource,
+    optouts: OptOutResource,
+    compute: ComputeResource,
+) -> Iterator[MaterializeResult | object]:
+    source_id = context.partition_key
+    rules = policy.load()
+    params = rules.clips.analysis_params()
+    raw_commit = lakefs.head()
+    raw = lakefs.read_table(tier_path(source_id, "raw_pool"), ref=raw_commit)
+    if raw is None:
+        raise Failure(f"clips {source_id}: no raw_pool table on main; materialize raw_pool first")
+    accepted = raw.filter(pc.equal(raw.column("status"), "accepted")).to_pylist()
+    registry = sources.load()
+    path = tier_path(source_id, TIER)
+
+    report = Progress(context.log, TIER, source_id, "videos")
+
+    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
+        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
+        config_hash=params.fingerprint(), upstream_commits={"raw_pool": raw_commit},
+    ))
+    table, stats = build_clips(
+        source_id, accepted, lakefs.read_table(path), params,
+        lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
+        sources.cache("analysis"), raw_commit, executor=compute.task_executor(),
+        stored=wap.list_paths(clips_prefix(source_id)), write=wap.write_bytes,
+        delete=wap.delete_paths, progress=report,
+    )
+    wap.write_table(path, table)
+    committed, audited = commit_for_audit(
+        wap, f"clips {source_id}: {table.num_rows} clips from "
+             f"{stats.videos - len(stats.failed)} videos", path, table,
+    )
+    stored = lakefs.list_paths(clips_prefix(source_id), ref=wap.name if committed else None)
+    results = evaluate_clips_checks(audited, rules, stored)
+    results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
+    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
+        **_metadata(table, stats), **report.metadata(),
+        "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),
+        "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, commit)),
+        "upstream_raw_pool_commit": raw_commit,
+        "compute_executor": compute.executor,
+        "analysis_fingerprint": params.fingerprint(),
+    })
+
+
+def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
+    durations = table.column("duration_s").to_pylist()
+    buckets = Counter(min(int(d // 2) * 2, 16) for d in durations)
+    histogram = "".join(f"| {b}-{b + 2} s | {buckets[b]} |\n" for b in sorted(buckets))
+    fps = stats.frames_decoded / stats.seconds_analyzing if stats.seconds_analyzing else 0.0
+    failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
+    return {
+        "dagster/row_count": table.num_rows,
+        "dagster/column_schema": TableSchema(
+            columns=[TableColumn(f.name, str(f.type)) for f in CLIPS_SCHEMA]),
+        "videos": stats.videos,
+        "videos_analysed": stats.analyzed,
+        "videos_from_cache": stats.from_cache,
+        "videos_in_segments": stats.in_segments,
+        "videos_unchanged": stats.reused,
+        "videos_failed": len(stats.failed),
+        "failures": MetadataValue.md(failures or "none"),
+        "frames_decoded": stats.frames_decoded,
+        "analysis_frames_per_s": round(fps, 1),
+        "duration_histogram": MetadataValue.md("| duration | clips |\n|---|---|\n" + histogram + "\n" + (
+            markdown_image(histograms_png({"clip duration s": durations,
+                                           "motion": table.column("motion_mean").to_pylist()},
+                                          columns=2), "clip durations") if durations else "")),
+    }
+
+
+def _first_sheet(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
+    """The first video's contact sheet inline (shrunk), so the run page shows the clips."""
+    if table.num_rows == 0:
+        return "no clips"
+    row = table.slice(0, 1).to_pylist()[0]
+    data = lakefs.read_bytes(row["contact_sheet_path"], ref=ref)
+    return markdown_image(shrink_png(data, 720), row["uri"]) if data else "missing"
+
+
+def _sheet_links(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
+    sheets = sorted(set(zip(table.column("uri").to_pylist(),
+                            table.column("contact_sheet_path").to_pylist(), strict=True)))
+    return "".join(f"- [{uri}]({lakefs.object_url(sheet, ref)})\n" for uri, sheet in sheets) or "none"

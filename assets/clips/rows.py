@@ -1,0 +1,211 @@
+"""Build the clips table for one source: analyse new videos on the compute executor, reuse the rest.
+
+Analyses are content-addressed: a local cache keyed by (video sha256, analysis parameters)
+means a retried or re-run materialization redoes only the videos that failed or changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import pyarrow as pa
+
+from assets.common.layout import (
+    PICKLE_LAYOUT,
+    clip_file_path,
+    frame_stats_path,
+    keyframe_path,
+    video_object_prefixes,
+    video_sheet_path,
+)
+from media.export.transcode import cut_clips_decoding
+from media.files import write_bytes_atomically
+from media.shots.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
+from quality_checks.schemas import CLIPS_SCHEMA
+from resources.compute import LocalExecutor, TaskExecutor
+from resources.lakefs import table_to_parquet_bytes
+
+COMPUTE_STAGE = "clips"  # the compute stage whose resources (compute.stages) analyses ask for
+
+
+@dataclass
+class ClipsStats:
+    videos: int = 0
+    analyzed: int = 0
+    from_cache: int = 0
+    reused: int = 0
+    removed_videos: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # uri -> reason
+    frames_decoded: int = 0
+    seconds_analyzing: float = 0.0
+    in_segments: int = 0  # videos analysed as time segments on several workers
+
+
+def clip_id_for(video_id: str, start: int, end: int) -> str:
+    return "c" + hashlib.sha256(f"{video_id}:{start}:{end}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class AnalysisJob:
+    """One video to analyse: a local path a worker can read, and its content hash."""
+
+    video_id: str
+    path: str
+    sha256: str
+
+
+def analyze_with_cache(job: AnalysisJob, params: AnalysisParams, cache_root: str) -> tuple[str, bool]:
+    """Worker: the path of the analysis pickle for (sha256, params), computed if missing."""
+    target = (Path(cache_root) / PICKLE_LAYOUT / job.sha256[:2] / job.sha256
+              / f"{params.fingerprint()}.pkl")
+    if target.is_file():
+        return str(target), True
+    analysis = analyze_video_decoding_once(Path(job.path), params)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if params.cut_files and analysis.clips:
+        folder = target.with_suffix("")
+        folder.mkdir(exist_ok=True)
+        spans = [(c.start, c.end) for c in analysis.clips]
+        outputs = [folder / f"{a:07d}_{b:07d}.mp4" for a, b in spans]
+        cut_clips_decoding(Path(job.path), spans, outputs)
+        analysis.clip_files = {a: str(out) for (a, _), out in zip(spans, outputs, strict=True)}
+    write_bytes_atomically(target, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
+    return str(target), False
+
+
+def iter_analyses(
+    jobs: Iterable[AnalysisJob], params: AnalysisParams, cache_root: Path, executor: TaskExecutor,
+) -> Iterator[tuple[str, VideoAnalysis | None, str, bool]]:
+    """Analyse videos on `executor`; yield (video_id, analysis, error, cached) as each video
+    finishes, so a caller holds a bounded number of videos' results at a time. A video whose
+    analysis fails (or whose worker dies) yields its error; the others go on."""
+    jobs = list(jobs)
+    # Fewer videos than workers: the idle workers' share goes to time segments of each video
+    # (media/shots/segments.py; results are the same). Ray spreads videos over its cluster instead.
+    busy = max(1, min(executor.parallelism(), len(jobs)))
+    share = executor.parallelism() // busy if isinstance(executor, LocalExecutor) else 1
+    params = replace(params, segment_workers=max(1, share))
+    analyze = partial(analyze_with_cache, params=params, cache_root=str(cache_root))
+    for job, found, error in executor.map_unordered(COMPUTE_STAGE, analyze, jobs):
+        if found is None:
+            yield job.video_id, None, error, False
+            continue
+        pickle_path, cached = found
+        try:
+            yield job.video_id, pickle.loads(Path(pickle_path).read_bytes()), "", cached
+        except Exception as exc:  # a cache file that vanished or is corrupt fails this video only
+            yield job.video_id, None, f"{type(exc).__name__}: {exc}", False
+
+
+def rows_for_video(
+    source: str, video: dict, analysis: VideoAnalysis, params: AnalysisParams,
+    upstream_commit: str,
+) -> tuple[list[dict], dict[str, bytes]]:
+    """Clip rows of one video and the objects (keyframes, stats, contact sheet) they cite."""
+    vid = video["video_id"]
+    stats_path = frame_stats_path(source, vid)
+    sheet_path = video_sheet_path(source, vid)
+    objects: dict[str, bytes] = {}
+    for frame, jpeg in analysis.keyframe_jpegs.items():
+        objects[keyframe_path(source, vid, frame)] = jpeg
+    stats_table = pa.table({"frame": pa.array(range(analysis.frame_count), pa.int64()),
+                            **{k: pa.array(v) for k, v in analysis.stats.items()}})
+    objects[stats_path] = table_to_parquet_bytes(stats_table)
+    rows, labels = [], []
+    fingerprint = params.fingerprint()
+    detector_params = json.dumps({"detector": params.detector, **params.detector_params,
+                                  "spans": asdict(params.spans)}, sort_keys=True)
+    for clip in analysis.clips:
+        clip_id = clip_id_for(vid, clip.start, clip.end)
+        labels.append(f"{clip_id[:9]}\n{clip.start_s:.2f}-{clip.end_s:.2f} s\n"
+                      f"frames {clip.start}-{clip.end - 1}")
+        rows.append({
+            "source": source, "video_id": vid, "clip_id": clip_id, "sha256": video["sha256"],
+            "uri": video["uri"], "start_frame": clip.start, "end_frame": clip.end,
+            "start_s": clip.start_s, "end_s": clip.end_s,
+            "duration_s": clip.end_s - clip.start_s, "video_frame_count": analysis.frame_count,
+            "fps": analysis.fps, "width": analysis.width, "height": analysis.height,
+            "detector": params.detector, "detector_params": detector_params,
+            "analysis_fingerprint": fingerprint,
+            **analysis.clip_stats(clip),
+            "keyframes": [{"role": role, "frame": frame,
+                           "path": keyframe_path(source, vid, frame)}
+                          for role, frame in clip.keyframes.items()],
+            "frame_stats_path": stats_path, "contact_sheet_path": sheet_path,
+            "clip_file_path": None,
+            "upstream_commit": upstream_commit,
+        })
+        if clip.start in analysis.clip_files:
+            rows[-1]["clip_file_path"] = clip_file_path(source, vid, clip_id)
+            objects[rows[-1]["clip_file_path"]] = Path(analysis.clip_files[clip.start]).read_bytes()
+    objects[sheet_path] = analysis.contact_sheet_png(labels)
+    return rows, objects
+
+
+def build_clips(
+    source: str, accepted: list[dict], previous: pa.Table | None, params: AnalysisParams,
+    local_path: Callable[[dict], Path], cache_root: Path, upstream_commit: str, executor: TaskExecutor,
+    stored: list[str], write: Callable[[str, bytes], None],
+    delete: Callable[[list[str]], None], progress: Callable[[int, int], None] | None = None,
+) -> tuple[pa.Table, ClipsStats]:
+    """The clips table of one source; keyframes, statistics and sheets go to `write`.
+
+    Videos whose bytes and parameters are unchanged keep their stored rows and objects;
+    objects of videos that left or are analysed again (found among the `stored` paths)
+    are deleted first. Each analysed
+    video is written as soon as it finishes, so memory holds one video's results at a time.
+    """
+    stats = ClipsStats(videos=len(accepted))
+    fingerprint = params.fingerprint()
+    kept: dict[str, list[dict]] = {}
+    if previous is not None:
+        for row in previous.to_pylist():
+            kept.setdefault(row["video_id"], []).append(row)
+    current = {v["video_id"]: v for v in accepted}
+    stats.removed_videos = sorted(set(kept) - set(current))
+
+    rows: list[dict] = []
+    jobs: dict[str, AnalysisJob] = {}
+    for vid, video in current.items():
+        old = kept.get(vid)
+        if old and old[0]["sha256"] == video["sha256"] and old[0]["analysis_fingerprint"] == fingerprint:
+            rows.extend(old)  # same bytes, same parameters: the stored clips still hold
+            stats.reused += 1
+            continue
+        try:
+            jobs[vid] = AnalysisJob(vid, str(local_path(video)), video["sha256"])
+        except Exception as exc:
+            stats.failed[video["uri"]] = f"fetch failed: {exc}"
+
+    stale = tuple(prefix for vid in [*stats.removed_videos, *jobs]
+                  for prefix in video_object_prefixes(source, vid))
+    if stale:
+        delete([path for path in stored if path.startswith(stale)])
+
+    started = time.monotonic()
+    for done, (vid, analysis, error, cached) in enumerate(
+            iter_analyses(jobs.values(), params, cache_root, executor), start=1):
+        if analysis is None:
+            stats.failed[current[vid]["uri"]] = error
+        else:
+            video_rows, objects = rows_for_video(source, current[vid], analysis, params,
+                                                 upstream_commit)
+            for path, data in objects.items():
+                write(path, data)
+            rows.extend(video_rows)
+            stats.analyzed += 1
+            stats.from_cache += int(cached)
+            stats.frames_decoded += analysis.frame_count
+            stats.in_segments += int(not cached and analysis.segments > 1)
+        if progress:
+            progress(done, len(jobs))
+    stats.seconds_analyzing = time.monotonic() - started
+    rows.sort(key=lambda r: (r["video_id"], r["start_frame"]))
+    return pa.Table.from_pylist(rows, schema=CLIPS_SCHEMA), stats

@@ -1,0 +1,3 @@
+"""What every tier's asset shares: partitions, the lakeFS layout, write-audit-publish, progress,
+outages, metadata and charts.
+"""

@@ -1,0 +1,122 @@
+"""Every path the product writes: the lakeFS repository's layout, and the local work cache's.
+
+Writers, the lineage audit and the purge all name objects through these functions, so an
+object one of them writes cannot escape the others. Layout of the repository:
+
+    sources/<source>/<tier>.parquet                        one table per (tier, source)
+    sources/<source>/clips/<kind>/<video_id>[/...]         per-video objects (VIDEO_OBJECT_KINDS)
+    sources/<source>/scored/embeddings.parquet             clip embeddings (dedup across sources)
+    sources/<source>/scored/sheets/<route>.png             contact sheet per route
+    sources/<source>/stages/<stage>/<sample_id>.mp4        transcoded stage media
+    concepts/<embedder>-k<k>-seed<seed>.parquet            concept centroids shared by all sources
+    releases/<tag>/{manifest,buckets}.parquet              a tagged release
+    audits/<audit_id>/{findings.parquet,report.md}         an opt-out audit
+    previews/<policy hash>/{changes.parquet,report.md,policy.yaml}   a policy preview (branch only)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+SOURCES = "sources/"
+# Folders of per-video objects under a source's clips prefix: a video's are all of
+# `<clips prefix>/<kind>/<video_id>` for these kinds.
+VIDEO_OBJECT_KINDS = ("keyframes", "frame_stats", "contact_sheets", "files")
+# Local work cache: pickles name their classes' modules, so entries written before the code
+# layout changed (issue 18) live under an older folder and are recomputed, never misread.
+PICKLE_LAYOUT = "layout-2"
+
+
+def source_prefix(source: str) -> str:
+    """Everything of one source (the whole partition, every tier)."""
+    return f"{SOURCES}{source}/"
+
+
+def tier_path(source: str, tier: str) -> str:
+    """Where a tier's table for one source lives in the lakeFS repository."""
+    return f"{SOURCES}{source}/{tier}.parquet"
+
+
+def tier_tables_listed(paths: Iterable[str], tiers: Iterable[str]) -> dict[tuple[str, str], str]:
+    """{(source, tier): path} for the tier tables among listed lakeFS paths (the inverse of
+    `tier_path`); other objects under `sources/` (keyframes, media, ...) are left out."""
+    wanted = set(tiers)
+    found = {}
+    for path in paths:
+        parts = path.split("/")
+        if len(parts) == 3 and f"{parts[0]}/" == SOURCES and parts[2].endswith(".parquet"):
+            tier = parts[2].removesuffix(".parquet")
+            if tier in wanted:
+                found[(parts[1], tier)] = path
+    return found
+
+
+# clips
+def clips_prefix(source: str) -> str:
+    return f"{SOURCES}{source}/clips"
+
+
+def video_object_prefixes(source: str, video_id: str) -> tuple[str, ...]:
+    """Prefixes of every per-video object clips stores for one video."""
+    return tuple(f"{clips_prefix(source)}/{kind}/{video_id}" for kind in VIDEO_OBJECT_KINDS)
+
+
+def keyframe_path(source: str, video_id: str, frame: int) -> str:
+    return f"{clips_prefix(source)}/keyframes/{video_id}/{frame:07d}.jpg"
+
+
+def frame_stats_path(source: str, video_id: str) -> str:
+    return f"{clips_prefix(source)}/frame_stats/{video_id}.parquet"
+
+
+def video_sheet_path(source: str, video_id: str) -> str:
+    return f"{clips_prefix(source)}/contact_sheets/{video_id}.png"
+
+
+def clip_file_path(source: str, video_id: str, clip_id: str) -> str:
+    return f"{clips_prefix(source)}/files/{video_id}/{clip_id}.mp4"
+
+
+# scored
+def embeddings_path(source: str) -> str:
+    return f"{SOURCES}{source}/scored/embeddings.parquet"
+
+
+def route_sheet_path(source: str, route: str) -> str:
+    return f"{SOURCES}{source}/scored/sheets/{route}.png"
+
+
+def centroids_path(embedder: str, k: int, seed: int) -> str:
+    """Concept centroids are shared by every source, so clusters mean the same everywhere."""
+    return f"concepts/{embedder}-k{k}-seed{seed}.parquet"
+
+
+# stages
+def stage_media_prefix(source: str, stage: str) -> str:
+    return f"{SOURCES}{source}/stages/{stage}"
+
+
+def stage_media_path(source: str, stage: str, sample_id: str) -> str:
+    return f"{stage_media_prefix(source, stage)}/{sample_id}.mp4"
+
+
+# releases, audits, previews
+def release_manifest_path(tag: str) -> str:
+    return f"releases/{tag}/manifest.parquet"
+
+
+def release_buckets_path(tag: str) -> str:
+    return f"releases/{tag}/buckets.parquet"
+
+
+def audit_findings_path(audit_id: str) -> str:
+    return f"audits/{audit_id}/findings.parquet"
+
+
+def audit_report_path(audit_id: str) -> str:
+    return f"audits/{audit_id}/report.md"
+
+
+def preview_path(policy_hash: str, name: str) -> str:
+    """`name`: changes.parquet, report.md or policy.yaml."""
+    return f"previews/{policy_hash}/{name}"

@@ -1,0 +1,1 @@
+"""release: every stage manifest at one main commit, tagged."""

@@ -1,0 +1,3 @@
+"""scored: every signal per clip, dedup, concepts and governance routes. `asset` is the Dagster
+asset, `rows` its row builder.
+"""

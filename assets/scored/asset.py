@@ -1,0 +1,231 @@
+"""scored: every signal per clip, global dedup, concept clusters and layered governance labels."""
+
+from collections import Counter
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AutomationCondition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from assets.common.charts import bar_png, histograms_png, markdown_image
+from assets.common.layout import (
+    SOURCES,
+    centroids_path,
+    embeddings_path,
+    route_sheet_path,
+    tier_path,
+    tier_tables_listed,
+)
+from assets.common.outages import retry_on_lakefs_outage
+from assets.common.partitions import SOURCE_PARTITIONS
+from assets.common.progress import Progress
+from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.scored.rows import Published, ScoredStats, assemble, compute_signals, reusable_rows
+from media.shots.keyframes import contact_sheet
+from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
+from quality_checks.policy.resource import PolicyResource
+from quality_checks.routing.scored import ROUTES
+from quality_checks.schemas import SCORED_SCHEMA
+from quality_checks.scored import evaluate_scored_checks, scored_check_specs
+from resources.compute import ComputeResource
+from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutResource
+from resources.sources import SourceRegistryResource
+
+TIER = "scored"
+CODE_VERSION = "scored-1"
+FUNNEL = (  # (layer, routes that leave the funnel at it), in the order governance applies them
+    ("safety", ("blocked",)), ("provenance", ("quarantined",)), ("dedup + text/watermark", ("dropped",)),
+    ("review", ("review",)),
+)
+
+
+@asset(
+    name=TIER,
+    partitions_def=SOURCE_PARTITIONS,
+    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
+    deps=[AssetDep("clips"), AssetDep("raw_pool")],
+    group_name="curate",
+    code_version=CODE_VERSION,
+    check_specs=[*scored_check_specs(TIER), no_opted_out_spec(TIER)],
+    kinds={"lakefs", "parquet", "onnx", "opencv"},
+    owners=["team:data-platform"],
+    tags={"tier": "scored"},
+    description=(
+        "Every signal per clip, from the keyframes and frame statistics clips stored (no second "
+        "decode): PP-OCR text area and subtitles, watermark/logo and borders, OpenNSFW safety, "
+        "technical quality (and LAION aesthetics when configured), xGen motion and camera motion, "
+        "perceptual hashes and an image embedding. Duplicates are found across all sources "
+        "(exact → pHash → cosine, policy.scored.dedup) and k-means concept clusters assigned. "
+        "Four governance layers label each clip with reasons (policy.scored): safety, "
+        "provenance, text/watermark, quality; `route` says where it may go."
+    ),
+)
+@retry_on_lakefs_outage
+def scored(
+    context: AssetExecutionContext,
+    lakefs: LakeFSResource,
+    sources: SourceRegistryResource,
+    policy: PolicyResource,
+    optouts: OptOutResource,
+    compute: ComputeResource,
+) -> Iterator[MaterializeResult | object]:
+    source_id = context.partition_key
+    rules = policy.load()
+    params = rules.scored.signal_params(models_dir=str(sources.cache("models")))
+    clips_commit = lakefs.head()
+    clips_table = lakefs.read_table(tier_path(source_id, "clips"), ref=clips_commit)
+    raw = lakefs.read_table(tier_path(source_id, "raw_pool"), ref=clips_commit)
+    if clips_table is None or raw is None:
+        raise Failure(f"scored {source_id}: no clips table on main; materialize clips first")
+    clips = clips_table.to_pylist()
+    licenses = dict(zip(raw.column("video_id").to_pylist(), raw.column("license").to_pylist(), strict=True))
+    path = tier_path(source_id, TIER)
+    previous = reusable_rows(lakefs.read_table(path), lakefs.read_table(embeddings_path(source_id)),
+                             params.fingerprint())
+
+    report = Progress(context.log, TIER, source_id, "videos")
+
+    signals, stats = compute_signals(
+        clips, previous, params, lambda p: lakefs.read_bytes(p, ref=clips_commit),
+        sources.cache("signals"), executor=compute.task_executor(), progress=report)
+    published = _published_elsewhere(lakefs, source_id, clips_commit)
+    dedup = rules.scored.dedup
+    concepts = rules.scored.concepts
+    centroid_file = centroids_path(dedup.embedder, concepts.k, concepts.seed)
+    stored_centroids = lakefs.read_table(centroid_file, ref=clips_commit)
+    centroids = (np.asarray(stored_centroids.column("centroid").to_pylist(), np.float32)
+                 if stored_centroids is not None else None)
+    table, embeddings, fitted = assemble(source_id, clips, licenses, signals, published, centroids,
+                                         rules, params.fingerprint(), clips_commit)
+
+    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
+        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
+        config_hash=rules.hash, upstream_commits={"clips": clips_commit},
+    ))
+    wap.write_table(path, table)
+    wap.write_table(embeddings_path(source_id), embeddings)
+    if centroids is None or fitted is not centroids:
+        wap.write_table(centroid_file, pa.table({
+            "centroid": pa.array(fitted.tolist(), pa.list_(pa.float32()))}))
+    sheets = _contact_sheets(lakefs, table, clips_commit)
+    for route, png in sheets.items():
+        wap.write_bytes(route_sheet_path(source_id, route), png, "image/png")
+    committed, audited = commit_for_audit(
+        wap, f"scored {source_id}: {table.num_rows} clips, "
+             f"{sum(1 for r in table.column('route').to_pylist() if r == 'train')} routed to train",
+        path, table)
+    published_kept = {r["clip_id"] for r in published.rows}
+    results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
+    results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
+    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
+        **_metadata(table, stats, sheets), **report.metadata(),
+        "upstream_clips_commit": clips_commit,
+        "compute_executor": compute.executor,
+        "signals_fingerprint": params.fingerprint(),
+        "policy_hash": rules.hash,
+        "clips_checked_against_other_sources": len(published.rows),
+    })
+
+
+def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Published:
+    """Kept clips (and their embeddings) that other sources published on main."""
+    rows: list[dict] = []
+    vectors: dict[str, np.ndarray] = {}
+    for (other, _), p in tier_tables_listed(lakefs.list_paths(SOURCES, ref=ref), [TIER]).items():
+        if other == source:
+            continue
+        table = lakefs.read_table(p, ref=ref)
+        emb = lakefs.read_table(embeddings_path(other), ref=ref)
+        if table is None or emb is None:
+            continue
+        columns = ["clip_id", "content_key", "phashes", "duration_s", "width", "height", "duplicate_of",
+                   "temporal_signature"]  # tables scored before signatures lack the last one
+        kept = [{**r, "clip_id": published_id(other, r["clip_id"])}
+                for r in table.select([c for c in columns if c in table.column_names]).to_pylist()
+                if r["duplicate_of"] is None]
+        rows.extend(kept)
+        for cid, vec in zip(emb.column("clip_id").to_pylist(), emb.column("embedding").to_pylist(),
+                            strict=True):
+            vectors[published_id(other, cid)] = np.asarray(vec, np.float32)
+    return Published(rows, vectors)
+
+
+def published_id(source: str, clip_id: str) -> str:
+    """How a clip another source published is named in duplicate_of: the same bytes in two
+    sources have the same clip_id, so the source tells them apart."""
+    return f"{source}:{clip_id}"
+
+
+def _contact_sheets(lakefs: LakeFSResource, table: pa.Table, ref: str,
+                    per_group: int = 4) -> dict[str, bytes]:
+    """One PNG per route (a few kept clips, a few per rejection route), from stored keyframes."""
+    picked: dict[str, list[dict]] = {}
+    for row in table.select(["clip_id", "route", "route_reasons", "keyframes", "duration_s"]).to_pylist():
+        group = picked.setdefault(row["route"], [])
+        if len(group) < per_group:
+            group.append(row)
+    sheets = {}
+    for route, rows in picked.items():
+        entries = []
+        for row in rows:
+            frames = {k["role"]: lakefs.read_bytes(k["path"], ref=ref) for k in row["keyframes"] or []}
+            reason = (row["route_reasons"] or [""])[0][:40]
+            entries.append((f"{row['clip_id'][:9]}\n{row['duration_s']:.1f} s\n{reason}",
+                            [frames.get(role) for role in ("start", "middle", "motion_peak", "end")]))
+        sheets[route] = contact_sheet(entries, thumb_width=128)
+    return sheets
+
+
+def _metadata(table: pa.Table, stats: ScoredStats, sheets: dict[str, bytes]) -> dict[str, object]:
+    rows = table.to_pylist()
+    routes = Counter(r["route"] for r in rows)
+    remaining, funnel = len(rows), "| layer | in | removed | pass rate |\n|---|---|---|---|\n"
+    for layer, leaving in FUNNEL:
+        removed = sum(routes[r] for r in leaving)
+        funnel += (f"| {layer} | {remaining} | {removed} | "
+                   f"{(remaining - removed) / remaining if remaining else 1.0:.2f} |\n")
+        remaining -= removed
+    funnel += f"| **train** | {remaining} | | |\n"
+    per_1000 = "| signal | CPU s per 1,000 clips |\n|---|---|\n" + "".join(
+        f"| {name} | {seconds / max(1, stats.clips_timed) * 1000:.1f} |\n"
+        for name, seconds in sorted(stats.signal_seconds.items()))
+    reasons = Counter(" ".join(reason.split(" ")[:2]) for r in rows for reason in r["route_reasons"])
+    histograms = histograms_png({name: [r[name] for r in rows] for name in (
+        "technical_quality", "nsfw_max", "text_ratio_max", "watermark_score", "motion_mean",
+        "camera_jitter", "sharpness", "colourfulness", "concept_similarity")})
+    labels = {f"{layer}: {label}": n for layer in ("safety_label", "provenance_label", "watermark_label",
+                                                   "quality_label", "camera_motion", "route")
+              for label, n in sorted(Counter(r[layer] for r in rows).items())}
+    failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
+    return {
+        "dagster/row_count": table.num_rows,
+        "dagster/column_schema": TableSchema(
+            columns=[TableColumn(f.name, str(f.type)) for f in SCORED_SCHEMA]),
+        **{f"route_{route}": routes[route] for route in ROUTES},
+        "funnel": MetadataValue.md(funnel),
+        "time_per_signal": MetadataValue.md(per_1000),
+        "route_reasons": MetadataValue.md("".join(f"- {k}: {n}\n" for k, n in reasons.most_common(20))
+                                          or "none"),
+        "score_histograms": MetadataValue.md(markdown_image(histograms, "score histograms")),
+        "labels": MetadataValue.md(markdown_image(bar_png(labels, "labels"), "labels")),
+        "contact_sheets": MetadataValue.md("\n\n".join(
+            f"**{route}**\n\n{markdown_image(png, route)}" for route, png in sorted(sheets.items()))),
+        "videos": stats.videos,
+        "videos_scored": stats.scored,
+        "videos_from_cache": stats.from_cache,
+        "videos_reused": stats.reused,
+        "videos_failed": len(stats.failed),
+        "failures": MetadataValue.md(failures or "none"),
+        "seconds_scoring": round(stats.seconds, 2),
+    }

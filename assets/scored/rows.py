@@ -1,0 +1,256 @@
+"""Build the scored table of one source: signals per clip, global dedup, concepts, governance.
+
+Signals are computed per video on the compute executor (each worker loads its models once) from
+the keyframes and frame statistics the clips tier stored; nothing decodes the raw video.
+A clip keeps its stored signals when its keyframes and the signal parameters are unchanged,
+and per-video results are cached by (keyframe bytes, parameters), so a threshold change or a
+retry re-labels from stored scores without recomputing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets.common.layout import PICKLE_LAYOUT
+from media.files import write_bytes_atomically
+from media.signals.clip_signals import ClipInput, ClipSignals, SignalParams, score_video_clips
+from media.signals.concepts import assign_concepts, fit_concepts
+from media.signals.dedup import DedupItem, DedupParams, find_duplicates
+from quality_checks.policy import Policy
+from quality_checks.routing.scored import govern
+from quality_checks.schemas import EMBEDDINGS_SCHEMA, SCORED_SCHEMA
+from resources.compute import TaskExecutor
+
+COMPUTE_STAGE = "scored"  # the compute stage whose resources (compute.stages) scoring tasks ask for
+
+# Columns copied from clips; everything else in SCORED_SCHEMA is a signal or a label.
+LINEAGE = ("source", "video_id", "clip_id", "sha256", "uri", "start_frame", "end_frame",
+           "start_s", "end_s", "duration_s", "fps", "width", "height", "keyframes")
+_LABELS = ("safety_label", "safety_reason", "provenance_label", "provenance_reason",
+           "watermark_label", "watermark_reason", "quality_label", "quality_reason",
+           "review_status", "review_reason", "route", "route_reasons", "weight")
+_DEDUP = ("duplicate_group", "duplicate_of", "duplicate_match", "duplicate_similarity",
+          "concept_cluster", "concept_similarity")
+SIGNAL_COLUMNS = tuple(f.name for f in SCORED_SCHEMA
+                       if f.name not in {*LINEAGE, "license", *_LABELS, *_DEDUP,
+                                         "policy_hash", "upstream_commit"})
+
+
+@dataclass
+class ScoredStats:
+    videos: int = 0
+    clips: int = 0
+    scored: int = 0
+    clips_timed: int = 0  # clips whose signal timings are in signal_seconds
+    from_cache: int = 0
+    reused: int = 0
+    failed: dict[str, str] = field(default_factory=dict)  # video uri -> reason
+    signal_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    seconds: float = 0.0
+
+
+@dataclass
+class VideoJob:
+    """What one worker needs for one video: its clips' keyframes and the per-frame stats."""
+
+    video_id: str
+    uri: str
+    clips: list[ClipInput]
+    stats_parquet: bytes
+
+    def cache_key(self, params: SignalParams) -> str:
+        digest = hashlib.sha256(params.fingerprint().encode())
+        digest.update(self.stats_parquet)
+        for clip in self.clips:
+            digest.update(f"{clip.clip_id}:{clip.start_frame}:{clip.end_frame}".encode())
+            for role, frame, jpeg in clip.keyframes:
+                digest.update(f"{role}:{frame}".encode())
+                digest.update(jpeg)
+        return digest.hexdigest()
+
+
+def score_with_cache(job: VideoJob, params: SignalParams, cache_root: str) -> tuple[list[ClipSignals], bool]:
+    """Worker: the signals of one video's clips, from the cache when present."""
+    key = job.cache_key(params)
+    target = Path(cache_root) / PICKLE_LAYOUT / key[:2] / f"{key}.pkl"
+    if target.is_file():
+        return pickle.loads(target.read_bytes()), True
+    stats = pq.read_table(pa.BufferReader(job.stats_parquet))
+    columns = {name: stats.column(name).to_numpy(zero_copy_only=False) for name in stats.column_names}
+    result = score_video_clips(job.clips, columns, params)
+    write_bytes_atomically(target, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    return result, False
+
+
+def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path, executor: TaskExecutor,
+                ) -> Iterator[tuple[VideoJob, list[ClipSignals] | None, str, bool]]:
+    """Score videos on `executor` as `jobs` yields them; yield (job, signals, error, cached).
+    The executor reads `jobs` lazily with bounded tasks in flight, so reading keyframes from
+    lakeFS overlaps scoring without holding every video in memory. A video that fails
+    yields its error; the others go on."""
+    score = partial(score_with_cache, params=params, cache_root=str(cache_root))
+    for job, found, error in executor.map_unordered(COMPUTE_STAGE, score, jobs):
+        if found is None:
+            yield job, None, error, False
+        else:
+            yield job, found[0], "", found[1]
+
+
+def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
+                  fingerprint: str) -> dict[str, tuple[dict, np.ndarray]]:
+    """Stored signals (and embedding) per clip_id, where they were computed with `fingerprint`."""
+    if previous is None or embeddings is None:
+        return {}
+    vectors = {cid: np.asarray(vec, np.float32) for cid, vec in zip(
+        embeddings.column("clip_id").to_pylist(), embeddings.column("embedding").to_pylist(),
+        strict=True)}
+    return {row["clip_id"]: (row, vectors[row["clip_id"]]) for row in previous.to_pylist()
+            if row["signals_fingerprint"] == fingerprint and row["clip_id"] in vectors}
+
+
+def compute_signals(
+    clips: list[dict], previous: dict[str, tuple[dict, np.ndarray]], params: SignalParams,
+    read_bytes: Callable[[str], bytes | None], cache_root: Path, executor: TaskExecutor,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, tuple[dict, np.ndarray]], ScoredStats]:
+    """Signal columns and embedding per clip_id; reused where keyframes are unchanged."""
+    stats = ScoredStats(clips=len(clips))
+    by_video: dict[str, list[dict]] = defaultdict(list)
+    for clip in clips:
+        by_video[clip["video_id"]].append(clip)
+    stats.videos = len(by_video)
+    signals: dict[str, tuple[dict, np.ndarray]] = {}
+    todo: list[str] = []
+    for vid, rows in by_video.items():
+        if all(r["clip_id"] in previous and previous[r["clip_id"]][0]["keyframes"] == r["keyframes"]
+               for r in rows):
+            for r in rows:
+                old, vector = previous[r["clip_id"]]
+                # the clips row it was scored from is unchanged: keep citing that commit
+                signals[r["clip_id"]] = ({**{k: old[k] for k in SIGNAL_COLUMNS},
+                                          "upstream_commit": old["upstream_commit"]}, vector)
+            stats.reused += 1
+        else:
+            todo.append(vid)
+
+    def jobs() -> Iterator[VideoJob]:
+        for vid in todo:
+            rows = by_video[vid]
+            try:
+                yield _job_for_video(vid, rows, read_bytes)
+            except LookupError as exc:
+                stats.failed[rows[0]["uri"]] = str(exc)
+
+    started = time.monotonic()
+    for done, (job, result, error, cached) in enumerate(
+            iter_scored(jobs(), params, cache_root, executor), start=1):
+        if result is None:
+            stats.failed[job.uri] = error
+        else:
+            for clip in result:
+                signals[clip.clip_id] = (clip.columns, clip.embedding)
+                for name, seconds in clip.seconds.items():
+                    stats.signal_seconds[name] += seconds
+            stats.scored += 1
+            stats.clips_timed += len(result)
+            stats.from_cache += int(cached)
+        if progress:
+            progress(done, len(todo))
+    stats.seconds = time.monotonic() - started
+    return signals, stats
+
+
+def _job_for_video(vid: str, rows: list[dict], read_bytes: Callable[[str], bytes | None]) -> VideoJob:
+    stats_path = rows[0]["frame_stats_path"]
+    stats_parquet = read_bytes(stats_path)
+    if stats_parquet is None:
+        raise LookupError(f"frame statistics missing: {stats_path}")
+    frames: dict[str, bytes] = {}
+    clip_inputs = []
+    for row in rows:
+        keyframes = []
+        for key in row["keyframes"] or []:
+            if key["path"] not in frames:
+                data = read_bytes(key["path"])
+                if data is None:
+                    raise LookupError(f"keyframe missing: {key['path']}")
+                frames[key["path"]] = data
+            keyframes.append((key["role"], key["frame"], frames[key["path"]]))
+        if not keyframes:
+            raise LookupError(f"clip {row['clip_id']} has no keyframes")
+        clip_inputs.append(ClipInput(clip_id=row["clip_id"], start_frame=row["start_frame"],
+                                     end_frame=row["end_frame"], fps=row["fps"],
+                                     keyframes=keyframes))
+    return VideoJob(vid, rows[0]["uri"], clip_inputs, stats_parquet)
+
+
+@dataclass
+class Published:
+    """Kept clips other sources already published on main: global dedup checks against them."""
+
+    rows: list[dict]
+    vectors: dict[str, np.ndarray]
+
+
+def assemble(
+    source: str, clips: list[dict], licenses: dict[str, str],
+    signals: dict[str, tuple[dict, np.ndarray]], published: Published,
+    centroids: np.ndarray | None, policy: Policy, fingerprint: str, upstream_commit: str,
+) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    """Dedup (global), concept clusters and governance labels → (scored, embeddings, centroids)."""
+    rules = policy.scored
+    rows = [{**{k: c[k] for k in LINEAGE}, "license": licenses[c["video_id"]],
+             **signals[c["clip_id"]][0]} for c in clips if c["clip_id"] in signals]
+    vectors = np.stack([signals[r["clip_id"]][1] for r in rows]) if rows else np.zeros((0, 1), np.float32)
+
+    items = [DedupItem(clip_id=r["clip_id"], content_key=r["content_key"], phashes=list(r["phashes"]),
+                       embedding=signals[r["clip_id"]][1], duration_s=r["duration_s"],
+                       pixels=r["width"] * r["height"], published=False,
+                       signature=r["temporal_signature"]) for r in rows]
+    # A published row without a signature (its table predates them) vetoes nothing.
+    items += [DedupItem(clip_id=p["clip_id"], content_key=p["content_key"], phashes=list(p["phashes"]),
+                        embedding=published.vectors[p["clip_id"]], duration_s=p["duration_s"],
+                        pixels=p["width"] * p["height"], published=True,
+                        signature=p.get("temporal_signature"))
+              for p in published.rows if p["clip_id"] in published.vectors]
+    results = {d.clip_id: d for d in find_duplicates(items, DedupParams(
+        phash_max_distance=rules.dedup.phash_max_distance, phash_min_matches=rules.dedup.phash_min_matches,
+        cosine_threshold=rules.dedup.cosine_threshold,
+        signature_min_correlation=rules.dedup.signature_min_correlation,
+        signature_min_spread=rules.dedup.signature_min_spread))}
+
+    if centroids is None or centroids.shape[1] != vectors.shape[1]:
+        pool = [vectors, *([np.stack(list(published.vectors.values()))] if published.vectors else [])]
+        centroids = fit_concepts(np.concatenate(pool), rules.concepts.k, rules.concepts.seed)
+    clusters, closeness = assign_concepts(vectors, centroids) if rows else ([], [])
+
+    for i, row in enumerate(rows):
+        dup = results[row["clip_id"]]
+        row.update(duplicate_group=dup.group_id, duplicate_of=dup.duplicate_of,
+                   duplicate_match=dup.match, duplicate_similarity=dup.similarity,
+                   concept_cluster=int(clusters[i]), concept_similarity=float(closeness[i]))
+        row.update(govern(row, policy))
+        row.update(policy_hash=policy.hash, signals_fingerprint=fingerprint)
+        row.setdefault("upstream_commit", upstream_commit)
+    rows.sort(key=lambda r: (r["video_id"], r["start_frame"]))
+    order = {r["clip_id"]: i for i, r in enumerate(rows)}
+    table = pa.Table.from_pylist(rows, schema=SCORED_SCHEMA)
+    ids = sorted(order, key=order.get)
+    embeddings = pa.table({
+        "clip_id": pa.array(ids, pa.string()),
+        "embedder": pa.array([rules.dedup.embedder] * len(ids), pa.string()),
+        "embedding": pa.array([signals[c][1].astype(np.float32).tolist() for c in ids],
+                              pa.list_(pa.float32())),
+    }, schema=EMBEDDINGS_SCHEMA)
+    return table, embeddings, centroids

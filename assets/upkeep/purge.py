@@ -1,0 +1,180 @@
+"""Opt-out lineage audit and purge across every tier on main and every release tag.
+
+The audit finds every raw video, clip, scored row, caption, stage sample, exported file and
+release row derived from an opted-out source or video, on `main` and in each release tag, and
+stores the report in lakeFS under `audits/`. The purge removes those rows and files from every
+tier on `main` in one write-audit-publish commit; release tags are history and keep their
+bytes until lakeFS garbage collection (see README, "Opt-out and physical deletion").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assets.common.layout import (
+    SOURCES,
+    audit_findings_path,
+    audit_report_path,
+    embeddings_path,
+    release_manifest_path,
+    source_prefix,
+    tier_path,
+    tier_tables_listed,
+    video_object_prefixes,
+)
+from quality_checks.lineage import (
+    FINDINGS_SCHEMA,
+    TIER_KINDS,
+    OptedOut,
+    find_derived,
+    findings_rows,
+    opted_out_ids,
+)
+from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.optout import OptOutRegistry
+
+TIERS = [t for t in TIER_KINDS if t != "release"]
+
+
+@dataclass
+class AuditReport:
+    audit_id: str
+    findings: pa.Table
+    markdown: str
+    releases: list[str]
+    opted: OptedOut
+    commit: str = ""  # the main commit holding the report
+    by_ref: dict[str, Counter] = field(default_factory=dict)
+
+
+def _tier_tables(lakefs: LakeFSResource, ref: str) -> dict[tuple[str, str], pa.Table]:
+    tables = {}
+    for key, path in tier_tables_listed(lakefs.list_paths(SOURCES, ref=ref), TIERS).items():
+        table = lakefs.read_table(path, ref=ref)
+        if table is not None:
+            tables[key] = table
+    return tables
+
+
+def audit_optouts(lakefs: LakeFSResource, registry: OptOutRegistry, run_id: str) -> AuditReport:
+    """Audit main and every release tag; commit the report to main under audits/<id>/."""
+    head = lakefs.head()
+    releases = sorted((t.id, t.get_commit().id) for t in lakefs.repo().tags() if t.id.startswith("release-"))
+    refs = [("main", "branch", head)] + [(tag, "release", commit) for tag, commit in releases]
+    tables = {ref: _tier_tables(lakefs, commit) for ref, _, commit in refs}
+    raw_pools = [t for by_ref in tables.values() for (_, tier), t in by_ref.items() if tier == "raw_pool"]
+    opted = opted_out_ids(registry, raw_pools)
+    rows: list[dict] = []
+    for ref, kind, commit in refs:
+        for (_, tier), table in sorted(tables[ref].items()):
+            if tier == "raw_pool":  # the refusal itself is not derived data
+                table = table.filter(pc.not_equal(table.column("status"), "opted_out"))
+            rows += findings_rows(ref, kind, commit, tier, find_derived(tier, table, opted))
+        if kind == "release":
+            manifest = lakefs.read_table(release_manifest_path(ref), ref=commit)
+            if manifest is not None:
+                rows += findings_rows(ref, kind, commit, "release", find_derived("release", manifest, opted))
+    findings = pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    digest = hashlib.sha256(json.dumps(registry.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    report = AuditReport(f"audit-{stamp}-{digest[:8]}", findings, "", [t for t, _ in releases], opted)
+    report.by_ref = {ref: Counter(r["kind"] for r in rows if r["ref"] == ref) for ref, _, _ in refs}
+    report.markdown = _markdown(report, head)
+    wap = lakefs.start_wap("audit", report.audit_id[-8:], CommitMetadata(
+        run_id=run_id, asset="optout_audit", partition="", code_version="audit-1",
+        config_hash=digest[:16], upstream_commits={"main": head}))
+    wap.write_table(audit_findings_path(report.audit_id), findings)
+    wap.write_bytes(audit_report_path(report.audit_id), report.markdown.encode(), "text/markdown")
+    wap.commit(f"opt-out audit {report.audit_id}: {findings.num_rows} derived rows")
+    report.commit = wap.publish(f"publish opt-out audit {report.audit_id}")
+    return report
+
+
+def _markdown(report: AuditReport, head: str) -> str:
+    lines = [f"# Opt-out audit {report.audit_id}", "",
+             f"Sources opted out: {', '.join(sorted(report.opted.sources)) or 'none'}; "
+             f"videos opted out: {len(report.opted.videos)}. Audited main at `{head[:12]}` and "
+             f"{len(report.releases)} release tag(s).", "",
+             "| ref | raw videos | clips | scored | captions | stage samples | release samples | files |",
+             "|---|---|---|---|---|---|---|---|"]
+    for ref, counts in report.by_ref.items():
+        files = sum(len(r["paths"] or []) for r in report.findings.to_pylist() if r["ref"] == ref)
+        lines.append(f"| {ref} | {counts['raw_video']} | {counts['clip']} | {counts['scored_clip']} | "
+                     f"{counts['caption']} | {counts['stage_sample']} | {counts['release_sample']} "
+                     f"| {files} |")
+    held = [ref for ref, counts in report.by_ref.items() if ref != "main" and sum(counts.values())]
+    lines += ["", "Release tags are history: a purge never rewrites them. "
+              + (f"These releases contained opted-out data: {', '.join(held)}. Their bytes stay in lakeFS "
+                 "until the tags are deleted and garbage collection runs." if held else
+                 "No release contained opted-out data.")]
+    return "\n".join(lines)
+
+
+@dataclass
+class PurgeResult:
+    commit: str | None
+    removed_rows: dict[str, int]
+    deleted_objects: int
+    whole_sources: list[str]
+
+
+def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> PurgeResult:
+    """Remove every finding on main, in one write-audit-publish commit. raw_pool keeps its row
+    of an opted-out video, marked `opted_out`, as the record of the refusal."""
+    main_rows = [r for r in report.findings.to_pylist() if r["ref"] == "main"]
+    if not main_rows:
+        return PurgeResult(None, {}, 0, [])
+    wap = lakefs.start_wap("purge", report.audit_id[-8:], CommitMetadata(
+        run_id=run_id, asset="optout_purge", partition="", code_version="purge-1",
+        config_hash=report.audit_id, upstream_commits={"main": lakefs.head(), "audit": report.commit}))
+    removed: Counter = Counter()
+    deleted = 0
+    whole = sorted({r["source"] for r in main_rows} & report.opted.sources)
+    for source in whole:  # the whole partition goes: every table and file under it
+        paths = wap.list_paths(source_prefix(source))
+        wap.delete_paths(paths)
+        deleted += len(paths)
+        removed[f"{source}:*"] = len([r for r in main_rows if r["source"] == source])
+    for (source, tier), table in _tier_tables(lakefs, wap.name).items():
+        videos = {r["video_id"] for r in main_rows if r["source"] == source}
+        if not videos:
+            continue
+        hit = pc.is_in(table.column("video_id"), pa.array(sorted(videos)))
+        if tier == "raw_pool":
+            table = table.set_column(table.schema.get_field_index("status"), "status",
+                                     pc.if_else(hit, "opted_out", table.column("status")))
+            table = table.set_column(table.schema.get_field_index("reason"), "reason",
+                                     pc.if_else(hit, "opted_out_purged", table.column("reason")))
+        else:
+            removed[f"{source}:{tier}"] = pc.sum(hit).as_py() or 0
+            table = table.filter(pc.invert(hit))
+        wap.write_table(tier_path(source, tier), table)
+        if tier == "scored":
+            embeddings = lakefs.read_table(embeddings_path(source), ref=wap.name)
+            if embeddings is not None:
+                kept = pc.is_in(embeddings.column("clip_id"), table.column("clip_id"))
+                wap.write_table(embeddings_path(source), embeddings.filter(kept))
+    cited = sorted({p for r in main_rows if r["source"] not in whole for p in r["paths"] or []})
+    per_video = tuple(prefix for r in main_rows if r["source"] not in whole
+                      for prefix in video_object_prefixes(r["source"], r["video_id"]))
+    stored = {p for source in {r["source"] for r in main_rows} - set(whole)
+              for p in wap.list_paths(source_prefix(source))}
+    doomed = sorted((set(cited) | {p for p in stored if p.startswith(per_video)}) & stored)
+    wap.delete_paths(doomed)
+    deleted += len(doomed)
+    wap.commit(f"purge opted-out lineage ({report.audit_id}): {sum(removed.values())} rows, {deleted} files")
+    # Audit the branch: nothing derived from opted-out lineage may remain in any tier.
+    left = [r for (source, tier), table in _tier_tables(lakefs, wap.name).items()
+            for r in find_derived(tier, table.filter(pc.not_equal(table.column("status"), "opted_out"))
+                                  if tier == "raw_pool" else table, report.opted).to_pylist()]
+    if left:
+        raise RuntimeError(f"purge left {len(left)} opted-out rows on branch {wap.name}; main untouched")
+    commit = wap.publish(f"publish purge {report.audit_id}")
+    return PurgeResult(commit, dict(removed), deleted, whole)

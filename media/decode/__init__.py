@@ -1,0 +1,1 @@
+"""Opening and decoding a video: probing, content hashes, the one decoded frame stream."""

@@ -1,0 +1,1 @@
+"""Training-sample output: resolution/aspect/frame buckets, transcodes, shards."""

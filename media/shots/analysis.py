@@ -1,0 +1,398 @@
+"""Single-pass analysis of one video: shots, per-frame statistics, clips and keyframes.
+
+`analyze_video_decoding_once` decodes the file exactly once; every consumer (shot detector,
+frame statistics, keyframe sampler) reads the same frame stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+from scenedetect import FrameTimecode
+
+from media.decode.frames import FrameRange, NotSegmentable, decode_analysis_frames, frame_to_jpeg, nominal_fps
+from media.shots.camera_motion import FlowParams
+from media.shots.detectors import ShotDetector
+from media.shots.dissolves import DissolveDetector, choose_transitions
+from media.shots.frame_stats import FrameStats
+from media.shots.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
+from media.shots.segments import (
+    FrameIndex,
+    Seams,
+    Segment,
+    available_cpus,
+    plan_segments,
+    reset_segment_pool,
+    scan_frames,
+    segment_count,
+    segment_pool,
+)
+from media.shots.spans import SpanParams, clip_spans
+
+# analysis-2: camera-motion columns. analysis-3: camera flow every `camera_frame_step` frames,
+# shrinking by halvings (values within one grey level of before), dissolve bounds.
+# analysis-4: keyframes encoded from the YUV planes; keyframe spacing set from the frame count.
+# analysis-5: the shot detector and dissolves read a colour frame half the analysis size;
+# 10-bit, RGB and other non-8-bit-YUV sources give a Y-plane luma like the rest.
+ANALYSIS_VERSION = "analysis-5"
+_KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
+# How a run is spread over processes; results do not depend on it, so not in the fingerprint.
+_EXECUTION_ONLY = ("segment_workers", "segment_min_frames")
+_NEAR = 2  # frames: a cut this close to a dissolve's ends is that dissolve
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    detector: str = "adaptive"
+    detector_params: dict[str, Any] = field(default_factory=dict)
+    dissolves: bool = True  # also find gradual transitions (see media/shots/dissolves.py)
+    cut_files: bool = False  # also re-encode every clip to its own file (a second decode)
+    analysis_short_side: int = 144
+    keyframe_short_side: int = 384
+    keyframes_per_second: float = 4.0
+    motion_threshold: int = 20
+    # Camera flow runs between frames this far apart; the frames between share its motion.
+    # 1 measures every frame (shake faster than two frames reads in full, at twice the cost).
+    camera_frame_step: int = 2
+    spans: SpanParams = field(default_factory=SpanParams)
+    # A long video is cut into time segments analysed on this many processes (0: one per CPU;
+    # 1: one pass here). The clips tier sets 1 when its own pool already fills the CPUs.
+    segment_workers: int = 0
+    segment_min_frames: int = 400  # shorter segments spend too much on warm-up and start-up
+
+    def fingerprint(self) -> str:
+        """Changes whenever any parameter (or this code's version) changes: the cache key."""
+        fields = {k: v for k, v in asdict(self).items() if k not in _EXECUTION_ONLY}
+        payload = json.dumps({"v": ANALYSIS_VERSION, **fields}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Clip:
+    start: int
+    end: int  # exclusive
+    start_s: float
+    end_s: float
+    keyframes: dict[str, int]  # role -> frame index (a sampled frame)
+
+
+@dataclass
+class VideoAnalysis:
+    frame_count: int
+    fps: float
+    width: int  # display size (rotation applied)
+    height: int
+    rotation: int
+    cuts: list[int]
+    transitions: list[tuple[int, int]]  # gradual transitions, half-open frame spans
+    stats: dict[str, np.ndarray]
+    clips: list[Clip]
+    keyframe_jpegs: dict[int, bytes]
+    clip_files: dict[int, str] = field(default_factory=dict)  # clip start frame -> MP4 path
+    segments: int = 1  # time segments analysed on separate processes (media/shots/segments.py)
+
+    def clip_stats(self, clip: Clip) -> dict[str, float]:
+        part = {k: v[clip.start : clip.end] for k, v in self.stats.items()}
+        return {
+            "motion_mean": float(part["motion"][1:].mean()) if clip.end - clip.start > 1 else 0.0,
+            "motion_max": float(part["motion"][1:].max()) if clip.end - clip.start > 1 else 0.0,
+            "sharpness_mean": float(part["sharpness"].mean()),
+            "luma_mean": float(part["luma_mean"].mean()),
+            "luma_std_mean": float(part["luma_std"].mean()),
+        }
+
+    def contact_sheet_png(self, clip_labels: list[str]) -> bytes:
+        rows = [(label, [self.keyframe_jpegs.get(clip.keyframes.get(role, -1)) for role in ROLES])
+                for label, clip in zip(clip_labels, self.clips, strict=True)]
+        return contact_sheet(rows)
+
+
+@contextlib.contextmanager
+def _opencv_on_one_thread() -> Iterator[None]:
+    """OpenCV's thread pool costs more CPU than it saves on analysis-size frames (a few
+    hundred pixels a side), and the decode thread already keeps a second core busy."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+class _Inline:
+    """`_SideThread`'s interface, run in the caller's thread: for segment workers, where every
+    CPU already has a process and threads would only take turns at the GIL."""
+
+    def __init__(self, work: Callable[..., None], **_: int) -> None:
+        self.put = work
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+class _SideThread:
+    """Calls `work(*args)` for every `put(*args)`, in order, on one background thread.
+
+    Items cross in batches of `batch`. Leaving the `with` block waits for the backlog and
+    re-raises the first error `work` raised (later items are skipped once one failed).
+    """
+
+    def __init__(self, work: Callable[..., None], batch: int = 8, backlog: int = 2) -> None:
+        self._items: queue.Queue = queue.Queue(maxsize=backlog)
+        self._batch = batch
+        self._pending: list[tuple[Any, ...]] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(work,), name="analysis-side", daemon=True)
+
+    def __enter__(self) -> _SideThread:
+        self._thread.start()
+        return self
+
+    def put(self, *args: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._pending.append(args)
+        if len(self._pending) >= self._batch:
+            self._items.put(self._pending)
+            self._pending = []
+
+    def _run(self, work: Callable[..., None]) -> None:
+        while (batch := self._items.get()) is not None:
+            for args in batch:
+                if self._error is None:
+                    try:
+                        work(*args)
+                    except BaseException as exc:  # raised in the caller's thread
+                        self._error = exc
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._pending and kind is None:
+            self._items.put(self._pending)
+        self._items.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+
+def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnalysis:
+    """Decode `path` once; return its shots, per-frame statistics, clips and keyframes.
+
+    A long video is split into segments that run on `params.segment_workers` processes; each
+    frame is still decoded once for analysis (segments decode a few warm-up frames twice).
+    """
+    rate = nominal_fps(path)
+    index = scan_frames(path)
+    every = _keyframe_spacing(rate, params, index)
+    workers = params.segment_workers or available_cpus()
+    parts = segment_count(index, workers, params.segment_min_frames) if params.detector != "transnetv2" else 1
+    if index is not None and parts > 1:
+        pool = segment_pool(workers)
+        seams = _seams(params, rate)
+        futures = [pool.submit(_analyze_segment, path, params, rate, every, segment)
+                   for segment in plan_segments(index, parts, seams)]
+        try:
+            return _combine([future.result() for future in futures], params, rate, seams)
+        except NotSegmentable:
+            pass  # frames the scan did not foresee: one pass, numbered as they come
+        except Exception:  # noqa: BLE001 (a broken file or a lost worker: one pass says which)
+            for future in futures:
+                future.cancel()
+            reset_segment_pool()
+    with _opencv_on_one_thread():
+        return _combine([_analyze_span(path, params, rate, every, None, threads=True)], params, rate)
+
+
+def _seams(params: AnalysisParams, rate: float) -> Seams:
+    """Warm-up: the longest dissolve window, and the detector's memory (its last cut, `min_scene_len`
+    back, and its score window). Margin: long enough past a segment's end for a cut to be
+    confirmed there, and for the next segment's cuts to be compared with these over a stretch
+    longer than `min_scene_len` (see `_check_seam`)."""
+    detector = params.detector_params
+    min_len = FrameTimecode(detector.get("min_scene_len", 15), fps=float(rate)).frame_num
+    window = int(detector.get("window_width", 2))
+    dissolve = max(DissolveDetector().lengths) + 1
+    memory = min_len + window + 2
+    warmup = max(dissolve, 2 * memory)
+    return Seams(warmup=warmup + warmup % 2, margin=3 * memory, tail=memory)
+
+
+def _keyframe_spacing(rate: float, params: AnalysisParams, index: FrameIndex | None) -> int:
+    """Frames between keyframe candidates: the asked rate, doubled until the video's candidates
+    fit the cap. Without a frame count (no scan) the sampler thins itself out as it goes."""
+    every = max(1, round(rate / params.keyframes_per_second))
+    while index is not None and -(-index.count // every) > _KEYFRAME_CAP:
+        every *= 2
+    return every
+
+
+def _analyze_segment(path: Path, params: AnalysisParams, rate: float, every: int,
+                     segment: Segment) -> _Span:
+    with _opencv_on_one_thread():
+        return _analyze_span(path, params, rate, every, segment, threads=False)
+
+
+@dataclass
+class _Span:
+    """What one pass over a run of frames found, for the frames it owns."""
+
+    first: int
+    width: int
+    height: int
+    rotation: int
+    stats: dict[str, np.ndarray]
+    durations: list[float]
+    cuts: list[int]
+    candidates: list[tuple[float, int, int]]  # dissolve windows (media/shots/dissolves.py)
+    keyframe_jpegs: dict[int, bytes]
+    all_cuts: list[int] = field(default_factory=list)  # owned or not: compared across seams
+    fed_from: int = 0
+    # luma mean, spread and sharpness of every frame fed, owned or not: where two segments
+    # both decoded a frame they must agree, or a seek did not reproduce the one-pass pixels.
+    seen: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+
+
+def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
+                  segment: Segment | None, threads: bool) -> _Span:
+    detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate)
+    dissolves = DissolveDetector() if params.dissolves else None
+    stats = FrameStats(motion_threshold=params.motion_threshold,
+                       flow=FlowParams(frame_step=params.camera_frame_step))
+    # With a known spacing the sampler never reaches its cap; without one it thins itself.
+    sampler = KeyframeSampler(every=every, cap=_KEYFRAME_CAP)
+    part: FrameRange | None = segment.frames if segment else None
+    own_start, own_end = (segment.own_start, segment.own_end) if segment else (0, None)
+    fed_from: int | None = None
+    durations: list[float] = []
+    width, height, rotation = 0, 0, 0
+
+    def mine(index: int) -> bool:  # the frames this span reports; it may see more around them
+        return index >= own_start and (own_end is None or index < own_end)
+
+    def keep_keyframe(index: int, source: av.VideoFrame) -> None:
+        # `every` only grows (the sampler thins itself out), so the caller's earlier look at
+        # it sends every frame the sampler still wants, and perhaps a few it no longer does.
+        if sampler.wants(index):
+            sampler.add(index, frame_to_jpeg(source, params.keyframe_short_side, rotation, sampler.quality))
+
+    # Statistics, camera flow and keyframe encoding are mostly OpenCV pixel loops, which
+    # release the GIL: on threads of their own they run beside the detectors' Python.
+    # Keyframe items hold full decoded frames: small batches keep few of them in flight.
+    side = _SideThread if threads else _Inline
+    with side(stats.add) as measure, side(keep_keyframe, batch=2) as keyframes:
+        for frame in decode_analysis_frames(path, params.analysis_short_side, part=part, thread=threads):
+            if fed_from is None:
+                fed_from = frame.index
+                width, height = frame.source.width, frame.source.height
+                rotation = int(round(frame.source.rotation or 0)) % 360
+            measure.put(frame.seconds, frame.luma)
+            if mine(frame.index) and sampler.wants(frame.index):
+                keyframes.put(frame.index, frame.source)
+            detector.feed(frame.index, frame.bgr)
+            if dissolves is not None:
+                dissolves.feed(frame.index, frame.bgr)
+            durations.append(frame.duration_s)
+    detector.finish()
+    if fed_from is None:
+        raise ValueError(f"{path}: no frame could be decoded")
+
+    rows = slice(own_start - fed_from, None if own_end is None else own_end - fed_from)
+    arrays = stats.arrays()
+    return _Span(
+        first=own_start, width=width, height=height, rotation=rotation,
+        stats={name: column[rows] for name, column in arrays.items()},
+        durations=durations[rows], cuts=[c for c in detector.cuts if mine(c)],
+        candidates=[c for c in (dissolves.candidates if dissolves else []) if mine(c[2])],
+        keyframe_jpegs=sampler.frames, fed_from=fed_from, all_cuts=list(detector.cuts),
+        seen=np.column_stack([arrays["luma_mean"], arrays["luma_std"], arrays["sharpness"]]),
+    )
+
+
+def _check_seam(before: _Span, after: _Span, seams: Seams) -> None:
+    """NotSegmentable unless two neighbouring segments agree where both fed frames."""
+    # Some files decode differently after a seek (parameter sets sent in-band earlier, open
+    # GOPs): the frames both segments decoded show it.
+    shared = before.fed_from + len(before.seen) - after.fed_from
+    if shared <= 0 or not np.array_equal(before.seen[after.fed_from - before.fed_from :],
+                                         after.seen[:shared]):
+        raise NotSegmentable(f"frames from {after.fed_from} decode differently after a seek")
+    # The detector remembers its last cut, so a run of near-misses (strobes, flashes) can keep
+    # a late starter out of step for ever. Once both emit the same cuts over a stretch longer
+    # than that memory, they are in the same state, and the later one's cuts are one pass's.
+    # The stretch: from the later segment's own start to before the earlier one's last frames
+    # (which end its detector early).
+    end = before.fed_from + len(before.seen) - seams.tail
+    stretch = range(after.first, max(after.first, end))
+    if [c for c in before.all_cuts if c in stretch] != [c for c in after.all_cuts if c in stretch]:
+        raise NotSegmentable(f"the shot detector had not settled by frame {after.first}")
+
+
+def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
+             seams: Seams | None = None) -> VideoAnalysis:
+    """One video's analysis from its spans (one, or its segments in order)."""
+    expected = spans[0].first
+    for span in spans:
+        if span.first != expected or (span.width, span.height) != (spans[0].width, spans[0].height):
+            raise NotSegmentable("segments do not join (a gap, or the frame size changes)")
+        expected += len(span.durations)
+    for before, after in zip(spans, spans[1:], strict=False):
+        _check_seam(before, after, seams or Seams(0, 0, 0))
+    arrays = {name: np.concatenate([span.stats[name] for span in spans]) for name in spans[0].stats}
+    durations = [d for span in spans for d in span.durations]
+    count = len(durations)
+    if any(len(column) != count for column in arrays.values()):
+        raise NotSegmentable("a segment's statistics and frames disagree in number")
+    first = spans[0]
+    starts = arrays["seconds"]
+    ends = np.append(starts[1:], starts[-1] + durations[-1])
+    candidates = [c for span in spans for c in span.candidates]
+    transitions = choose_transitions(candidates) if params.dissolves else []
+    # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
+    cuts = sorted({c for span in spans for c in span.cuts
+                   if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)})
+    spans_out = clip_spans(cuts, starts, ends, arrays["motion"], params.spans, transitions)
+    fps = count / (ends[-1] - starts[0]) if ends[-1] > starts[0] else rate
+    keyframes = {i: jpeg for span in spans for i, jpeg in span.keyframe_jpegs.items()}
+    sampled = KeyframeSampler(frames=keyframes)
+    clips = []
+    for start, end in spans_out:
+        wanted = keyframe_targets(start, end, arrays["sharpness"], arrays["motion"], fps)
+        chosen = {role: sampled.nearest(target, start, end) for role, target in wanted.items()}
+        clips.append(Clip(start, end, float(starts[start]), float(ends[end - 1]),
+                          {r: i for r, i in chosen.items() if i is not None}))
+    used = {i for clip in clips for i in clip.keyframes.values()}
+    turned = first.rotation % 180 == 90
+    return VideoAnalysis(
+        frame_count=count, fps=fps,
+        width=first.height if turned else first.width,
+        height=first.width if turned else first.height,
+        rotation=first.rotation, cuts=cuts, transitions=transitions, stats=arrays, clips=clips,
+        keyframe_jpegs={i: b for i, b in keyframes.items() if i in used}, segments=len(spans),
+    )
+
+
+def start_segment_workers(workers: int | None = None) -> None:
+    """Start the segment pool's processes now (imports included) instead of on the first long
+    video: each worker unpickles `_warm_worker`, which imports this module there."""
+    workers = workers or available_cpus()
+    if workers > 1:
+        pool = segment_pool(workers)
+        for future in [pool.submit(_warm_worker) for _ in range(workers)]:
+            future.result()
+
+
+def _warm_worker() -> None:
+    """Nothing to do: being called in a worker has already imported the analysis modules."""

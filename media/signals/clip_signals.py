@@ -1,0 +1,212 @@
+"""Every scored-tier signal of one video's clips, from stored keyframes and frame statistics.
+
+Nothing here decodes the raw video: the inputs are the keyframe JPEGs and the per-frame
+statistics the clips tier stored. Models are loaded once per worker process (`models_for`)
+and run batched over all keyframes of a video. Every value returned is a raw score; labels
+and routes are decided later from these scores and the policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from media.decode.hashing import phash
+from media.shots.camera_motion import CameraParams, classify_camera
+from media.shots.keyframes import decode_keyframe
+from media.signals.borders import BorderParams, border_signals
+from media.signals.dedup import temporal_signature
+from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
+from media.signals.nsfw import NsfwModel
+from media.signals.quality import QualityParams, quality_signals
+from media.signals.text import TextDetector, TextParams, text_signals
+from media.signals.watermark import WatermarkParams, watermark_signals
+
+SIGNALS_VERSION = "signals-2"  # signals-2: temporal_signature for dedup
+
+
+@dataclass(frozen=True)
+class AestheticConfig:
+    backend: str = "none"  # none | laion
+    clip_path: str = ""
+    mlp_path: str = ""
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    """Everything that changes a signal's value (the cache key); routing thresholds are not here."""
+
+    text: TextParams = field(default_factory=TextParams)
+    borders: BorderParams = field(default_factory=BorderParams)
+    watermark: WatermarkParams = field(default_factory=WatermarkParams)
+    quality: QualityParams = field(default_factory=QualityParams)
+    camera: CameraParams = field(default_factory=CameraParams)
+    embedder: str = "dinov2"  # dinov2 | opennsfw
+    aesthetic: AestheticConfig = field(default_factory=AestheticConfig)
+    models_dir: str = ""  # where edited ONNX graphs are cached; not part of the fingerprint
+    threads: int = 1  # per worker process
+
+    def fingerprint(self) -> str:
+        payload = asdict(self)
+        payload.pop("models_dir")
+        payload.pop("threads")
+        text = json.dumps({"v": SIGNALS_VERSION, **payload}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ClipInput:
+    clip_id: str
+    start_frame: int
+    end_frame: int
+    fps: float
+    keyframes: list[tuple[str, int, bytes]]  # (role, frame, JPEG), roles may share a frame
+
+
+@dataclass
+class ClipSignals:
+    clip_id: str
+    columns: dict[str, object]  # the scored table's signal columns
+    embedding: np.ndarray  # clip vector, L2-normalised
+    seconds: dict[str, float]  # CPU seconds per signal family, for the funnel's cost column
+
+
+class SignalModels:
+    """The models one worker process holds: PP-OCR detection, OpenNSFW, the embedder."""
+
+    def __init__(self, params: SignalParams):
+        cache = Path(params.models_dir or Path.home() / ".cache" / "vcurate" / "models")
+        self.text = TextDetector(params.text, threads=params.threads)
+        self.nsfw = NsfwModel(cache, threads=params.threads)
+        self.embedder = (DinoV2Embedder(cache, threads=params.threads) if params.embedder == "dinov2"
+                         else OpenNsfwEmbedder(self.nsfw))
+        self.aesthetic = None
+        if params.aesthetic.backend == "laion":
+            from media.signals.aesthetic import AestheticScorer
+
+            self.aesthetic = AestheticScorer(params.aesthetic.clip_path, params.aesthetic.mlp_path,
+                                             device=params.aesthetic.device)
+
+
+_MODELS: dict[str, SignalModels] = {}
+
+
+def models_for(params: SignalParams) -> SignalModels:
+    """This process's models for `params`, loaded on first use."""
+    key = params.fingerprint()
+    if key not in _MODELS:
+        _MODELS.clear()  # one model set per process: a new policy replaces the old models
+        _MODELS[key] = SignalModels(params)
+    return _MODELS[key]
+
+
+def score_video_clips(clips: list[ClipInput], stats: dict[str, np.ndarray], params: SignalParams,
+                      models: SignalModels | None = None) -> list[ClipSignals]:
+    """Signals of one video's clips. `stats` holds the video's per-frame columns (index = frame)."""
+    models = models or models_for(params)
+    timer = _Timer()
+    with timer("decode_keyframes"):
+        images: dict[bytes, np.ndarray] = {}
+        for clip in clips:
+            for _, _, jpeg in clip.keyframes:
+                if jpeg not in images:
+                    images[jpeg] = decode_keyframe(jpeg)
+        unique = list(images)
+        rgbs = [images[j] for j in unique]
+    with timer("text"):
+        boxes = dict(zip(unique, models.text.detect_batch(rgbs), strict=True))
+    with timer("nsfw"):
+        nsfw = models.nsfw.infer(rgbs)
+        nsfw_scores = dict(zip(unique, nsfw.scores.tolist(), strict=True))
+    with timer("embedding"):
+        vectors = nsfw.embeddings if params.embedder == "opennsfw" else models.embedder.embed(rgbs)
+        embedding = dict(zip(unique, vectors, strict=True))
+    aesthetic = None
+    if models.aesthetic is not None:
+        with timer("aesthetic"):
+            aesthetic = dict(zip(unique, models.aesthetic.score(rgbs).tolist(), strict=True))
+    with timer("phash"):
+        hashes = {j: phash(images[j]) for j in unique}
+    shared = timer.seconds
+
+    results = []
+    for clip in clips:
+        own = _Timer()
+        frames = _distinct([jpeg for _, _, jpeg in clip.keyframes])
+        pictures = [images[j] for j in frames]
+        part = {name: values[clip.start_frame : clip.end_frame] for name, values in stats.items()}
+        with own("text"):
+            text = text_signals([p.shape[:2] for p in pictures], [boxes[j] for j in frames], params.text)
+        with own("borders"):
+            borders = border_signals(pictures, params.borders)
+        with own("watermark"):
+            mark = watermark_signals(pictures, text, params.watermark, active=borders.crop)
+        with own("quality"):
+            quality = quality_signals(pictures, part, params.quality)
+        with own("camera"):
+            camera = classify_camera(part, clip.fps, params.camera)
+        scores = [nsfw_scores[j] for j in frames]
+        motion = part["motion"][1:] if len(part["motion"]) > 1 else part["motion"]
+        columns = {
+            "text_ratio_max": text.text_ratio_max, "text_ratio_mean": text.text_ratio_mean,
+            "text_box_max_px": int(text.largest_box_px),
+            "text_box_max_fraction": text.largest_box_fraction,
+            "text_keyframes": int(text.text_frames), "subtitle_band": bool(text.subtitle_band),
+            "corner_text": text.corner_text is not None,
+            "watermark_score": float(mark.watermark_score), "watermark_corner": mark.corner,
+            "border_top": borders.top, "border_bottom": borders.bottom,
+            "border_left": borders.left, "border_right": borders.right,
+            "nsfw_max": float(max(scores)), "nsfw_mean": float(np.mean(scores)),
+            "sharpness": quality.sharpness, "exposure_under": quality.under_exposed,
+            "exposure_over": quality.over_exposed, "exposure_label": quality.exposure_label,
+            "brightness": quality.luma_mean, "contrast": quality.contrast,
+            "colourfulness": quality.colourfulness, "noise": quality.noise,
+            "blockiness": quality.blockiness, "technical_quality": quality.technical_quality,
+            "aesthetic": float(np.mean([aesthetic[j] for j in frames])) if aesthetic else None,
+            "motion_mean": float(motion.mean()) if len(motion) else 0.0,
+            "motion_max": float(motion.max()) if len(motion) else 0.0,
+            "camera_motion": camera.label, "camera_jitter": _finite(camera.jitter),
+            "camera_pan_speed": _finite(camera.pan_speed), "camera_tilt_speed": _finite(camera.tilt_speed),
+            "camera_zoom_speed": _finite(camera.zoom_speed), "camera_confidence": _finite(camera.confidence),
+            "content_key": hashlib.sha256(b"".join(frames)).hexdigest(),
+            "phashes": [hashes[j] for j in frames],
+            "temporal_signature": temporal_signature(part).tolist(),
+            "embedder": models.embedder.name,
+        }
+        # Shared (batched) model time is spread over the clips by keyframe count.
+        share = len(frames) / max(1, len(unique))
+        seconds = {k: v * share for k, v in shared.items()}
+        for k, v in own.seconds.items():
+            seconds[k] = seconds.get(k, 0.0) + v
+        results.append(ClipSignals(clip.clip_id, columns,
+                                   clip_embedding(np.stack([embedding[j] for j in frames])), seconds))
+    return results
+
+
+def _distinct(items: list[bytes]) -> list[bytes]:
+    return list(dict.fromkeys(items))
+
+
+def _finite(value: float) -> float:
+    """Unmeasured camera figures are NaN in media/camera_motion; the table stores 0 (with
+    camera_confidence 0 saying the motion was not measured)."""
+    return float(value) if value is not None and math.isfinite(value) else 0.0
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.process_time()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - start

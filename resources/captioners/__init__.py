@@ -1,0 +1,3 @@
+"""Captioner backends behind one interface (`base`): signals, transformers VLM, OpenAI-compatible
+HTTP.
+"""
