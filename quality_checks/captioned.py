@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSpec
 
 from media.captions import CAMERA_LABELS, MOTION_LEVELS
 from quality_checks.check_results import check_result as _result
-from quality_checks.check_results import schema_matches
+from quality_checks.check_results import check_spec, schema_matches
 from quality_checks.policy import Policy
 from quality_checks.schemas import CAPTIONED_SCHEMA
 
@@ -18,8 +20,7 @@ QC_STATUSES = ("ok", "needs_review", "rejected")
 
 
 def captioned_check_specs(asset: str = "captioned") -> list[AssetCheckSpec]:
-    def spec(name: str, description: str) -> AssetCheckSpec:
-        return AssetCheckSpec(name, asset=asset, blocking=True, description=description)
+    spec = partial(check_spec, asset)
 
     return [
         spec(SCHEMA, "Columns and types match the captioned contract (quality_checks/schemas.py)."),

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from dagster import AssetCheckResult, AssetCheckSeverity
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+
+
+def check_spec(asset: str, name: str, description: str, blocking: bool = True) -> AssetCheckSpec:
+    """A check an asset declares; a blocking one that fails keeps its branch off main."""
+    return AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
 
 
 def check_result(name: str, passed: bool, severity: AssetCheckSeverity = AssetCheckSeverity.ERROR,

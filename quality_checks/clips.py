@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from functools import partial
 
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSpec
 
 from quality_checks.check_results import check_result as _result
-from quality_checks.check_results import schema_matches
+from quality_checks.check_results import check_spec, schema_matches
 from quality_checks.policy import Policy
 from quality_checks.schemas import CLIPS_SCHEMA
 
@@ -24,8 +25,7 @@ _FRAME_SLACK = 1.0
 
 
 def clips_check_specs(asset: str = "clips") -> list[AssetCheckSpec]:
-    def spec(name: str, description: str) -> AssetCheckSpec:
-        return AssetCheckSpec(name, asset=asset, blocking=True, description=description)
+    spec = partial(check_spec, asset)
 
     return [
         spec(SCHEMA, "Columns and types match the clips contract (quality_checks/schemas.py)."),

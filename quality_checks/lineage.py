@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSpec
 
-from quality_checks.check_results import check_result
+from quality_checks.check_results import check_result, check_spec
 from resources.optout import OptOutRegistry
 
 TIER_KINDS = {"raw_pool": "raw_video", "clips": "clip", "scored": "scored_clip", "captioned": "caption",
@@ -98,6 +98,5 @@ def no_opted_out_lineage(asset: str, table: pa.Table, registry: OptOutRegistry) 
 
 
 def no_opted_out_spec(asset: str) -> AssetCheckSpec:
-    return AssetCheckSpec(f"{asset}_{NO_OPTED_OUT}", asset=asset, blocking=True,
-                          description="No row derives from a source or video in the opt-out registry "
-                                      "(optout.yaml); `vcurate purge` removes any that did.")
+    return check_spec(asset, f"{asset}_{NO_OPTED_OUT}", "No row derives from a source or video in the "
+                      "opt-out registry (optout.yaml); `vcurate purge` removes any that did.")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import AssetCheckResult, AssetCheckSpec, MetadataValue
 
 from quality_checks.check_results import check_result as _result
+from quality_checks.check_results import check_spec
 from quality_checks.expectations import run_suite
 from quality_checks.policy import Policy
 from quality_checks.schemas import RAW_POOL_SCHEMA, RAW_POOL_STATUSES
@@ -22,8 +24,7 @@ EXPECTATIONS = "raw_pool_expectations"
 
 
 def raw_pool_check_specs(asset: str = "raw_pool") -> list[AssetCheckSpec]:
-    def spec(name: str, description: str) -> AssetCheckSpec:
-        return AssetCheckSpec(name, asset=asset, blocking=True, description=description)
+    spec = partial(check_spec, asset)
 
     return [
         spec(SCHEMA, "Columns and types match the raw_pool contract (quality_checks/schemas.py)."),

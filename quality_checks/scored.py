@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from functools import partial
 
 import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from quality_checks.check_results import check_result as _result
-from quality_checks.check_results import schema_matches
+from quality_checks.check_results import check_spec, schema_matches
 from quality_checks.expectations import run_suite
 from quality_checks.policy import Policy
 from quality_checks.routing.scored import REVIEW_STATUSES, ROUTES, govern
@@ -40,8 +41,7 @@ _NON_NEGATIVE = ("text_box_max_px", "text_keyframes", "sharpness", "brightness",
 
 
 def scored_check_specs(asset: str = "scored") -> list[AssetCheckSpec]:
-    def spec(name: str, description: str, blocking: bool = True) -> AssetCheckSpec:
-        return AssetCheckSpec(name, asset=asset, blocking=blocking, description=description)
+    spec = partial(check_spec, asset)
 
     return [
         spec(SCHEMA, "Columns and types match the scored contract (quality_checks/schemas.py)."),

@@ -8,7 +8,7 @@ import pyarrow as pa
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
 from quality_checks.check_results import check_result as _result
-from quality_checks.check_results import schema_matches
+from quality_checks.check_results import check_spec, schema_matches
 from quality_checks.expectations import run_suite
 from quality_checks.policy.stages import StagePolicy
 from quality_checks.routing.stages import route_stage
@@ -23,7 +23,7 @@ DISTRIBUTIONS = "distributions"
 
 def stage_check_specs(stage: str) -> list[AssetCheckSpec]:
     def spec(name: str, description: str, blocking: bool = True) -> AssetCheckSpec:
-        return AssetCheckSpec(f"{stage}_{name}", asset=stage, blocking=blocking, description=description)
+        return check_spec(stage, f"{stage}_{name}", description, blocking)
 
     return [
         spec(SCHEMA, "Columns and types match the stage contract (quality_checks/schemas.py)."),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
+import yaml
 from dagster import ConfigurableResource
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -60,6 +61,16 @@ class OptOutRegistry(BaseModel):
 
 def load_optouts(path: Path) -> OptOutRegistry:
     return load_model(path, OptOutRegistry) if path.is_file() else OptOutRegistry()
+
+
+def add_optout(path: Path, entry: dict[str, str], whole_source: bool) -> None:
+    """Append an opt-out (a whole source, or one video) to the registry file, validated as the
+    pipeline reads it before the file is written."""
+    data = load_optouts(path).model_dump(mode="json", exclude_none=True)
+    data["sources" if whole_source else "videos"].append(entry)
+    OptOutRegistry.model_validate(data)
+    path.write_text("# vcurate opt-out registry (see docs/operations.md, Opt-out)\n"
+                    + yaml.safe_dump(data, sort_keys=False))
 
 
 class OptOutResource(ConfigurableResource):

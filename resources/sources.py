@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -118,6 +119,37 @@ def load_source_registry(path: Path) -> SourceRegistry:
                 raise ConfigError(f"{where}: uri: {what} {spec.uri!r} does not exist ({local})")
         sources[spec.id] = spec
     return SourceRegistry(path, root, sources)
+
+
+REGISTRY_HEADER = (
+    "# vcurate source registry: one entry per source of raw video (id, kind: local | s3 |\n"
+    "# manifest, uri, license as an SPDX id, notes). `vcurate source add` edits this file;\n"
+    "# the source sensor turns new entries into Dagster partitions.\n"
+)
+
+
+def registered_source_ids(path: Path) -> list[str]:
+    """The ids a registry file lists (read as written, before validation; none if absent)."""
+    data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    return [s.get("id") for s in (data or {}).get("sources") or []]
+
+
+def register_source(path: Path, ident: str, kind: str, uri: str, license: str, notes: str) -> None:
+    """Add a source to the registry file. The new file is validated as the pipeline reads it
+    before it replaces the old one, so a bad entry never reaches the registry."""
+    data = (yaml.safe_load(path.read_text()) if path.is_file() else None) or {}
+    data.setdefault("sources", [])
+    if any(s.get("id") == ident for s in data["sources"]):
+        raise ConfigError(f"{path}: source {ident!r} is already registered")
+    data["sources"].append({"id": ident, "kind": kind, "uri": uri, "license": license, "notes": notes})
+    candidate = path.with_name(f".{path.name}.new")
+    candidate.write_text(REGISTRY_HEADER + yaml.safe_dump(data, sort_keys=False))
+    try:
+        load_source_registry(candidate)
+    except Exception:
+        candidate.unlink()
+        raise
+    candidate.replace(path)
 
 
 def _name_sources(message: str, data: Any) -> str:

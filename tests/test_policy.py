@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from media.decode.probe import VideoProbe
-from quality_checks.policy import load_policy
+from media.shots.analysis import AnalysisParams
+from media.shots.spans import SpanParams
+from quality_checks.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 from resources.config_files import ConfigError
 
 
@@ -16,6 +19,44 @@ def _policy(tmp_path: Path, data: dict) -> Path:
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def _file_vs_code(model: BaseModel, data: dict, where: str) -> list[str]:
+    """Every field of `model` (code defaults) against the same key of the parsed YAML."""
+    problems = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if name not in data:
+            problems.append(f"{where}{name}: not in default_policy.yaml")
+        elif isinstance(value, BaseModel):
+            problems += _file_vs_code(value, data[name], f"{where}{name}.")
+        else:  # parsed as the model parses it (so 10800 and 10800.0, or YAML merge keys, agree)
+            stated = getattr(type(model).model_validate({**model.model_dump(), name: data[name]}), name)
+            if stated != value:
+                problems.append(f"{where}{name}: file {data[name]!r}, code {value!r}")
+    problems += [f"{where}{key}: not a policy field" for key in data if key not in type(model).model_fields]
+    return problems
+
+
+def test_default_policy_file_states_every_code_default():
+    """The YAML lists every policy field, and each value is the code's default: a partial
+    policy file and the packaged one can never disagree on a value neither states."""
+    data = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    assert _file_vs_code(Policy(), data, "") == []
+    assert load_policy() == Policy()
+
+
+def test_clip_defaults_are_the_analysis_code_defaults():
+    """policy.clips takes its defaults from media's parameter classes (written once)."""
+    clips, spans, analysis = Policy().clips, SpanParams(), AnalysisParams()
+    for name in ("min_clip_s", "max_clip_s", "trim_frames", "spike_motion", "spike_delta",
+                 "stitch_below_motion"):
+        assert getattr(clips, name) == getattr(spans, name), name
+    assert clips.analysis_params() == AnalysisParams(
+        detector=analysis.detector, analysis_short_side=analysis.analysis_short_side,
+        keyframe_short_side=analysis.keyframe_short_side, camera_frame_step=analysis.camera_frame_step,
+        cut_files=analysis.cut_files, spans=SpanParams(**{
+            **spans.__dict__, "spike_window": spans.spike_window}))
 
 
 def test_default_policy_loads_and_hash_tracks_values(tmp_path: Path):

@@ -5,30 +5,25 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 from dagster import (
-    AssetDep,
     AssetExecutionContext,
-    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
-    asset,
 )
 
 from assets.captioned.rows import CaptionStats, build_captions
 from assets.common.charts import histograms_png, markdown_image
 from assets.common.layout import tier_path
-from assets.common.outages import retry_on_lakefs_outage
-from assets.common.partitions import SOURCE_PARTITIONS
+from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.common.tier import start_tier_wap, tier_asset
 from quality_checks.captioned import captioned_check_specs, evaluate_captioned_checks
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.schemas import CAPTIONED_SCHEMA
 from resources.captioners.resource import CaptionersResource
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.sources import SourceRegistryResource
 
@@ -36,17 +31,13 @@ TIER = "captioned"
 CODE_VERSION = "captioned-1"
 
 
-@asset(
-    name=TIER,
-    partitions_def=SOURCE_PARTITIONS,
-    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
-    deps=[AssetDep("scored")],
+@tier_asset(
+    TIER,
+    deps=["scored"],
     group_name="caption",
     code_version=CODE_VERSION,
     check_specs=[*captioned_check_specs(TIER), no_opted_out_spec(TIER)],
     kinds={"lakefs", "parquet"},
-    owners=["team:data-platform"],
-    tags={"tier": "captioned"},
     description=(
         "Structured captions (short, dense, background, style, shot size, lighting, atmosphere, "
         "camera motion, motion level, optional events) of the clips scored routes to "
@@ -57,7 +48,6 @@ CODE_VERSION = "captioned-1"
         "variants short / medium / dense / assembled are stored per clip."
     ),
 )
-@retry_on_lakefs_outage
 def captioned(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -84,10 +74,8 @@ def captioned(
         lambda p: lakefs.read_bytes(p, ref=scored_commit), sources.cache("captions"),
         scored_commit, progress=report,
         original_text=lambda uri: sources.original_text(registry, uri))
-    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
-        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
-        config_hash=rules.hash, upstream_commits={"scored": scored_commit},
-    ))
+    wap = start_tier_wap(context, lakefs, TIER, CODE_VERSION, rules.hash,
+                         {"scored": scored_commit})
     wap.write_table(path, table)
     committed, audited = commit_for_audit(
         wap, f"captioned {source_id}: {table.num_rows} clips, "
@@ -112,9 +100,7 @@ def _metadata(table: pa.Table, stats: CaptionStats) -> dict[str, object]:
     lengths = {"dense words": [r["caption_words"] for r in rows],
                "short words": [len(r["caption_short"].split()) for r in rows]}
     return {
-        "dagster/row_count": table.num_rows,
-        "dagster/column_schema": TableSchema(
-            columns=[TableColumn(f.name, str(f.type)) for f in CAPTIONED_SCHEMA]),
+        **table_metadata(table, CAPTIONED_SCHEMA),
         "clips_routed": stats.routed,
         "clips_captioned": stats.captioned,
         "clips_reused": stats.reused,

@@ -6,30 +6,25 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
-    AssetDep,
     AssetExecutionContext,
-    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
-    asset,
 )
 
 from assets.clips.rows import ClipsStats, build_clips
 from assets.common.charts import histograms_png, markdown_image, shrink_png
 from assets.common.layout import clips_prefix, tier_path
-from assets.common.outages import retry_on_lakefs_outage
-from assets.common.partitions import SOURCE_PARTITIONS
+from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.common.tier import start_tier_wap, tier_asset
 from quality_checks.clips import clips_check_specs, evaluate_clips_checks
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.schemas import CLIPS_SCHEMA
 from resources.compute import ComputeResource
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.sources import SourceRegistryResource
 
@@ -37,17 +32,13 @@ TIER = "clips"
 CODE_VERSION = "clips-1"
 
 
-@asset(
-    name=TIER,
-    partitions_def=SOURCE_PARTITIONS,
-    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
-    deps=[AssetDep("raw_pool")],
+@tier_asset(
+    TIER,
+    deps=["raw_pool"],
     group_name="curate",
     code_version=CODE_VERSION,
     check_specs=[*clips_check_specs(TIER), no_opted_out_spec(TIER)],
     kinds={"lakefs", "parquet", "pyav", "opencv"},
-    owners=["team:data-platform"],
-    tags={"tier": "clips"},
     description=(
         "Single-shot clips of every accepted raw video. Each video is decoded once: "
         "PySceneDetect's detector (policy.clips.detector), per-frame luma, sharpness and xGen "
@@ -57,7 +48,6 @@ CODE_VERSION = "clips-1"
         "statistics, keyframes and a contact sheet per video are stored next to the table."
     ),
 )
-@retry_on_lakefs_outage
 def clips(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -79,10 +69,8 @@ def clips(
 
     report = Progress(context.log, TIER, source_id, "videos")
 
-    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
-        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
-        config_hash=params.fingerprint(), upstream_commits={"raw_pool": raw_commit},
-    ))
+    wap = start_tier_wap(context, lakefs, TIER, CODE_VERSION, params.fingerprint(),
+                         {"raw_pool": raw_commit})
     table, stats = build_clips(
         source_id, accepted, lakefs.read_table(path), params,
         lambda video: sources.local_path(registry, video["uri"], video["fingerprint"]),
@@ -115,9 +103,7 @@ def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
     fps = stats.frames_decoded / stats.seconds_analyzing if stats.seconds_analyzing else 0.0
     failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
     return {
-        "dagster/row_count": table.num_rows,
-        "dagster/column_schema": TableSchema(
-            columns=[TableColumn(f.name, str(f.type)) for f in CLIPS_SCHEMA]),
+        **table_metadata(table, CLIPS_SCHEMA),
         "videos": stats.videos,
         "videos_analysed": stats.analyzed,
         "videos_from_cache": stats.from_cache,

@@ -44,13 +44,16 @@ def commit_for_audit(wap: WapBranch, message: str, path: str, written: pa.Table)
 def publish_if_audited(
     context: AssetExecutionContext, lakefs: LakeFSResource, wap: WapBranch, tier: str,
     committed: bool, results: list[AssetCheckResult], path: str,
-    metadata: Callable[[str], dict[str, object]],
+    metadata: Callable[[str], dict[str, object]], subject: str | None = None,
+    on_publish: Callable[[str], None] | None = None,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
     """Merge into main when every blocking check passed; else report them and fail.
 
     `metadata(commit)` builds the tier's own metadata for the commit that holds its data.
+    `subject` names what is published (default: the partition, i.e. the source);
+    `on_publish(commit)` runs after the merge, before success is reported (release tags it).
     """
-    source = context.partition_key
+    source = subject if subject is not None else context.partition_key
     # Non-blocking checks (severity WARN) are reported, never stop the merge.
     failed = [r.check_name for r in results if not r.passed and r.severity == AssetCheckSeverity.ERROR]
     if failed:
@@ -63,6 +66,8 @@ def publish_if_audited(
         )
     if committed:
         data_commit = wap.publish(f"publish {tier} {source} (run {context.run.run_id[:8]})")
+        if on_publish is not None:
+            on_publish(data_commit)
     else:
         data_commit = last_published_commit(context, tier, source) or lakefs.head()
     yield MaterializeResult(

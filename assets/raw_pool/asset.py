@@ -14,20 +14,18 @@ from dagster import (
     MetadataValue,
     TableColumn,
     TableSchema,
-    asset,
 )
 
 from assets.common.charts import bar_png, histograms_png, markdown_image
 from assets.common.layout import tier_path
-from assets.common.outages import retry_on_lakefs_outage
-from assets.common.partitions import SOURCE_PARTITIONS
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.common.tier import start_tier_wap, tier_asset
 from assets.raw_pool.rows import RawPoolStats, build_raw_pool
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.raw_pool import evaluate_raw_pool_checks, raw_pool_check_specs
 from quality_checks.schemas import RAW_POOL_SCHEMA
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.sources import SourceFile, SourceRegistryResource, list_source_files
 
@@ -36,15 +34,13 @@ CODE_VERSION = "raw_pool-1"
 PREVIEW_COLUMNS = ("uri", "status", "reason", "duration_s", "fps", "width", "height", "codec")
 
 
-@asset(
-    name=TIER,
-    partitions_def=SOURCE_PARTITIONS,
+@tier_asset(
+    TIER,
+    eager=False,
     group_name="ingest",
     code_version=CODE_VERSION,
     check_specs=raw_pool_check_specs(TIER),
     kinds={"lakefs", "parquet", "pyav"},
-    owners=["team:data-platform"],
-    tags={"tier": "raw_pool"},
     description=(
         "Every file of a source: sha256, content-derived video_id, PyAV probe (duration, fps, "
         "frames, size, rotation, codec, bitrate, bits/pixel, audio), licence and fetch time. "
@@ -53,7 +49,6 @@ PREVIEW_COLUMNS = ("uri", "status", "reason", "duration_s", "fps", "width", "hei
         "lakeFS `sources/<source>/raw_pool.parquet` through write-audit-publish."
     ),
 )
-@retry_on_lakefs_outage
 def raw_pool(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -84,10 +79,7 @@ def raw_pool(
     config_hash = hashlib.sha256(json.dumps(
         {"policy": rules.raw_pool.model_dump(), "source": spec.model_dump()}, sort_keys=True
     ).encode()).hexdigest()[:16]
-    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
-        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
-        config_hash=config_hash,
-    ))
+    wap = start_tier_wap(context, lakefs, TIER, CODE_VERSION, config_hash)
     wap.write_table(path, table)
     committed, audited = commit_for_audit(
         wap, f"raw_pool {source_id}: {stats.listed} files, {stats.by_status['accepted']} accepted",

@@ -1,13 +1,11 @@
 """release: every stage manifest of every source at one `main` commit, tagged for citation."""
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pyarrow as pa
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     Failure,
@@ -18,12 +16,15 @@ from dagster import (
 
 from assets.common.charts import bar_png, markdown_image
 from assets.common.layout import SOURCES, release_buckets_path, release_manifest_path, tier_tables_listed
+from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.common.tier import OWNERS, start_tier_wap
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.policy.stages import STAGES
+from quality_checks.release import evaluate_release_checks, release_check_specs
 from quality_checks.schemas import STAGE_SCHEMA
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import LakeFSResource
 
-RELEASE_COMPLETE = "release_manifest_complete"
+CODE_VERSION = "release-1"
 
 
 def release_tag(day: str, existing: list[str]) -> str:
@@ -36,12 +37,10 @@ def release_tag(day: str, existing: list[str]) -> str:
     name="release",
     deps=[AssetDep(stage) for stage in STAGES],
     group_name="stages",
-    code_version="release-1",
-    check_specs=[AssetCheckSpec(RELEASE_COMPLETE, asset="release", blocking=True,
-                                description="The release manifest holds exactly the samples of every "
-                                            "stage manifest on the tagged commit, each media file present.")],
+    code_version=CODE_VERSION,
+    check_specs=release_check_specs(),
     kinds={"lakefs", "parquet"},
-    owners=["team:data-platform"],
+    owners=OWNERS,
     tags={"tier": "release"},
     description=(
         "The union of every stage manifest across sources at one `main` commit: "
@@ -50,7 +49,7 @@ def release_tag(day: str, existing: list[str]) -> str:
     ),
 )
 def release(context: AssetExecutionContext, lakefs: LakeFSResource,
-            policy: PolicyResource) -> MaterializeResult:
+            policy: PolicyResource) -> Iterator[MaterializeResult | object]:
     head = lakefs.head()
     listed = tier_tables_listed(lakefs.list_paths(SOURCES, ref=head), STAGES)
     tables = [lakefs.read_table(path, ref=head) for _, path in sorted(listed.items())]
@@ -71,33 +70,20 @@ def release(context: AssetExecutionContext, lakefs: LakeFSResource,
         "bucket": [b for s in STAGES for b in stats[s]],
         "samples": [n for s in STAGES for n in stats[s].values()],
     })
-    wap = lakefs.start_wap("release", tag, CommitMetadata(
-        run_id=context.run.run_id, asset="release", partition="", code_version="release-1",
-        config_hash=policy.load().hash, upstream_commits={"stages": head},
-    ))
-    wap.write_table(release_manifest_path(tag), manifest)
+    wap = start_tier_wap(context, lakefs, "release", CODE_VERSION, policy.load().hash, {"stages": head},
+                         name=tag)
+    path = release_manifest_path(tag)
+    wap.write_table(path, manifest)
     wap.write_table(release_buckets_path(tag), summary)
-    wap.commit(f"release {tag}: {manifest.num_rows} samples from commit {head[:12]}")
-    stored = set(wap.list_paths(SOURCES))
-    missing = [r["media_path"] for r in rows if r["media_path"] not in stored]
-    check = AssetCheckResult(check_name=RELEASE_COMPLETE, passed=not missing,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"samples": len(rows), "missing_media": len(missing),
-                                       "examples": str(missing[:5])})
-    if missing:
-        raise Failure(f"release {tag}: {len(missing)} media files missing; branch {wap.name} kept",
-                      metadata={"missing_media": len(missing)})
-    commit = wap.publish(f"publish release {tag}")
-    lakefs.tag(tag, commit)
+    committed, audited = commit_for_audit(
+        wap, f"release {tag}: {manifest.num_rows} samples from commit {head[:12]}", path, manifest)
+    results = evaluate_release_checks(audited.to_pylist(), set(wap.list_paths(SOURCES)))
     per_stage = Counter(r["stage"] for r in rows)
     context.log.info(f"release {tag}: " + ", ".join(f"{s} {per_stage[s]}" for s in STAGES))
-    return MaterializeResult(
-        check_results=[check],
-        metadata={
+    yield from publish_if_audited(
+        context, lakefs, wap, "release", committed, results, path, lambda commit: {
             "release_tag": tag,
-            "lakefs_commit": commit,
-            "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(commit)),
-            "manifest": f"lakefs://{lakefs.repository}/{tag}/{release_manifest_path(tag)}",
+            "manifest": f"lakefs://{lakefs.repository}/{tag}/{path}",
             **{f"samples_{s}": per_stage[s] for s in STAGES},
             "dagster/row_count": manifest.num_rows,
             "sources": len({r["source"] for r in rows}),
@@ -105,5 +91,4 @@ def release(context: AssetExecutionContext, lakefs: LakeFSResource,
                 f"| {s} | {b} | {n} |\n" for s in STAGES for b, n in sorted(stats[s].items())) + "\n" + (
                 markdown_image(bar_png({f"{s} {b}": n for s in STAGES for b, n in sorted(stats[s].items())},
                                        f"release {tag}"), "release buckets") if rows else "")),
-        },
-    )
+        }, subject=tag, on_publish=lambda commit: lakefs.tag(tag, commit))

@@ -6,15 +6,10 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 from dagster import (
-    AssetDep,
     AssetExecutionContext,
-    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
-    asset,
 )
 
 from assets.common.charts import bar_png, histograms_png, markdown_image
@@ -26,10 +21,10 @@ from assets.common.layout import (
     tier_path,
     tier_tables_listed,
 )
-from assets.common.outages import retry_on_lakefs_outage
-from assets.common.partitions import SOURCE_PARTITIONS
+from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.common.tier import start_tier_wap, tier_asset
 from assets.scored.rows import Published, ScoredStats, assemble, compute_signals, reusable_rows
 from media.shots.keyframes import contact_sheet
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
@@ -38,7 +33,7 @@ from quality_checks.routing.scored import ROUTES
 from quality_checks.schemas import SCORED_SCHEMA
 from quality_checks.scored import evaluate_scored_checks, scored_check_specs
 from resources.compute import ComputeResource
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.sources import SourceRegistryResource
 
@@ -50,17 +45,13 @@ FUNNEL = (  # (layer, routes that leave the funnel at it), in the order governan
 )
 
 
-@asset(
-    name=TIER,
-    partitions_def=SOURCE_PARTITIONS,
-    automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
-    deps=[AssetDep("clips"), AssetDep("raw_pool")],
+@tier_asset(
+    TIER,
+    deps=["clips", "raw_pool"],
     group_name="curate",
     code_version=CODE_VERSION,
     check_specs=[*scored_check_specs(TIER), no_opted_out_spec(TIER)],
     kinds={"lakefs", "parquet", "onnx", "opencv"},
-    owners=["team:data-platform"],
-    tags={"tier": "scored"},
     description=(
         "Every signal per clip, from the keyframes and frame statistics clips stored (no second "
         "decode): PP-OCR text area and subtitles, watermark/logo and borders, OpenNSFW safety, "
@@ -71,7 +62,6 @@ FUNNEL = (  # (layer, routes that leave the funnel at it), in the order governan
         "provenance, text/watermark, quality; `route` says where it may go."
     ),
 )
-@retry_on_lakefs_outage
 def scored(
     context: AssetExecutionContext,
     lakefs: LakeFSResource,
@@ -109,10 +99,8 @@ def scored(
     table, embeddings, fitted = assemble(source_id, clips, licenses, signals, published, centroids,
                                          rules, params.fingerprint(), clips_commit)
 
-    wap = lakefs.start_wap(TIER, source_id, CommitMetadata(
-        run_id=context.run.run_id, asset=TIER, partition=source_id, code_version=CODE_VERSION,
-        config_hash=rules.hash, upstream_commits={"clips": clips_commit},
-    ))
+    wap = start_tier_wap(context, lakefs, TIER, CODE_VERSION, rules.hash,
+                         {"clips": clips_commit})
     wap.write_table(path, table)
     wap.write_table(embeddings_path(source_id), embeddings)
     if centroids is None or fitted is not centroids:
@@ -209,9 +197,7 @@ def _metadata(table: pa.Table, stats: ScoredStats, sheets: dict[str, bytes]) -> 
               for label, n in sorted(Counter(r[layer] for r in rows).items())}
     failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
     return {
-        "dagster/row_count": table.num_rows,
-        "dagster/column_schema": TableSchema(
-            columns=[TableColumn(f.name, str(f.type)) for f in SCORED_SCHEMA]),
+        **table_metadata(table, SCORED_SCHEMA),
         **{f"route_{route}": routes[route] for route in ROUTES},
         "funnel": MetadataValue.md(funnel),
         "time_per_signal": MetadataValue.md(per_1000),

@@ -8,31 +8,26 @@ from pathlib import Path
 
 import pyarrow as pa
 from dagster import (
-    AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
-    AutomationCondition,
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
-    asset,
 )
 
 from assets.common.charts import bar_png, markdown_image
 from assets.common.layout import stage_media_prefix, tier_path
-from assets.common.outages import retry_on_lakefs_outage
-from assets.common.partitions import SOURCE_PARTITIONS
+from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
+from assets.common.tier import start_tier_wap, tier_asset
 from assets.stages.rows import StageStats, build_stage, join_captions
 from media.decode.probe import probe_video_file
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.policy.stages import STAGES
 from quality_checks.schemas import STAGE_SCHEMA
 from quality_checks.stages import evaluate_stage_checks, stage_check_specs
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.sources import SourceRegistryResource
 
@@ -40,17 +35,14 @@ CODE_VERSION = "stages-1"
 
 
 def build_stage_asset(stage: str) -> AssetsDefinition:
-    @asset(
-        name=stage,
-        partitions_def=SOURCE_PARTITIONS,
-        automation_condition=AutomationCondition.eager(),  # new sources flow through every tier
-        deps=[AssetDep("scored"), AssetDep("captioned")],
+    @tier_asset(
+        stage,
+        tier_tag="stage",
+        deps=["scored", "captioned"],
         group_name="stages",
         code_version=CODE_VERSION,
         check_specs=stage_check_specs(stage),
         kinds={"lakefs", "parquet", "h264"},
-        owners=["team:data-platform"],
-        tags={"tier": "stage"},
         description=(
             f"Training samples of {stage}: clips chosen by policy.stages.{stage} from the stored "
             "scores and captions (resolution, duration, motion, text, quality, watermark, caption, "
@@ -59,7 +51,6 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
             "threshold change re-routes without recomputing any signal."
         ),
     )
-    @retry_on_lakefs_outage
     def _stage(context: AssetExecutionContext, lakefs: LakeFSResource, sources: SourceRegistryResource,
                policy: PolicyResource, optouts: OptOutResource) -> Iterator[MaterializeResult | object]:
         source_id = context.partition_key
@@ -78,10 +69,7 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
                                 strict=True)) if raw is not None else {}
         path = tier_path(source_id, stage)
         report = Progress(context.log, stage, source_id, "videos")
-        wap = lakefs.start_wap(stage, source_id, CommitMetadata(
-            run_id=context.run.run_id, asset=stage, partition=source_id, code_version=CODE_VERSION,
-            config_hash=rules.hash, upstream_commits={"scored": head},
-        ))
+        wap = start_tier_wap(context, lakefs, stage, CODE_VERSION, rules.hash, {"scored": head})
         table, stats, stale = build_stage(
             stage, source_id, scored_rows, captioned_rows, rule, lakefs.read_table(path),
             lambda s: sources.local_path(registry, s["uri"], fingerprints.get(s["uri"], "")),
@@ -128,9 +116,7 @@ def _metadata(stage: str, table: pa.Table, stats: StageStats) -> dict[str, objec
     # group reasons by their rule, not their measured values
     reasons = Counter(re.split(r" \(| <| >| [0-9]", reason)[0] for reason in stats.rejected.values())
     return {
-        "dagster/row_count": table.num_rows,
-        "dagster/column_schema": TableSchema(
-            columns=[TableColumn(f.name, str(f.type)) for f in STAGE_SCHEMA]),
+        **table_metadata(table, STAGE_SCHEMA),
         "candidates": stats.candidates,
         "samples": stats.samples,
         "exported": stats.exported,

@@ -6,6 +6,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from assets.common.layout import SOURCES, preview_path, tier_path, tier_tables_listed
+from assets.common.tier import OWNERS
 from assets.stages.rows import join_captions
 from quality_checks.policy import load_policy
 from quality_checks.policy.resource import PolicyResource
@@ -50,7 +51,7 @@ def run_preview(lakefs: LakeFSResource, current_path: str, proposed_path: str, r
     group_name="governance",
     code_version="preview-1",
     kinds={"lakefs"},
-    owners=["team:data-platform"],
+    owners=OWNERS,
     description=(
         "Route a proposed policy file (run config: policy_path) over the scored and captioned tables "
         "on main, without publishing, and report per stage which clips would come in (by bucket) and "

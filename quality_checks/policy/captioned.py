@@ -5,16 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from media.captions import QcParams
+from quality_checks.policy.base import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CaptionBackend(_Strict):
+class CaptionBackend(Strict):
     """One captioner. A clip goes to the strongest backend whose min_short_side it meets
     (Open-Sora: a cheaper captioner for low resolutions, a stronger one for 720p and SFT)."""
 
@@ -39,7 +36,7 @@ class CaptionBackend(_Strict):
         return self
 
 
-class CaptionedPolicy(_Strict):
+class CaptionedPolicy(Strict):
     routes: list[Literal["train", "review"]] = Field(default_factory=lambda: ["train"])
     backends: list[CaptionBackend] = Field(
         default_factory=lambda: [CaptionBackend(name="signals", kind="signals")])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from media.shots.camera_motion import CameraParams
 from media.signals.borders import BorderParams
@@ -17,6 +17,7 @@ from media.signals.clip_signals import AestheticConfig, SignalParams
 from media.signals.quality import QualityParams
 from media.signals.text import TextParams
 from media.signals.watermark import WatermarkParams
+from quality_checks.policy.base import Strict
 
 # Measurement parameters: each section overrides fields of the media/ dataclass named here
 # (their defaults are the calibrated values the benchmarks report).
@@ -24,11 +25,7 @@ _MEASUREMENTS = {"text": TextParams, "borders": BorderParams, "watermark": Water
                  "quality": QualityParams, "camera": CameraParams}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SafetyPolicy(_Strict):
+class SafetyPolicy(Strict):
     """Layer 1. OpenNSFW probability, max over a clip's keyframes (Yahoo's own guidance:
     below 0.2 safe, above 0.8 unsafe, the band between needs a person)."""
 
@@ -42,7 +39,7 @@ class SafetyPolicy(_Strict):
         return self
 
 
-class TextPolicy(_Strict):
+class TextPolicy(Strict):
     """Layer 3. Share of the frame covered by detected text (max over keyframes)."""
 
     drop_ratio: float = Field(0.08, ge=0, le=1)  # more text than this: dropped
@@ -52,14 +49,14 @@ class TextPolicy(_Strict):
     drop_subtitles: bool = False  # burned-in subtitles: drop, or keep as small text
 
 
-class WatermarkPolicy(_Strict):
+class WatermarkPolicy(Strict):
     """Layer 3. Logo / watermark evidence (persistent corner text, static corner edges)."""
 
     drop_at: float = Field(0.7, ge=0, le=1)
     review_at: float = Field(1.0, ge=0, le=1)  # 1.0: never send watermarks to review
 
 
-class QualityPolicy(_Strict):
+class QualityPolicy(Strict):
     """Layer 4. Quality only routes: it sets a label and a weight, it never deletes a clip."""
 
     high_at: float = Field(0.6, ge=0, le=1)  # technical_quality at or above: high
@@ -79,7 +76,7 @@ class QualityPolicy(_Strict):
         return self
 
 
-class DedupPolicy(_Strict):
+class DedupPolicy(Strict):
     """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine vetoed
     by the clips' temporal signatures (media.signals.dedup.DedupParams documents each field)."""
 
@@ -91,14 +88,14 @@ class DedupPolicy(_Strict):
     signature_min_spread: float = Field(0.25, ge=0)  # luma levels; flatter curves say nothing
 
 
-class ConceptPolicy(_Strict):
+class ConceptPolicy(Strict):
     """k-means concept clusters over clip embeddings, for rebalancing in the stage tiers."""
 
     k: int = Field(16, ge=1)
     seed: int = 0
 
 
-class AestheticPolicy(_Strict):
+class AestheticPolicy(Strict):
     """LAION aesthetic MLP over CLIP features. Off by default: no weights ship offline."""
 
     backend: Literal["none", "laion"] = "none"
@@ -113,7 +110,7 @@ class AestheticPolicy(_Strict):
         return self
 
 
-class SignalsPolicy(_Strict):
+class SignalsPolicy(Strict):
     """How signals are measured (a change here recomputes them; routing thresholds do not)."""
 
     text: dict[str, Any] = Field(default_factory=dict)
@@ -146,7 +143,7 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-class ScoredPolicy(_Strict):
+class ScoredPolicy(Strict):
     signals: SignalsPolicy = Field(default_factory=SignalsPolicy)
     safety: SafetyPolicy = Field(default_factory=SafetyPolicy)
     text: TextPolicy = Field(default_factory=TextPolicy)

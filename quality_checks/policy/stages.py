@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from quality_checks.policy.base import Strict
 
 STAGES = ("stage_256p", "stage_480p", "stage_720p", "sft")
 QUALITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class StagePolicy(_Strict):
+class StagePolicy(Strict):
     short_side: int = Field(256, ge=64)  # output short side; sources below it are not eligible
     fps: float = Field(24.0, gt=0)
     min_duration_s: float = Field(2.0, ge=0)
@@ -67,7 +65,7 @@ def _default_stages() -> dict[str, StagePolicy]:
     }
 
 
-class StagesPolicy(_Strict):
+class StagesPolicy(Strict):
     stage_256p: StagePolicy = Field(default_factory=lambda: _default_stages()["stage_256p"])
     stage_480p: StagePolicy = Field(default_factory=lambda: _default_stages()["stage_480p"])
     stage_720p: StagePolicy = Field(default_factory=lambda: _default_stages()["stage_720p"])
