@@ -30,6 +30,7 @@ import av
 import cv2
 import numpy as np
 
+from bench.footage import require_footage
 from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 from media.shots.camera_motion import LABELS, CameraParams, FlowParams, GlobalMotion, classify_camera
 
@@ -172,10 +173,7 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=2, help="base frames per footage file")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    footage = args.footage or next((p for p in (Path(".vcurate/footage"), Path("/tmp/footage"))
-                                    if p.is_dir()), None)
-    if footage is None:
-        sys.exit("no footage: run `bash ../shared/footage/fetch.sh .vcurate/footage all` first")
+    footage = require_footage(args.footage)
     rng = np.random.default_rng(args.seed)
     bases = load_bases(footage, rng, args.per_source)
     if len(bases) < 2:

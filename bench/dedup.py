@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
+from bench.footage import find_footage
 from media.decode.hashing import hamming_matrix, phashes
 from media.shots.frame_stats import FrameStats
 from media.signals.dedup import (
@@ -415,140 +416,216 @@ def features(clips: list[Clip], cache: Path) -> tuple[np.ndarray, dict[str, np.n
     return flat_hashes, clip_vectors, cost
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--footage", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=7, help="splits the clips into calibration halves")
     parser.add_argument("--cache", type=Path, default=Path(".vcurate/models"), help="cut ONNX models")
     parser.add_argument("--reuse", action="store_true", help="reuse the features of the last run")
-    args = parser.parse_args()
-    cv2.setNumThreads(1)
-    footage = args.footage or next(
-        (p for p in (Path(".vcurate/footage"), Path("/tmp/footage")) if p.is_dir()), Path("/tmp/footage"))
+    return parser.parse_args()
+
+
+def build_set(footage_arg: Path | None) -> list[Clip]:
+    """Every source clip and its copies; exits when too little footage was found."""
+    footage = find_footage(footage_arg) or Path("/tmp/footage")
     clips = build_clips(footage)
     n_families = len({c.family for c in clips})
     if n_families < 10:
         sys.exit(f"{footage}: only {n_families} source clips found; fetch the footage first")
-    owner = np.repeat(np.arange(len(clips)), [len(c.keyframes) for c in clips])
     print(f"{n_families} source clips x {1 + len(VARIANTS)} versions = {len(clips)} clips, "
-          f"{len(owner)} keyframes\n")
+          f"{sum(len(c.keyframes) for c in clips)} keyframes\n")
+    return clips
+
+
+def cached_features(clips: list[Clip], cache: Path,
+                    reuse: bool) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+    """`features`, or with `reuse` those saved by the last run when it had the same clips."""
     saved = STATE / "dedup_features.npz"
     ids = np.array([c.clip_id for c in clips])
-    if args.reuse and saved.is_file() and np.array_equal(np.load(saved)["ids"], ids):
+    if reuse and saved.is_file() and np.array_equal(np.load(saved)["ids"], ids):
         data = np.load(saved)
         flat_hashes, cost = data["phash"], json.loads(str(data["cost"]))
         clip_vectors = {name: data[name] for name in cost if name != "pHash"}
     else:
-        flat_hashes, clip_vectors, cost = features(clips, args.cache)
+        flat_hashes, clip_vectors, cost = features(clips, cache)
         STATE.mkdir(parents=True, exist_ok=True)
         np.savez(saved, ids=ids, phash=flat_hashes, cost=json.dumps(cost), **clip_vectors)
-    hashes = [[int(h) for h in flat_hashes[owner == i]] for i in range(len(clips))]
-    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # keyframes are grouped by clip
-    by_row = np.minimum.reduceat(hamming_matrix(flat_hashes, flat_hashes).astype(np.int64), firsts, axis=0)
-    clip_distance = np.minimum.reduceat(by_row, firsts, axis=1)  # min over keyframe pairs
-    np.fill_diagonal(clip_distance, 0)
-    cosines = {name: v @ v.T for name, v in clip_vectors.items()}
+    return flat_hashes, clip_vectors, cost
 
-    families = np.array([c.family for c in clips])
-    variants = np.array([c.variant for c in clips])
-    order = list(range(n_families))
-    random.Random(args.seed).shuffle(order)
-    every = np.arange(len(clips))
-    halves = (np.flatnonzero(np.isin(families, order[: n_families // 2])),
-              np.flatnonzero(np.isin(families, order[n_families // 2 :])))
-    methods = {"pHash only": None, "pHash + OpenNSFW": "OpenNSFW pool", "pHash + DINOv2": "DINOv2 CLS",
-               "OpenNSFW only": "OpenNSFW pool", "DINOv2 only": "DINOv2 CLS"}
-    report: dict[str, object] = {"clips": len(clips), "families": n_families, "cpu_ms_per_keyframe": cost}
+
+@dataclass
+class Bench:
+    """The clips, their features and pairwise similarities, and the calibration halves."""
+
+    clips: list[Clip]
+    flat_hashes: np.ndarray  # pHash per keyframe, grouped by clip
+    owner: np.ndarray  # clip index per keyframe
+    hashes: list[list[int]]  # pHashes per clip
+    clip_vectors: dict[str, np.ndarray]  # clip vectors per embedder
+    clip_distance: np.ndarray  # clip x clip: min pHash distance over keyframe pairs
+    cosines: dict[str, np.ndarray]  # clip x clip cosine per embedder
+    families: np.ndarray
+    variants: np.ndarray
+    halves: tuple[np.ndarray, np.ndarray]  # clip indices of the two calibration halves
+    every: np.ndarray  # all clip indices
+
+    @staticmethod
+    def of(clips: list[Clip], flat_hashes: np.ndarray, clip_vectors: dict[str, np.ndarray],
+           seed: int) -> Bench:
+        owner = np.repeat(np.arange(len(clips)), [len(c.keyframes) for c in clips])
+        hashes = [[int(h) for h in flat_hashes[owner == i]] for i in range(len(clips))]
+        firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # keyframes are grouped by clip
+        by_row = np.minimum.reduceat(hamming_matrix(flat_hashes, flat_hashes).astype(np.int64), firsts,
+                                     axis=0)
+        clip_distance = np.minimum.reduceat(by_row, firsts, axis=1)  # min over keyframe pairs
+        np.fill_diagonal(clip_distance, 0)
+        cosines = {name: v @ v.T for name, v in clip_vectors.items()}
+        families = np.array([c.family for c in clips])
+        n_families = len({c.family for c in clips})
+        order = list(range(n_families))
+        random.Random(seed).shuffle(order)
+        halves = (np.flatnonzero(np.isin(families, order[: n_families // 2])),
+                  np.flatnonzero(np.isin(families, order[n_families // 2 :])))
+        return Bench(clips, flat_hashes, owner, hashes, clip_vectors, clip_distance, cosines, families,
+                     np.array([c.variant for c in clips]), halves, np.arange(len(clips)))
+
+    def scores(self, vectors: np.ndarray | None, params: DedupParams,
+               members: np.ndarray) -> tuple[float, float, int, int]:
+        """(precision, recall, false pairs, missed pairs) of find_duplicates' groups in `members`."""
+        groups = dedup_groups(self.clips, self.hashes, vectors, params, members)
+        return pair_scores(groups, self.families, members)
+
+
+CALIBRATED = {"pHash only": None, "pHash + OpenNSFW": "OpenNSFW pool", "pHash + DINOv2": "DINOv2 CLS",
+              "OpenNSFW only": "OpenNSFW pool", "DINOv2 only": "DINOv2 CLS"}  # method -> embedder
+VETO_METHOD = "pHash 2 keyframes + OpenNSFW + signature veto"
+
+
+def print_methods_header() -> None:
     print("| method | calibrated on | pHash d | cosine | veto below r | precision | recall | FP pairs "
           "| FN pairs |")
     print("|---|---|---|---|---|---|---|---|---|")
-    results = {}
-    for method, embedder_name in methods.items():
-        vectors = clip_vectors[embedder_name] if embedder_name else None
-        cosine = cosines[embedder_name] if embedder_name else None
-        distances = [-1] if method.endswith("only") and embedder_name else list(range(0, 17))
-        thresholds = [1.0] if vectors is None else [round(float(t), 3) for t in np.arange(0.70, 1.0, 0.0025)]
-        rows = []
-        for label, (cal, ev) in (("A->B", halves), ("B->A", halves[::-1])):
-            params = calibrate(clip_distance, cosine, families, cal, distances, thresholds)
-            p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, vectors, params, ev), families, ev)
-            rows.append({"split": label, "phash_max_distance": params.phash_max_distance,
-                         "cosine_threshold": params.cosine_threshold, "precision": p, "recall": r,
-                         "false_pairs": fp, "missed_pairs": fn})
-            shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
-            print(f"| {method} | {label[0]} | {params.phash_max_distance} | {shown} | - | {p:.3f} | {r:.3f} "
-                  f"| {fp} | {fn} |")
-        # The halves can split a hard pair of families apart; the whole set keeps every pair.
-        params = DedupParams(phash_max_distance=rows[0]["phash_max_distance"],
-                             cosine_threshold=rows[0]["cosine_threshold"], phash_min_matches=1,
-                             signature_min_correlation=NO_VETO)
-        p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, vectors, params, every), families, every)
-        rows.append({"split": "A->all", "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
-        shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
-        print(f"| {method} | A, scored on all | {params.phash_max_distance} | {shown} | - | {p:.3f} "
-              f"| {r:.3f} | {fp} | {fn} |")
-        results[method] = rows
 
-    # The shipped pHash rule and OpenNSFW, with the temporal-signature veto calibrated as well.
-    shipped = DedupParams()
-    nsfw_vectors, nsfw_cosine = clip_vectors["OpenNSFW pool"], cosines["OpenNSFW pool"]
-    linked = phash_linked(flat_hashes, owner, shipped)
-    channels = signature_channels(clips, shipped.signature_min_spread)
+
+def calibrated_method(bench: Bench, method: str, embedder_name: str | None) -> list[dict]:
+    """pHash distance (and cosine threshold) calibrated on each half and scored on the other."""
+    vectors = bench.clip_vectors[embedder_name] if embedder_name else None
+    cosine = bench.cosines[embedder_name] if embedder_name else None
+    distances = [-1] if method.endswith("only") and embedder_name else list(range(0, 17))
+    thresholds = [1.0] if vectors is None else [round(float(t), 3) for t in np.arange(0.70, 1.0, 0.0025)]
+    rows = []
+    for label, (cal, ev) in (("A->B", bench.halves), ("B->A", bench.halves[::-1])):
+        params = calibrate(bench.clip_distance, cosine, bench.families, cal, distances, thresholds)
+        p, r, fp, fn = bench.scores(vectors, params, ev)
+        rows.append({"split": label, "phash_max_distance": params.phash_max_distance,
+                     "cosine_threshold": params.cosine_threshold, "precision": p, "recall": r,
+                     "false_pairs": fp, "missed_pairs": fn})
+        shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
+        print(f"| {method} | {label[0]} | {params.phash_max_distance} | {shown} | - | {p:.3f} | {r:.3f} "
+              f"| {fp} | {fn} |")
+    # The halves can split a hard pair of families apart; the whole set keeps every pair.
+    params = DedupParams(phash_max_distance=rows[0]["phash_max_distance"],
+                         cosine_threshold=rows[0]["cosine_threshold"], phash_min_matches=1,
+                         signature_min_correlation=NO_VETO)
+    p, r, fp, fn = bench.scores(vectors, params, bench.every)
+    rows.append({"split": "A->all", "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
+    shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
+    print(f"| {method} | A, scored on all | {params.phash_max_distance} | {shown} | - | {p:.3f} "
+          f"| {r:.3f} | {fp} | {fn} |")
+    return rows
+
+
+def veto_method(bench: Bench, shipped: DedupParams, linked: np.ndarray,
+                channels: list[tuple[np.ndarray, np.ndarray]]) -> list[dict]:
+    """The shipped pHash rule and OpenNSFW, with the temporal-signature veto calibrated as well."""
+    nsfw_vectors, nsfw_cosine = bench.clip_vectors["OpenNSFW pool"], bench.cosines["OpenNSFW pool"]
     thresholds = [round(float(t), 4) for t in np.arange(0.85, 1.0, 0.0025)]
     correlations = [round(float(c), 2) for c in np.arange(-0.95, 0.96, 0.05)]
-    method, rows = "pHash 2 keyframes + OpenNSFW + signature veto", []
-    for label, (cal, ev) in (("A->B", halves), ("B->A", halves[::-1]), ("A->all", (halves[0], every))):
-        params = calibrate_veto(linked, nsfw_cosine, channels, families, cal, thresholds, correlations)
-        p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, nsfw_vectors, params, ev), families, ev)
+    halves, rows = bench.halves, []
+    for label, (cal, ev) in (("A->B", halves), ("B->A", halves[::-1]), ("A->all", (halves[0], bench.every))):
+        params = calibrate_veto(linked, nsfw_cosine, channels, bench.families, cal, thresholds, correlations)
+        p, r, fp, fn = bench.scores(nsfw_vectors, params, ev)
         rows.append({"split": label, "cosine_threshold": params.cosine_threshold,
                      "signature_min_correlation": params.signature_min_correlation, "precision": p,
                      "recall": r, "false_pairs": fp, "missed_pairs": fn})
-        print(f"| {method} | {label if label == 'A->all' else label[0]} | {params.phash_max_distance} "
+        print(f"| {VETO_METHOD} | {label if label == 'A->all' else label[0]} | {params.phash_max_distance} "
               f"(2 kf) | {params.cosine_threshold:.4f} | {params.signature_min_correlation:.3f} | {p:.3f} "
               f"| {r:.3f} | {fp} | {fn} |")
-    results[method] = rows
+    return rows
 
-    # What the policy ships, without and with the veto (not calibrated here: fixed values).
+
+def fixed_method(bench: Bench, name: str, params: DedupParams) -> list[dict]:
+    """What the policy ships (not calibrated here: fixed values), scored on each half and on all."""
+    rows = []
+    for label, members in (("half A", bench.halves[0]), ("half B", bench.halves[1]), ("all", bench.every)):
+        p, r, fp, fn = bench.scores(bench.clip_vectors["OpenNSFW pool"], params, members)
+        rows.append({"split": label, "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
+        veto = "-" if params.signature_min_correlation == NO_VETO else params.signature_min_correlation
+        print(f"| {name} | fixed, scored on {label} | {params.phash_max_distance} (2 kf) "
+              f"| {params.cosine_threshold} | {veto} | {p:.3f} | {r:.3f} | {fp} | {fn} |")
+    return rows
+
+
+def run_methods(bench: Bench, report: dict[str, object]) -> None:
+    """Every method's table rows, printed, and `report`'s methods and signature_veto."""
+    print_methods_header()
+    results = {method: calibrated_method(bench, method, embedder) for method, embedder in CALIBRATED.items()}
+    shipped = DedupParams()
+    linked = phash_linked(bench.flat_hashes, bench.owner, shipped)
+    channels = signature_channels(bench.clips, shipped.signature_min_spread)
+    results[VETO_METHOD] = veto_method(bench, shipped, linked, channels)
     for name, params in (("shipped before (no veto)", DedupParams(signature_min_correlation=NO_VETO)),
                          ("shipped default", shipped)):
-        rows = []
-        for label, members in (("half A", halves[0]), ("half B", halves[1]), ("all", every)):
-            p, r, fp, fn = pair_scores(dedup_groups(clips, hashes, nsfw_vectors, params, members),
-                                       families, members)
-            rows.append({"split": label, "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
-            veto = "-" if params.signature_min_correlation == NO_VETO else params.signature_min_correlation
-            print(f"| {name} | fixed, scored on {label} | {params.phash_max_distance} (2 kf) "
-                  f"| {params.cosine_threshold} | {veto} | {p:.3f} | {r:.3f} | {fp} | {fn} |")
-        results[name] = rows
+        results[name] = fixed_method(bench, name, params)
     report["methods"] = results
-    report["signature_veto"] = veto_table(clips, families, nsfw_cosine, linked, channels, shipped)
+    report["signature_veto"] = veto_table(bench.clips, bench.families, bench.cosines["OpenNSFW pool"], linked,
+                                          channels, shipped)
 
-    same = (families[:, None] == families[None, :]) & ~np.eye(len(clips), dtype=bool)
+
+def similarity_ranges(bench: Bench) -> dict[str, dict]:
+    """Per signal: lowest true pair, highest false pair, lowest true pair per copy; printed."""
+    families, variants = bench.families, bench.variants
+    same = (families[:, None] == families[None, :]) & ~np.eye(len(bench.clips), dtype=bool)
     other = families[:, None] != families[None, :]
     originals = variants == "original"
     print("\n| signal | lowest true pair | highest false pair | " +
           " | ".join(f"lowest {v}" for v in VARIANTS) + " |")
     print("|---|---|---|" + "---|" * len(VARIANTS))
     ranges = {}
-    signals = {"pHash (1 - d/64)": 1 - clip_distance / 64, **cosines}
+    signals = {"pHash (1 - d/64)": 1 - bench.clip_distance / 64, **bench.cosines}
     for name, sim in signals.items():
         per_variant = {v: float(sim[originals][:, variants == v][same[originals][:, variants == v]].min())
                        for v in VARIANTS}
         ranges[name] = {"lowest_true": float(sim[same].min()), "highest_false": float(sim[other].max()),
                         "lowest_true_by_variant": per_variant,
-                        "closest_false_pairs": closest_false_pairs(sim, families, clips)}
+                        "closest_false_pairs": closest_false_pairs(sim, families, bench.clips)}
         print(f"| {name} | {sim[same].min():.3f} | {sim[other].max():.3f} | " +
               " | ".join(f"{per_variant[v]:.3f}" for v in VARIANTS) + " |")
-    report["similarity_ranges"] = ranges
     print("\nclosest false pairs:")
     for name, r in ranges.items():
         print(f"  {name}: " + ", ".join(r["closest_false_pairs"]))
+    return ranges
 
+
+def write_report(report: dict[str, object], cost: dict[str, float]) -> None:
     print("\n| model | CPU ms per keyframe (1 thread) |\n|---|---|")
     for name, ms in cost.items():
         print(f"| {name} | {ms:.1f} |")
     (STATE / "dedup.json").write_text(json.dumps(report, indent=2))
     print(f"\nwrote {STATE / 'dedup.json'}")
+
+
+def main() -> None:
+    args = parse_args()
+    cv2.setNumThreads(1)
+    clips = build_set(args.footage)
+    flat_hashes, clip_vectors, cost = cached_features(clips, args.cache, args.reuse)
+    bench = Bench.of(clips, flat_hashes, clip_vectors, args.seed)
+    report: dict[str, object] = {"clips": len(clips), "families": len({c.family for c in clips}),
+                                 "cpu_ms_per_keyframe": cost}
+    run_methods(bench, report)
+    report["similarity_ranges"] = similarity_ranges(bench)
+    write_report(report, cost)
 
 
 if __name__ == "__main__":

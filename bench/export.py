@@ -32,6 +32,7 @@ from pathlib import Path
 import av
 import cv2
 
+from bench.footage import require_footage
 from media.export.buckets import BucketParams, plan_stage
 from media.export.transcode import ExportJob, export_spans_decoding
 from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
@@ -110,10 +111,7 @@ def main() -> None:
     parser.add_argument("--preset", default=BucketParams().preset, help="x264 preset of the exports")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    footage = args.footage or next((p for p in (Path(".vcurate/footage"), Path("/tmp/footage"))
-                                    if p.is_dir()), None)
-    if footage is None:
-        sys.exit("no footage: run `bash ../shared/footage/fetch.sh .vcurate/footage all` first")
+    footage = require_footage(args.footage)
     paths = [footage / name for name in args.videos if (footage / name).is_file()]
     if not paths:
         sys.exit(f"{footage}: none of {args.videos}")

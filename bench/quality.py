@@ -27,6 +27,7 @@ import av
 import cv2
 import numpy as np
 
+from bench.footage import require_footage
 from media.decode.frames import frame_to_rgb
 from media.signals.quality import (
     QualityParams,
@@ -114,10 +115,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    footage = args.footage or next((p for p in (Path(".vcurate/footage"), Path("/tmp/footage"))
-                                    if p.is_dir()), None)
-    if footage is None:
-        sys.exit("no footage: run `bash ../shared/footage/fetch.sh .vcurate/footage all` first")
+    footage = require_footage(args.footage)
     frames = load_frames(footage, args.frames)
     if not frames:
         sys.exit(f"{footage}: no decodable video files")

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import av
 
+from bench.footage import list_videos
 from media.decode.hashing import sha256_file
 from media.decode.probe import probe_video_file
+
+SUFFIXES = {".mp4", ".mov", ".webm", ".avi", ".mkv", ".mpeg", ".ogv"}  # narrower than VIDEO_SUFFIXES
 
 
 def _timed(fn, *args):
@@ -33,9 +36,7 @@ def _decode_all(path: Path) -> int:
 
 
 def main(dirs: list[str]) -> None:
-    files = sorted(p for d in dirs for p in Path(d).iterdir()
-                   if p.is_file() and p.suffix.lower() in {".mp4", ".mov", ".webm", ".avi",
-                                                           ".mkv", ".mpeg", ".ogv"})
+    files = sorted(p for d in dirs for p in list_videos(Path(d), SUFFIXES))
     if not files:
         sys.exit("no videos found: run `./dev demo` first or pass directories")
     totals = [0.0, 0.0, 0.0]

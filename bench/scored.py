@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 
+from bench.footage import list_videos
 from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 from media.signals.clip_signals import ClipInput, SignalModels, SignalParams, score_video_clips
 
@@ -38,7 +39,7 @@ def main() -> None:
 
     totals: dict[str, float] = defaultdict(float)
     clips = 0
-    videos = sorted(p for p in args.footage.iterdir() if p.suffix in {".mp4", ".webm", ".mov", ".avi"})
+    videos = list_videos(args.footage, {".mp4", ".webm", ".mov", ".avi"})
     for path in videos[: args.limit]:
         try:
             analysis = analyze_video_decoding_once(path, AnalysisParams())

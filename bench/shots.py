@@ -29,6 +29,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bench.footage import require_footage
 from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
 
 # Footage without internal cuts (anything with cuts would pollute the ground truth).
@@ -155,10 +156,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", default="", help="run configurations whose name contains this")
     args = parser.parse_args()
-    footage = args.footage or next((p for p in (Path(".vcurate/footage"), Path("/tmp/footage"))
-                                    if p.is_dir()), None)
-    if footage is None:
-        sys.exit("no footage: run `bash ../shared/footage/fetch.sh .vcurate/footage all` first")
+    footage = require_footage(args.footage)
     sources = load_sources(footage)
     if len(sources) < 3:
         sys.exit(f"{footage}: need at least 3 of the single-shot files, found {len(sources)}")

@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bench.footage import require_footage
 from media.signals.borders import border_signals
 from media.signals.text import TextBox, TextDetector, TextParams, corner_of, text_signals
 from media.signals.watermark import watermark_signals
@@ -306,10 +307,7 @@ def main() -> None:
     parser.add_argument("--sheet", action="store_true", help="write clean keyframes with detections "
                         "to .vcurate/bench/text_clean.png")
     args = parser.parse_args()
-    footage = args.footage or next((p for p in (Path(".vcurate/footage"), Path("/tmp/footage"))
-                                    if p.is_dir()), None)
-    if footage is None:
-        sys.exit("no footage: run `bash ../shared/footage/fetch.sh .vcurate/footage all` first")
+    footage = require_footage(args.footage)
     cv2.setNumThreads(1)
     STATE.mkdir(parents=True, exist_ok=True)
     clips = build_clips(footage, args.clips, args.seed)

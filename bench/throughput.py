@@ -52,10 +52,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIRS = (ROOT / ".vcurate" / "footage", Path("/tmp/footage"))
+if str(ROOT) not in sys.path:  # `bench.footage` imports even where the project is not installed
+    sys.path.append(str(ROOT))
+from bench.footage import FETCH_HINT, find_footage, footage_dirs, list_videos  # noqa: E402
+
+DEFAULT_DIRS = footage_dirs(ROOT)
 JSON_OUT = ROOT / ".vcurate" / "bench" / "throughput.json"
-FETCH_HINT = "bash ../shared/footage/fetch.sh .vcurate/footage all"
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".avi", ".mkv", ".mpeg", ".mpg", ".ogv", ".ts"}
 CHILD_TIMEOUT_S = 600
 EXTRACT_EVERY_S = 0.25  # peers' extraction rate; our analysis samples keyframes at 4/s too
 MOTION_WIDTH = 256
@@ -298,7 +300,7 @@ def find_ffmpeg(allow_install: bool) -> str | None:
 
 def find_videos(inputs: list[str]) -> list[Path]:
     if not inputs:
-        folder = next((d for d in DEFAULT_DIRS if d.is_dir()), None)
+        folder = find_footage(root=ROOT)
         if folder is None:
             print(f"no footage in {' or '.join(map(str, DEFAULT_DIRS))}; fetch it from the project root:\n"
                   f"  {FETCH_HINT}", file=sys.stderr)
@@ -306,8 +308,7 @@ def find_videos(inputs: list[str]) -> list[Path]:
         inputs = [str(folder)]
     files: list[Path] = []
     for item in map(Path, inputs):
-        files += sorted(p for p in item.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES) \
-            if item.is_dir() else [item]
+        files += list_videos(item) if item.is_dir() else [item]
     return [p for p in files if p.is_file()]
 
 

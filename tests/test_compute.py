@@ -156,7 +156,7 @@ def _materialize(pipeline: Pipeline, registry: Path, compute: ComputeResource):
     from dagster import materialize
 
     from assets.clips.asset import clips
-    from assets.common.partitions import tier_path
+    from assets.common.layout import tier_path
     from assets.raw_pool.asset import raw_pool
     from assets.scored.asset import scored
 

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
-    Failure,
     MaterializeResult,
     MetadataValue,
 )
@@ -17,7 +16,7 @@ from assets.common.layout import tier_path
 from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
-from assets.common.tier import start_tier_wap, tier_asset
+from assets.common.tier import read_upstream, start_tier_wap, tier_asset
 from quality_checks.captioned import captioned_check_specs, evaluate_captioned_checks
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
@@ -59,9 +58,7 @@ def captioned(
     source_id = context.partition_key
     rules = policy.load()
     scored_commit = lakefs.head()
-    scored_table = lakefs.read_table(tier_path(source_id, "scored"), ref=scored_commit)
-    if scored_table is None:
-        raise Failure(f"captioned {source_id}: no scored table on main; materialize scored first")
+    scored_table = read_upstream(lakefs, TIER, source_id, "scored", scored_commit)
     scored = scored_table.to_pylist()
     path = tier_path(source_id, TIER)
     registry = sources.load()

@@ -7,7 +7,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
-    Failure,
     MaterializeResult,
     MetadataValue,
 )
@@ -18,7 +17,7 @@ from assets.common.layout import clips_prefix, tier_path
 from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
-from assets.common.tier import start_tier_wap, tier_asset
+from assets.common.tier import read_upstream, start_tier_wap, tier_asset
 from quality_checks.clips import clips_check_specs, evaluate_clips_checks
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
@@ -60,9 +59,7 @@ def clips(
     rules = policy.load()
     params = rules.clips.analysis_params()
     raw_commit = lakefs.head()
-    raw = lakefs.read_table(tier_path(source_id, "raw_pool"), ref=raw_commit)
-    if raw is None:
-        raise Failure(f"clips {source_id}: no raw_pool table on main; materialize raw_pool first")
+    raw = read_upstream(lakefs, TIER, source_id, "raw_pool", raw_commit)
     accepted = raw.filter(pc.equal(raw.column("status"), "accepted")).to_pylist()
     registry = sources.load()
     path = tier_path(source_id, TIER)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from dagster import AssetDep, AssetExecutionContext, AutomationCondition, asset
+import pyarrow as pa
+from dagster import AssetDep, AssetExecutionContext, AutomationCondition, Failure, asset
 
+from assets.common.layout import tier_path
 from assets.common.outages import retry_on_lakefs_outage
 from assets.common.partitions import SOURCE_PARTITIONS
 from resources.lakefs import CommitMetadata, LakeFSResource, WapBranch
@@ -43,3 +45,12 @@ def start_tier_wap(context: AssetExecutionContext, lakefs: LakeFSResource, tier:
         run_id=context.run.run_id, asset=tier, partition=partition, code_version=code_version,
         config_hash=config_hash, upstream_commits=upstream_commits or {},
     ))
+
+
+def read_upstream(lakefs: LakeFSResource, tier: str, source: str, upstream: str, ref: str) -> pa.Table:
+    """The upstream tier's table for this source at `ref`; a clear failure when it was never
+    materialized (the step stops before it writes anything)."""
+    table = lakefs.read_table(tier_path(source, upstream), ref=ref)
+    if table is None:
+        raise Failure(f"{tier} {source}: no {upstream} table on main; materialize {upstream} first")
+    return table

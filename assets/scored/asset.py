@@ -7,7 +7,6 @@ import numpy as np
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
-    Failure,
     MaterializeResult,
     MetadataValue,
 )
@@ -24,7 +23,7 @@ from assets.common.layout import (
 from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
-from assets.common.tier import start_tier_wap, tier_asset
+from assets.common.tier import read_upstream, start_tier_wap, tier_asset
 from assets.scored.rows import Published, ScoredStats, assemble, compute_signals, reusable_rows
 from media.shots.keyframes import contact_sheet
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
@@ -74,10 +73,8 @@ def scored(
     rules = policy.load()
     params = rules.scored.signal_params(models_dir=str(sources.cache("models")))
     clips_commit = lakefs.head()
-    clips_table = lakefs.read_table(tier_path(source_id, "clips"), ref=clips_commit)
-    raw = lakefs.read_table(tier_path(source_id, "raw_pool"), ref=clips_commit)
-    if clips_table is None or raw is None:
-        raise Failure(f"scored {source_id}: no clips table on main; materialize clips first")
+    clips_table = read_upstream(lakefs, TIER, source_id, "clips", clips_commit)
+    raw = read_upstream(lakefs, TIER, source_id, "raw_pool", clips_commit)
     clips = clips_table.to_pylist()
     licenses = dict(zip(raw.column("video_id").to_pylist(), raw.column("license").to_pylist(), strict=True))
     path = tier_path(source_id, TIER)

@@ -10,7 +10,6 @@ import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
-    Failure,
     MaterializeResult,
     MetadataValue,
 )
@@ -20,7 +19,7 @@ from assets.common.layout import stage_media_prefix, tier_path
 from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
-from assets.common.tier import start_tier_wap, tier_asset
+from assets.common.tier import read_upstream, start_tier_wap, tier_asset
 from assets.stages.rows import StageStats, build_stage, join_captions
 from media.decode.probe import probe_video_file
 from quality_checks.policy.resource import PolicyResource
@@ -57,10 +56,8 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
         rules = policy.load()
         rule = rules.stages.stage(stage)
         head = lakefs.head()
-        scored = lakefs.read_table(tier_path(source_id, "scored"), ref=head)
+        scored = read_upstream(lakefs, stage, source_id, "scored", head)
         captioned = lakefs.read_table(tier_path(source_id, "captioned"), ref=head)
-        if scored is None:
-            raise Failure(f"{stage} {source_id}: no scored table on main; materialize scored first")
         scored_rows = scored.to_pylist()
         captioned_rows = captioned.to_pylist() if captioned is not None else None
         registry = sources.load()

@@ -10,9 +10,11 @@ exception: one bad file must not fail a partition.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -83,78 +85,166 @@ def probe_video_file(path: Path) -> VideoProbe:
 
 def _probe_open_container(container: av.container.InputContainer, size: int) -> VideoProbe:
     fmt = container.format.name
-    audio = container.streams.audio
-    audio_codec = audio[0].codec_context.name if audio else ""
-    if not container.streams.video:
-        what = f"audio only ({audio_codec})" if audio else "no streams FFmpeg can read as video"
-        return _failed("no_video_stream", what, container_format=fmt, has_audio=bool(audio),
-                       audio_codec=audio_codec)
+    audio_codec = _audio_codec(container)
+    rejected = _reject_non_video(container, fmt, audio_codec)
+    if rejected is not None:
+        return rejected
     stream = container.streams.video[0]
-    codec = stream.codec_context.name
+    stream.thread_type = "AUTO"
+    header = _Header.read(container, stream)  # before demuxing, which may update the stream
+    known: dict[str, Any] = dict(container_format=fmt, codec=stream.codec_context.name,
+                                 has_audio=bool(container.streams.audio), audio_codec=audio_codec)
+    scan = _scan_video_packets(container, stream)
+    failure = _scan_failure(scan, known)
+    if failure is not None:
+        return failure
+    return _measure(scan, header, stream, known)
+
+
+def _audio_codec(container: av.container.InputContainer) -> str:
+    audio = container.streams.audio
+    return audio[0].codec_context.name if audio else ""
+
+
+def _reject_non_video(container: av.container.InputContainer, fmt: str,
+                      audio_codec: str) -> VideoProbe | None:
+    """The failure for a file with no video stream, or one FFmpeg opens as text or a still."""
+    if not container.streams.video:
+        audio = bool(container.streams.audio)
+        what = f"audio only ({audio_codec})" if audio else "no streams FFmpeg can read as video"
+        return _failed("no_video_stream", what, container_format=fmt, has_audio=audio,
+                       audio_codec=audio_codec)
+    codec = container.streams.video[0].codec_context.name
     if codec in _TEXT_CODECS:
         return _failed("not_a_video", f"FFmpeg reads it as text ({codec})", container_format=fmt)
     if fmt in _STILL_FORMATS or fmt.endswith("_pipe"):
         return _failed("not_a_video", f"a still image ({codec})", container_format=fmt)
+    return None
 
-    stream.thread_type = "AUTO"
-    time_base = stream.time_base or Fraction(1, 90_000)
-    declared_frames = int(stream.frames or 0)
-    container_duration = container.duration / av.time_base if container.duration else None
-    known = dict(container_format=fmt, codec=codec, has_audio=bool(audio), audio_codec=audio_codec)
 
-    timestamps: list[int] = []
-    last_packet_duration = 0
-    packet_bytes = 0
-    packets = 0
-    first_frame = None
-    decode_error = ""
-    demux_error = ""
+@dataclass(frozen=True)
+class _Header:
+    """What the headers claim, read before any packet is demuxed."""
+
+    time_base: Fraction
+    declared_frames: int
+    container_duration: float | None
+
+    @staticmethod
+    def read(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> _Header:
+        return _Header(
+            time_base=stream.time_base or Fraction(1, 90_000),
+            declared_frames=int(stream.frames or 0),
+            container_duration=container.duration / av.time_base if container.duration else None,
+        )
+
+
+@dataclass
+class _Scan:
+    """What demuxing every video packet (and decoding up to the first frame) found."""
+
+    timestamps: list[int] = field(default_factory=list)
+    last_packet_duration: int = 0
+    packet_bytes: int = 0
+    packets: int = 0
+    first_frame: av.VideoFrame | None = None
+    decode_error: str = ""
+    demux_error: str = ""
+
+    def decode_first(self, decode: Callable[[], list[av.VideoFrame]]) -> None:
+        """Decode until the first frame, once; a decoder error stops further tries."""
+        if self.first_frame is not None or self.decode_error:
+            return
+        try:
+            frames = decode()
+            self.first_frame = frames[0] if frames else None
+        except av.error.FFmpegError as exc:
+            self.decode_error = _ffmpeg_message(exc)
+
+
+def _scan_video_packets(container: av.container.InputContainer,
+                        stream: av.video.stream.VideoStream) -> _Scan:
+    scan = _Scan()
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # the flush packet at end of stream
                 continue
-            packets += 1
-            packet_bytes += packet.size
+            scan.packets += 1
+            scan.packet_bytes += packet.size
             ts = packet.pts if packet.pts is not None else packet.dts
             if ts is not None:
-                timestamps.append(ts)
-            last_packet_duration = packet.duration or last_packet_duration
-            if first_frame is None and not decode_error:
-                try:
-                    frames = packet.decode()
-                    first_frame = frames[0] if frames else None
-                except av.error.FFmpegError as exc:
-                    decode_error = _ffmpeg_message(exc)
+                scan.timestamps.append(ts)
+            scan.last_packet_duration = packet.duration or scan.last_packet_duration
+            scan.decode_first(packet.decode)
     except av.error.FFmpegError as exc:
-        demux_error = _ffmpeg_message(exc)
+        scan.demux_error = _ffmpeg_message(exc)
+    # Decoders with delay emit their first frame only when flushed.
+    scan.decode_first(lambda: stream.codec_context.decode(None))
+    return scan
 
-    if first_frame is None and not decode_error:
-        try:  # decoders with delay emit their first frame only when flushed
-            frames = stream.codec_context.decode(None)
-            first_frame = frames[0] if frames else None
-        except av.error.FFmpegError as exc:
-            decode_error = _ffmpeg_message(exc)
 
-    if packets == 0:
-        return _failed("truncated", demux_error or "container holds no video packets", **known)
-    if first_frame is None:
-        detail = decode_error or demux_error or "no frame could be decoded"
-        return _failed("undecodable", f"{codec}: {detail}", **known)
+def _scan_failure(scan: _Scan, known: dict[str, Any]) -> VideoProbe | None:
+    if scan.packets == 0:
+        return _failed("truncated", scan.demux_error or "container holds no video packets", **known)
+    if scan.first_frame is None:
+        detail = scan.decode_error or scan.demux_error or "no frame could be decoded"
+        return _failed("undecodable", f"{known['codec']}: {detail}", **known)
+    return None
 
-    width, height = first_frame.width, first_frame.height
-    rotation = int(round(first_frame.rotation or 0)) % 360
-    notes: list[str] = []
-    duration, fps, vfr = _timing(timestamps, last_packet_duration, time_base, stream, packets)
-    declared_span = float(stream.duration * time_base) if stream.duration else None
+
+def _measure(scan: _Scan, header: _Header, stream: av.video.stream.VideoStream,
+             known: dict[str, Any]) -> VideoProbe:
+    """The probe of a stream that demuxed and decoded: truncated, or its measured timing."""
+    frame = scan.first_frame
+    assert frame is not None  # _scan_failure turned the frameless scans away
+    width, height, rotation = _geometry(frame)
+    duration, fps, vfr = _timing(scan.timestamps, scan.last_packet_duration, header.time_base, stream,
+                                 scan.packets)
+    truncated = _truncation(scan, header, stream, duration)
+    if truncated is not None:
+        return _failed("truncated", truncated, width=width, height=height, frame_count=scan.packets,
+                       **known)
+    duration, fps, notes = _settle_timing(duration, fps, vfr, header.container_duration, scan.packets)
+    return VideoProbe(
+        **known,
+        pix_fmt=frame.format.name,
+        width=width,
+        height=height,
+        rotation=rotation,
+        fps=fps,
+        frame_count=scan.packets,
+        duration_s=duration,
+        container_duration_s=header.container_duration,
+        bitrate=_bitrate(scan.packet_bytes, duration, stream),
+        vfr=vfr,
+        notes=tuple(notes),
+    )
+
+
+def _geometry(frame: av.VideoFrame) -> tuple[int, int, int]:
+    """Coded width and height, and the display rotation in degrees (0, 90, 180 or 270)."""
+    return frame.width, frame.height, int(round(frame.rotation or 0)) % 360
+
+
+def _truncation(scan: _Scan, header: _Header, stream: av.video.stream.VideoStream,
+                duration: float) -> str | None:
+    """Why the stream counts as truncated, or None when it does not."""
+    declared_frames, packets = header.declared_frames, scan.packets
+    declared_span = float(stream.duration * header.time_base) if stream.duration else None
     # Truncated: fewer frames than declared AND the timestamps stop short of the declared end.
     # Both are needed: AVI counts variable-rate time slots as frames, Ogg misstates spans.
     short_of_frames = bool(declared_frames) and packets < declared_frames * 0.98
     short_of_span = declared_span is None or duration < declared_span * 0.9
-    if demux_error or (short_of_frames and short_of_span):
-        claim = f"container declares {declared_frames} frames, " if declared_frames else ""
-        detail = f"{claim}only {packets} readable" + (f" ({demux_error})" if demux_error else "")
-        return _failed("truncated", detail, width=width, height=height, frame_count=packets,
-                       **known)
+    if not (scan.demux_error or (short_of_frames and short_of_span)):
+        return None
+    claim = f"container declares {declared_frames} frames, " if declared_frames else ""
+    return f"{claim}only {packets} readable" + (f" ({scan.demux_error})" if scan.demux_error else "")
+
+
+def _settle_timing(duration: float, fps: float, vfr: bool, container_duration: float | None,
+                   packets: int) -> tuple[float, float, list[str]]:
+    """Duration and frame rate after the fallbacks, and the notes on how they were found."""
+    notes: list[str] = []
     if duration <= 0 and container_duration:
         duration = container_duration
         notes.append("no usable timestamps; duration taken from the container")
@@ -168,25 +258,12 @@ def _probe_open_container(container: av.container.InputContainer, size: int) -> 
             f"container duration {container_duration:.2f} s disagrees with "
             f"{packets} frames spanning {duration:.2f} s; using the measured duration"
         )
+    return duration, fps, notes
+
+
+def _bitrate(packet_bytes: int, duration: float, stream: av.video.stream.VideoStream) -> int:
     # Measured from the packets: header bit rates inherit the header's broken durations.
-    bitrate = int(packet_bytes * 8 / duration) if duration > 0 else int(stream.bit_rate or 0)
-    return VideoProbe(
-        container_format=fmt,
-        codec=codec,
-        pix_fmt=first_frame.format.name,
-        width=width,
-        height=height,
-        rotation=rotation,
-        fps=fps,
-        frame_count=packets,
-        duration_s=duration,
-        container_duration_s=container_duration,
-        bitrate=bitrate,
-        has_audio=bool(audio),
-        audio_codec=audio_codec,
-        vfr=vfr,
-        notes=tuple(notes),
-    )
+    return int(packet_bytes * 8 / duration) if duration > 0 else int(stream.bit_rate or 0)
 
 
 def _timing(

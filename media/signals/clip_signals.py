@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from media.decode.hashing import phash
-from media.shots.camera_motion import CameraParams, classify_camera
+from media.shots.camera_motion import CameraMotion, CameraParams, classify_camera
 from media.shots.keyframes import decode_keyframe
-from media.signals.borders import BorderParams, border_signals
+from media.signals.borders import BorderParams, BorderSignals, border_signals
 from media.signals.dedup import temporal_signature
 from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
 from media.signals.nsfw import NsfwModel
-from media.signals.quality import QualityParams, quality_signals
-from media.signals.text import TextDetector, TextParams, text_signals
-from media.signals.watermark import WatermarkParams, watermark_signals
+from media.signals.quality import QualityParams, QualitySignals, quality_signals
+from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
+from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
 SIGNALS_VERSION = "signals-2"  # signals-2: temporal_signature for dedup
 
@@ -112,13 +112,29 @@ def score_video_clips(clips: list[ClipInput], stats: dict[str, np.ndarray], para
                       models: SignalModels | None = None) -> list[ClipSignals]:
     """Signals of one video's clips. `stats` holds the video's per-frame columns (index = frame)."""
     models = models or models_for(params)
+    batch = _score_keyframes(clips, params, models)
+    return [_score_clip(clip, stats, params, models, batch) for clip in clips]
+
+
+@dataclass
+class _KeyframeScores:
+    """The batched model outputs of every distinct keyframe JPEG of one video."""
+
+    images: dict[bytes, np.ndarray]  # JPEG -> decoded RGB
+    unique: list[bytes]  # the distinct JPEGs, in first-seen order
+    boxes: dict[bytes, list[TextBox]]
+    nsfw_scores: dict[bytes, float]
+    embedding: dict[bytes, np.ndarray]
+    aesthetic: dict[bytes, float] | None
+    hashes: dict[bytes, int]
+    seconds: dict[str, float]  # CPU seconds per batched signal family, for all keyframes
+
+
+def _score_keyframes(clips: list[ClipInput], params: SignalParams, models: SignalModels) -> _KeyframeScores:
+    """Decode every distinct keyframe once and run each model over all of them in one batch."""
     timer = _Timer()
     with timer("decode_keyframes"):
-        images: dict[bytes, np.ndarray] = {}
-        for clip in clips:
-            for _, _, jpeg in clip.keyframes:
-                if jpeg not in images:
-                    images[jpeg] = decode_keyframe(jpeg)
+        images = _decode_distinct_keyframes(clips)
         unique = list(images)
         rgbs = [images[j] for j in unique]
     with timer("text"):
@@ -135,60 +151,106 @@ def score_video_clips(clips: list[ClipInput], stats: dict[str, np.ndarray], para
             aesthetic = dict(zip(unique, models.aesthetic.score(rgbs).tolist(), strict=True))
     with timer("phash"):
         hashes = {j: phash(images[j]) for j in unique}
-    shared = timer.seconds
+    return _KeyframeScores(images, unique, boxes, nsfw_scores, embedding, aesthetic, hashes, timer.seconds)
 
-    results = []
+
+def _decode_distinct_keyframes(clips: list[ClipInput]) -> dict[bytes, np.ndarray]:
+    images: dict[bytes, np.ndarray] = {}
     for clip in clips:
-        own = _Timer()
-        frames = _distinct([jpeg for _, _, jpeg in clip.keyframes])
-        pictures = [images[j] for j in frames]
-        part = {name: values[clip.start_frame : clip.end_frame] for name, values in stats.items()}
-        with own("text"):
-            text = text_signals([p.shape[:2] for p in pictures], [boxes[j] for j in frames], params.text)
-        with own("borders"):
-            borders = border_signals(pictures, params.borders)
-        with own("watermark"):
-            mark = watermark_signals(pictures, text, params.watermark, active=borders.crop)
-        with own("quality"):
-            quality = quality_signals(pictures, part, params.quality)
-        with own("camera"):
-            camera = classify_camera(part, clip.fps, params.camera)
-        scores = [nsfw_scores[j] for j in frames]
-        motion = part["motion"][1:] if len(part["motion"]) > 1 else part["motion"]
-        columns = {
-            "text_ratio_max": text.text_ratio_max, "text_ratio_mean": text.text_ratio_mean,
-            "text_box_max_px": int(text.largest_box_px),
-            "text_box_max_fraction": text.largest_box_fraction,
-            "text_keyframes": int(text.text_frames), "subtitle_band": bool(text.subtitle_band),
-            "corner_text": text.corner_text is not None,
-            "watermark_score": float(mark.watermark_score), "watermark_corner": mark.corner,
-            "border_top": borders.top, "border_bottom": borders.bottom,
-            "border_left": borders.left, "border_right": borders.right,
-            "nsfw_max": float(max(scores)), "nsfw_mean": float(np.mean(scores)),
-            "sharpness": quality.sharpness, "exposure_under": quality.under_exposed,
-            "exposure_over": quality.over_exposed, "exposure_label": quality.exposure_label,
-            "brightness": quality.luma_mean, "contrast": quality.contrast,
-            "colourfulness": quality.colourfulness, "noise": quality.noise,
-            "blockiness": quality.blockiness, "technical_quality": quality.technical_quality,
-            "aesthetic": float(np.mean([aesthetic[j] for j in frames])) if aesthetic else None,
-            "motion_mean": float(motion.mean()) if len(motion) else 0.0,
-            "motion_max": float(motion.max()) if len(motion) else 0.0,
-            "camera_motion": camera.label, "camera_jitter": _finite(camera.jitter),
-            "camera_pan_speed": _finite(camera.pan_speed), "camera_tilt_speed": _finite(camera.tilt_speed),
-            "camera_zoom_speed": _finite(camera.zoom_speed), "camera_confidence": _finite(camera.confidence),
-            "content_key": hashlib.sha256(b"".join(frames)).hexdigest(),
-            "phashes": [hashes[j] for j in frames],
-            "temporal_signature": temporal_signature(part).tolist(),
-            "embedder": models.embedder.name,
-        }
-        # Shared (batched) model time is spread over the clips by keyframe count.
-        share = len(frames) / max(1, len(unique))
-        seconds = {k: v * share for k, v in shared.items()}
-        for k, v in own.seconds.items():
-            seconds[k] = seconds.get(k, 0.0) + v
-        results.append(ClipSignals(clip.clip_id, columns,
-                                   clip_embedding(np.stack([embedding[j] for j in frames])), seconds))
-    return results
+        for _, _, jpeg in clip.keyframes:
+            if jpeg not in images:
+                images[jpeg] = decode_keyframe(jpeg)
+    return images
+
+
+def _score_clip(clip: ClipInput, stats: dict[str, np.ndarray], params: SignalParams, models: SignalModels,
+                batch: _KeyframeScores) -> ClipSignals:
+    """One clip's signals: its own per-clip signals, and its keyframes' share of the batched ones."""
+    own = _Timer()
+    frames = _distinct([jpeg for _, _, jpeg in clip.keyframes])
+    pictures = [batch.images[j] for j in frames]
+    part = {name: values[clip.start_frame : clip.end_frame] for name, values in stats.items()}
+    with own("text"):
+        text = text_signals([p.shape[:2] for p in pictures], [batch.boxes[j] for j in frames], params.text)
+    with own("borders"):
+        borders = border_signals(pictures, params.borders)
+    with own("watermark"):
+        mark = watermark_signals(pictures, text, params.watermark, active=borders.crop)
+    with own("quality"):
+        quality = quality_signals(pictures, part, params.quality)
+    with own("camera"):
+        camera = classify_camera(part, clip.fps, params.camera)
+    columns = {
+        **_overlay_columns(text, mark, borders),
+        **_content_columns([batch.nsfw_scores[j] for j in frames], quality,
+                           [batch.aesthetic[j] for j in frames] if batch.aesthetic else None),
+        **_motion_columns(part, camera),
+        **_identity_columns(frames, batch.hashes, part, models.embedder.name),
+    }
+    seconds = _clip_seconds(batch.seconds, own.seconds, len(frames), len(batch.unique))
+    return ClipSignals(clip.clip_id, columns, clip_embedding(np.stack([batch.embedding[j] for j in frames])),
+                       seconds)
+
+
+def _overlay_columns(text: TextSignals, mark: WatermarkSignals, borders: BorderSignals) -> dict[str, object]:
+    """Burned-in text, watermark and letterbox columns."""
+    return {
+        "text_ratio_max": text.text_ratio_max, "text_ratio_mean": text.text_ratio_mean,
+        "text_box_max_px": int(text.largest_box_px),
+        "text_box_max_fraction": text.largest_box_fraction,
+        "text_keyframes": int(text.text_frames), "subtitle_band": bool(text.subtitle_band),
+        "corner_text": text.corner_text is not None,
+        "watermark_score": float(mark.watermark_score), "watermark_corner": mark.corner,
+        "border_top": borders.top, "border_bottom": borders.bottom,
+        "border_left": borders.left, "border_right": borders.right,
+    }
+
+
+def _content_columns(scores: list[float], quality: QualitySignals,
+                     aesthetic: list[float] | None) -> dict[str, object]:
+    """Safety, technical quality and aesthetic columns (`aesthetic` is None without a scorer)."""
+    return {
+        "nsfw_max": float(max(scores)), "nsfw_mean": float(np.mean(scores)),
+        "sharpness": quality.sharpness, "exposure_under": quality.under_exposed,
+        "exposure_over": quality.over_exposed, "exposure_label": quality.exposure_label,
+        "brightness": quality.luma_mean, "contrast": quality.contrast,
+        "colourfulness": quality.colourfulness, "noise": quality.noise,
+        "blockiness": quality.blockiness, "technical_quality": quality.technical_quality,
+        "aesthetic": float(np.mean(aesthetic)) if aesthetic is not None else None,
+    }
+
+
+def _motion_columns(part: dict[str, np.ndarray], camera: CameraMotion) -> dict[str, object]:
+    """Frame-difference motion and camera-motion columns."""
+    motion = part["motion"][1:] if len(part["motion"]) > 1 else part["motion"]
+    return {
+        "motion_mean": float(motion.mean()) if len(motion) else 0.0,
+        "motion_max": float(motion.max()) if len(motion) else 0.0,
+        "camera_motion": camera.label, "camera_jitter": _finite(camera.jitter),
+        "camera_pan_speed": _finite(camera.pan_speed), "camera_tilt_speed": _finite(camera.tilt_speed),
+        "camera_zoom_speed": _finite(camera.zoom_speed), "camera_confidence": _finite(camera.confidence),
+    }
+
+
+def _identity_columns(frames: list[bytes], hashes: dict[bytes, int], part: dict[str, np.ndarray],
+                      embedder: str) -> dict[str, object]:
+    """What near-duplicate detection compares: content key, pHashes, temporal signature."""
+    return {
+        "content_key": hashlib.sha256(b"".join(frames)).hexdigest(),
+        "phashes": [hashes[j] for j in frames],
+        "temporal_signature": temporal_signature(part).tolist(),
+        "embedder": embedder,
+    }
+
+
+def _clip_seconds(shared: dict[str, float], own: dict[str, float], keyframes: int,
+                  unique: int) -> dict[str, float]:
+    """Shared (batched) model time is spread over the clips by keyframe count, plus the clip's own."""
+    share = keyframes / max(1, unique)
+    seconds = {k: v * share for k, v in shared.items()}
+    for k, v in own.items():
+        seconds[k] = seconds.get(k, 0.0) + v
+    return seconds
 
 
 def _distinct(items: list[bytes]) -> list[bytes]:
