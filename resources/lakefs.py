@@ -27,6 +27,11 @@ _BRANCH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _KNOWN_REPOSITORIES: set[tuple[str, str]] = set()
 
 
+class RepositoryMissingError(RuntimeError):
+    """The configured repository is not on the server. Only first setup creates one: a
+    materialization that created it would hide lost lakeFS data behind an empty history."""
+
+
 @dataclass(frozen=True)
 class CommitMetadata:
     """What every tier commit and merge records, so a commit explains itself."""
@@ -139,18 +144,45 @@ class LakeFSResource(ConfigurableResource):
                       password=self.secret_access_key)
 
     def repo(self) -> lakefs.Repository:
-        """The repository, created on first use with an empty `main`."""
+        """The repository; RepositoryMissingError when it is not on the server (never created here)."""
+        if (self.endpoint, self.repository) in _KNOWN_REPOSITORIES:
+            return lakefs.Repository(self.repository, client=self.client())
+        return self.require_repository()
+
+    def require_repository(self) -> lakefs.Repository:
+        """The repository, checked on the server now (not from this process's cache)."""
         repo = lakefs.Repository(self.repository, client=self.client())
         key = (self.endpoint, self.repository)
-        if key in _KNOWN_REPOSITORIES:
-            return repo
         try:
-            repo.properties  # noqa: B018 - a GET that raises NotFound for a new repository
+            repo.properties  # noqa: B018 - a GET that raises NotFound for a missing repository
         except NotFoundException:
-            repo.create(storage_namespace=self.storage_namespace,
-                        default_branch=self.default_branch, exist_ok=True)
+            _KNOWN_REPOSITORIES.discard(key)
+            raise RepositoryMissingError(self.missing_repository_message()) from None
         _KNOWN_REPOSITORIES.add(key)
         return repo
+
+    def create_repository(self) -> bool:
+        """First setup only (`vcurate lakefs start` on a new local server, `vcurate lakefs
+        create-repository`, test and bench fixtures): create the repository with an empty
+        default branch. True when it was created, False when it already existed."""
+        repo = lakefs.Repository(self.repository, client=self.client())
+        try:
+            repo.properties  # noqa: B018
+            created = False
+        except NotFoundException:
+            repo.create(storage_namespace=self.storage_namespace, default_branch=self.default_branch,
+                        exist_ok=True)
+            created = True
+        _KNOWN_REPOSITORIES.add((self.endpoint, self.repository))
+        return created
+
+    def missing_repository_message(self) -> str:
+        return (f"lakeFS repository '{self.repository}' does not exist on {self.endpoint}. On a "
+                f"first setup create it with `vcurate lakefs create-repository` (`vcurate lakefs "
+                f"start` does so for a new local server). If it existed before, the lakeFS data was "
+                f"lost: restore lakeFS's database and the storage namespace {self.storage_namespace} "
+                f"rather than starting an empty repository, which would lose its history, tags "
+                f"and audit records.")
 
     def head(self, ref: str | None = None) -> str:
         return self.repo().ref(ref or self.default_branch).get_commit().id

@@ -174,6 +174,7 @@ class SourceFile:
     fingerprint: str
     local_path: Path | None = None  # set for local files; S3 objects are fetched on demand
     error: str = ""  # set when a manifest entry cannot be listed
+    error_kind: str = "missing_file"  # raw_pool's rejection reason when `error` is set
 
 
 def list_source_files(
@@ -195,6 +196,12 @@ def _walk_local(registry: SourceRegistry, directory: Path) -> Iterator[SourceFil
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue  # hidden files (.DS_Store, editor swap files) are not content
         if path.name.split(".")[0].upper() in _DOC_STEMS or is_sidecar(path):
+            continue
+        if not path.resolve().is_relative_to(directory):
+            # A symlink out of the source folder: listed as a rejected row, never read or hashed.
+            uri = path.relative_to(registry.root).as_posix()
+            yield SourceFile(uri, 0, f"outside:{uri}", error=f"{uri}: a symlink that leads outside the "
+                             "source folder (not read)", error_kind="outside_source")
             continue
         yield _local_file(registry, path)
 
@@ -268,18 +275,18 @@ def _read_manifest(
             yield _local_file(registry, path)
         else:
             uri = path.relative_to(registry.root).as_posix()
-            yield SourceFile(uri, 0, "missing", error=f"{where}: file does not exist")
+            yield SourceFile(uri, 0, f"missing:{uri}", error=f"{where}: file does not exist")
 
 
 def _stat_s3(s3: Any, uri: str, where: str) -> Iterator[SourceFile]:
     match = _S3_URI.match(uri)
     if not match:
-        yield SourceFile(uri, 0, "invalid", error=f"{where}: not an s3://bucket/key URI")
+        yield SourceFile(uri, 0, f"invalid:{uri}", error=f"{where}: not an s3://bucket/key URI")
         return
     try:
         head = s3.head_object(Bucket=match["bucket"], Key=match["prefix"])
     except Exception as exc:  # botocore raises ClientError subclasses per status code
-        yield SourceFile(uri, 0, "missing", error=f"{where}: cannot read object: {exc}")
+        yield SourceFile(uri, 0, f"missing:{uri}", error=f"{where}: cannot read object: {exc}")
         return
     etag = str(head.get("ETag", "")).strip('"')
     yield SourceFile(uri, int(head["ContentLength"]), f"{head['ContentLength']}:{etag}")
@@ -291,13 +298,23 @@ def _require_s3(s3: Any | None, spec: SourceSpec) -> Any:
     return s3
 
 
-def fetch_s3_object(s3: Any, uri: str, cache_dir: Path, fingerprint: str) -> Path:
-    """Download an S3 object into the content cache (once per fingerprint) and return its path."""
+def s3_cache_folder(cache_dir: Path, uri: str) -> Path:
+    """Where downloads of one S3 object live in the cache (one file per fingerprint). A key that
+    would lead out of `cache_dir` (`..`, absolute or empty components) is refused."""
     match = _S3_URI.match(uri)
     if not match:
         raise ValueError(f"not an s3 URI: {uri}")
+    parts = match["prefix"].split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"S3 key {match['prefix']!r} has an empty, '.' or '..' component")
+    return cache_dir / match["bucket"] / match["prefix"]
+
+
+def fetch_s3_object(s3: Any, uri: str, cache_dir: Path, fingerprint: str) -> Path:
+    """Download an S3 object into the content cache (once per fingerprint) and return its path."""
+    match = _S3_URI.match(uri)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", fingerprint)
-    target = cache_dir / match["bucket"] / match["prefix"] / safe
+    target = s3_cache_folder(cache_dir, uri) / safe
     if not target.is_file():
         with atomic_path(target) as partial:  # a killed download never looks complete
             s3.download_file(match["bucket"], match["prefix"], str(partial))

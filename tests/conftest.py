@@ -18,7 +18,7 @@ from quality_checks.policy.resource import PolicyResource
 from resources.captioners.resource import CaptionersResource
 from resources.compute import ComputeResource
 from resources.lakefs import LakeFSResource
-from resources.optout import OptOutResource
+from resources.optout import OptOutResource, write_empty_registry
 from resources.sources import SourceRegistryResource
 
 ACCESS_KEY = "AKIAIOSFOLVCURATETST"
@@ -39,15 +39,18 @@ def lakefs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLak
 
 @pytest.fixture
 def lakefs_resource(lakefs_server: LocalLakeFS) -> LakeFSResource:
-    """A LakeFSResource on its own, new repository, so tests never see each other's commits."""
+    """A LakeFSResource on its own, new repository, so tests never see each other's commits.
+    Created here, as first setup does: a materialization never creates a repository."""
     name = f"t-{uuid.uuid4().hex[:12]}"
-    return LakeFSResource(
+    resource = LakeFSResource(
         endpoint=lakefs_server.endpoint,
         access_key_id=ACCESS_KEY,
         secret_access_key=SECRET_KEY,
         repository=name,
         storage_namespace=f"local://{name}",
     )
+    resource.create_repository()
+    return resource
 
 
 @pytest.fixture
@@ -89,6 +92,7 @@ class Pipeline:
         self.instance = DagsterInstance.ephemeral()
         self.policy_path = ""
         self.optout_path = root / "optout.yaml"
+        write_empty_registry(self.optout_path)  # the registry fails closed when missing
 
     def resources(self, registry: Path) -> dict[str, object]:
         return {

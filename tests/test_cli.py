@@ -11,6 +11,7 @@ import yaml
 from orchestration import cli
 from orchestration.dev.lakefs_server import LocalLakeFS, free_port
 from resources.lakefs import LakeFSResource
+from resources.optout import write_empty_registry
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.video_factory import write_cut_video
 
@@ -38,6 +39,7 @@ def cli_env(lakefs_server: LocalLakeFS, lakefs_resource: LakeFSResource, tmp_pat
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    write_empty_registry(tmp_path / "optout.yaml")  # the registry fails closed when missing
     return tmp_path
 
 

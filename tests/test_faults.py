@@ -120,6 +120,7 @@ def _pipeline_on(server: LocalLakeFS, root: Path) -> Pipeline:
     lakefs = LakeFSResource(endpoint=server.endpoint, access_key_id=ACCESS_KEY,
                             secret_access_key=SECRET_KEY, repository="outage",
                             storage_namespace="local://outage")
+    lakefs.create_repository()  # first setup of this server's repository: explicit
     s3 = S3Resource(endpoint_url=server.endpoint, aws_access_key_id=ACCESS_KEY,
                     aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
     return Pipeline(lakefs, s3, root)

@@ -64,6 +64,7 @@ def test_server_restarts_on_its_data_and_stops_its_process_group(tmp_path: Path)
                               secret_access_key=SECRET_KEY, repository="persist",
                               storage_namespace="local://persist")
     with server:
+        resource.create_repository()
         wap = resource.start_wap("raw_pool", "cams", META)
         wap.write_bytes("a.txt", b"kept")
         wap.commit("c")

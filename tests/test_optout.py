@@ -41,7 +41,7 @@ def _release(pipeline: Pipeline, registry: Path) -> str:
 def _job(job, pipeline: Pipeline, registry: Path):
     resources = pipeline.resources(registry)
     result = job.execute_in_process(instance=pipeline.instance, resources={
-        "lakefs": resources["lakefs"], "optouts": resources["optouts"]})
+        "lakefs": resources["lakefs"], "optouts": resources["optouts"], "sources": resources["sources"]})
     assert result.success
     return result
 

@@ -206,7 +206,7 @@ def test_s3_source_through_the_lakefs_gateway_ingests_like_a_local_one(
     # Upload the same files to a landing repository, read back over the S3 gateway.
     repo = f"{pipeline.lakefs.repository}-land"
     LakeFSResource(**{**pipeline.lakefs.model_dump(), "repository": repo,
-                      "storage_namespace": f"local://{repo}"}).repo()
+                      "storage_namespace": f"local://{repo}"}).create_repository()
     s3 = pipeline.s3.get_client()
     for path in sorted((workdir / "videos").iterdir()):
         s3.upload_file(str(path), repo, f"main/landing/cams/{path.name}")

@@ -23,6 +23,8 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import expect, sync_playwright
 
 from orchestration.dev.lakefs_server import LocalLakeFS
+from resources.lakefs import LakeFSResource
+from resources.optout import write_empty_registry
 from tests.conftest import ACCESS_KEY, SECRET_KEY
 from tests.video_factory import write_video
 from tests.webserver import dagster_webserver
@@ -54,6 +56,8 @@ def webserver(lakefs_server: LocalLakeFS, tmp_path: Path) -> Iterator[tuple[str,
     registry = tmp_path / "sources.yaml"
     registry.write_text(yaml.safe_dump({"sources": [
         {"id": SOURCE, "kind": "local", "uri": "videos", "license": "CC-BY-4.0"}]}))
+    LakeFSResource(endpoint=lakefs_server.endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY,
+                   repository=REPOSITORY, storage_namespace=f"local://{REPOSITORY}").create_repository()
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(TEST_INSTANCE))
@@ -68,7 +72,7 @@ def webserver(lakefs_server: LocalLakeFS, tmp_path: Path) -> Iterator[tuple[str,
         "VCURATE_LAKEFS_STORAGE_NAMESPACE": f"local://{REPOSITORY}",
         "VCURATE_SOURCES": str(registry),
         "VCURATE_POLICY": str(ROOT / "quality_checks" / "policy" / "default_policy.yaml"),
-        "VCURATE_OPTOUT": str(tmp_path / "optout.yaml"),
+        "VCURATE_OPTOUT": str(write_empty_registry(tmp_path / "optout.yaml")),
         "VCURATE_CACHE_DIR": str(tmp_path / "cache"),
         "VCURATE_S3_ENDPOINT_URL": endpoint,
         "VCURATE_S3_ACCESS_KEY_ID": ACCESS_KEY,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from assets.common.layout import caption_cache_path
 from media.captions import (
     PROMPT_VERSION,
     SYSTEM,
@@ -120,13 +121,14 @@ def _caption_cached(captioner: Captioner, batch: list[tuple[dict, str]],
     results: dict[str, CaptionResult] = {}
     missing = []
     for row, key in batch:
-        path = cache_root / key[:2] / f"{key}.json"
+        path = caption_cache_path(cache_root, row["video_id"], key)
         if path.is_file():
             results[key] = CaptionResult(**json.loads(path.read_text()))
             stats.from_cache += 1
         else:
             missing.append((row, key))
     requests, failed = [], {}
+    video_of = {key: row["video_id"] for row, key in batch}
     for row, key in missing:
         # Roles may share a frame: the model sees each distinct frame once, in time order.
         frames = sorted({k["frame"]: k["path"] for k in row["keyframes"] or []}.items())
@@ -144,7 +146,7 @@ def _caption_cached(captioner: Captioner, batch: list[tuple[dict, str]],
     for (key, _), answer in zip(requests, answers, strict=True):
         results[key] = answer
         if answer.error is None:  # failures are retried next run, not cached
-            path = cache_root / key[:2] / f"{key}.json"
+            path = caption_cache_path(cache_root, video_of[key], key)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps({k: v for k, v in answer.__dict__.items()}, default=str))
     results.update(failed)

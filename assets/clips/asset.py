@@ -83,10 +83,11 @@ def clips(
     stored = lakefs.list_paths(clips_prefix(source_id), ref=wap.name if committed else None)
     results = evaluate_clips_checks(audited, rules, stored)
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
-    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
+    # `ref`: the audited commit (read before the merge), which main's merge keeps as a parent
+    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda ref: {
         **_metadata(table, stats), **report.metadata(),
-        "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, commit)),
-        "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, commit)),
+        "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, ref)),
+        "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, ref)),
         "upstream_raw_pool_commit": raw_commit,
         "compute_executor": compute.executor,
         "analysis_fingerprint": params.fingerprint(),

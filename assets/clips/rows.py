@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from assets.common.layout import (
-    PICKLE_LAYOUT,
+    analysis_cache_dir,
     clip_file_path,
     frame_stats_path,
     keyframe_path,
@@ -63,8 +63,7 @@ class AnalysisJob:
 
 def analyze_with_cache(job: AnalysisJob, params: AnalysisParams, cache_root: str) -> tuple[str, bool]:
     """Worker: the path of the analysis pickle for (sha256, params), computed if missing."""
-    target = (Path(cache_root) / PICKLE_LAYOUT / job.sha256[:2] / job.sha256
-              / f"{params.fingerprint()}.pkl")
+    target = analysis_cache_dir(Path(cache_root), job.sha256) / f"{params.fingerprint()}.pkl"
     if target.is_file():
         return str(target), True
     analysis = analyze_video_decoding_once(Path(job.path), params)

@@ -16,7 +16,10 @@ object one of them writes cannot escape the others. Layout of the repository:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 
 SOURCES = "sources/"
 # Folders of per-video objects under a source's clips prefix: a video's are all of
@@ -25,6 +28,31 @@ VIDEO_OBJECT_KINDS = ("keyframes", "frame_stats", "contact_sheets", "files")
 # Local work cache: pickles name their classes' modules, so entries written before the code
 # layout changed (issue 18) live under an older folder and are recomputed, never misread.
 PICKLE_LAYOUT = "layout-2"
+
+
+# Local work cache (`VCURATE_CACHE_DIR/<kind>`): every entry is filed under the video it came
+# from, so the purge can remove a taken-down video's entries without knowing their keys.
+def analysis_cache_dir(root: Path, sha256: str) -> Path:
+    """clips: analyses (keyframes, statistics, cut files) of the bytes with this sha256."""
+    return root / PICKLE_LAYOUT / sha256[:2] / sha256
+
+
+def signals_cache_path(root: Path, video_id: str, key: str) -> Path:
+    """scored: one video's clip signals for one parameter set and keyframe content (`key`)."""
+    return root / PICKLE_LAYOUT / video_id / f"{key}.pkl"
+
+
+def caption_cache_path(root: Path, video_id: str, key: str) -> Path:
+    """captioned: one clip's caption for one backend, model and prompt (`key`)."""
+    return root / video_id / f"{key}.json"
+
+
+def video_cache_entries(cache: Path, sha256: str, video_id: str) -> list[Path]:
+    """Every local cache entry derived from one video, under `cache` (VCURATE_CACHE_DIR)."""
+    found = [analysis_cache_dir(cache / "analysis", sha256),
+             signals_cache_path(cache / "signals", video_id, "x").parent,
+             caption_cache_path(cache / "captions", video_id, "x").parent]
+    return [p for p in found if p.exists()]
 
 
 def source_prefix(source: str) -> str:
@@ -120,3 +148,54 @@ def audit_report_path(audit_id: str) -> str:
 def preview_path(policy_hash: str, name: str) -> str:
     """`name`: changes.parquet, report.md or policy.yaml."""
     return f"previews/{policy_hash}/{name}"
+
+
+# What every stored object is, for the lineage audit and the purge: an object belongs to one
+# video (removed with it), is a per-source aggregate or a release table that mixes several
+# videos (rebuilt without it), or holds no source content (kept).
+@dataclass(frozen=True)
+class StoredObject:
+    kind: str  # one of OBJECT_KINDS
+    source: str | None = None
+    video_id: str | None = None  # per-video objects only
+    tag: str | None = None  # release tables only
+
+
+# kind -> what the purge does with it
+OBJECT_KINDS = {
+    "tier_table": "rows filtered",
+    "video_object": "deleted with its video",  # keyframes, frame statistics, sheets, clip files
+    "embeddings": "rows filtered",
+    "route_sheet": "rebuilt without the video",
+    "stage_media": "deleted with its sample",
+    "centroids": "kept: means over every source's clips, no pixels, ids or text of one video",
+    "release_manifest": "rows filtered (the copy on main; the tag is history)",
+    "release_buckets": "rebuilt from the filtered manifest",
+    "audit": "kept: the record of the takedown (video and clip ids, no content)",
+    "preview": "kept: branch-only policy previews (ids and routes, no content)",
+}
+
+_VIDEO_KINDS = "|".join(VIDEO_OBJECT_KINDS)
+_PATTERNS = [
+    (re.compile(r"sources/(?P<source>[^/]+)/(?P<tier>[^/]+)\.parquet"), "tier_table"),
+    (re.compile(rf"sources/(?P<source>[^/]+)/clips/(?:{_VIDEO_KINDS})/(?P<video>v[0-9a-f]+)(?:[/.].*)?"),
+     "video_object"),
+    (re.compile(r"sources/(?P<source>[^/]+)/scored/embeddings\.parquet"), "embeddings"),
+    (re.compile(r"sources/(?P<source>[^/]+)/scored/sheets/[^/]+\.png"), "route_sheet"),
+    (re.compile(r"sources/(?P<source>[^/]+)/stages/[^/]+/[^/]+\.mp4"), "stage_media"),
+    (re.compile(r"concepts/[^/]+\.parquet"), "centroids"),
+    (re.compile(r"releases/(?P<tag>[^/]+)/manifest\.parquet"), "release_manifest"),
+    (re.compile(r"releases/(?P<tag>[^/]+)/buckets\.parquet"), "release_buckets"),
+    (re.compile(r"audits/[^/]+/(?:findings\.parquet|report\.md)"), "audit"),
+    (re.compile(r"previews/[^/]+/(?:changes\.parquet|report\.md|policy\.yaml)"), "preview"),
+]
+
+
+def classify(path: str) -> StoredObject | None:
+    """What the object at `path` is; None for a path no writer spells (lineage would not know it)."""
+    for pattern, kind in _PATTERNS:
+        match = pattern.fullmatch(path)
+        if match:
+            groups = match.groupdict()
+            return StoredObject(kind, groups.get("source"), groups.get("video"), groups.get("tag"))
+    return None

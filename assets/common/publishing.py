@@ -49,7 +49,10 @@ def publish_if_audited(
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
     """Merge into main when every blocking check passed; else report them and fail.
 
-    `metadata(commit)` builds the tier's own metadata for the commit that holds its data.
+    `metadata(ref)` builds the tier's own metadata (charts included) BEFORE the merge, reading
+    at `ref`: the audited branch commit, which holds exactly the data the merge publishes (and
+    stays reachable from main as the merge's parent), or the commit already holding it when
+    nothing was committed. A failure there leaves main untouched: nothing may raise after a merge.
     `subject` names what is published (default: the partition, i.e. the source);
     `on_publish(commit)` runs after the merge, before success is reported (release tags it).
     """
@@ -65,16 +68,19 @@ def publish_if_audited(
             metadata={"wap_branch": wap.name if committed else "", "failed_checks": ", ".join(failed)},
         )
     if committed:
+        built = metadata(wap.commit_id or wap.name)  # commit_for_audit set commit_id
         data_commit = wap.publish(f"publish {tier} {source} (run {context.run.run_id[:8]})")
         if on_publish is not None:
             on_publish(data_commit)
     else:
         data_commit = last_published_commit(context, tier, source) or lakefs.head()
+        built = metadata(data_commit)
+    # after the merge: string formatting only
     yield MaterializeResult(
         data_version=DataVersion(data_commit),
         check_results=results,
         metadata={
-            **metadata(data_commit),
+            **built,
             "lakefs_commit": data_commit,
             "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(data_commit)),
             "lakefs_path": f"lakefs://{lakefs.repository}/{data_commit[:12]}/{path}",

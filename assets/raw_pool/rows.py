@@ -7,6 +7,7 @@ measurements, so a policy or opt-out change applies without probing anything aga
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -43,12 +44,19 @@ class RawPoolStats:
     by_reason: Counter[str] = field(default_factory=Counter)
 
 
+def _unread_id(file: SourceFile) -> str:
+    """A stand-in content hash for a file that was never read (missing, refused, failed fetch):
+    a well-formed id, distinct per uri, that no real content has."""
+    return hashlib.sha256(f"unread:{file.uri}:{file.fingerprint}".encode()).hexdigest()
+
+
 def measure_file(file: SourceFile, local_path: Path | None, fetched_at: datetime) -> dict[str, Any]:
     """Hash and probe one file (demuxes it; decodes one frame). Never raises for bad media."""
     row: dict[str, Any] = {"bytes": file.size, "fingerprint": file.fingerprint,
                            "fetched_at": fetched_at, "sha256": ""}
     if file.error or local_path is None:
-        return {**row, "probe_error": "missing_file", "probe_detail": file.error or "not fetched"}
+        kind = file.error_kind if file.error else "missing_file"
+        return {**row, "probe_error": kind, "probe_detail": file.error or "not fetched"}
     try:
         row["sha256"] = sha256_file(local_path)
     except OSError as exc:
@@ -144,7 +152,7 @@ def build_raw_pool(
         row = {**{key: None for key in RAW_POOL_SCHEMA.names}, **measured[file.uri]}
         sha = row["sha256"]
         row.update(source=source, uri=file.uri, license=license,
-                   video_id=video_id_for(sha) if sha else video_id_for(file.fingerprint))
+                   video_id=video_id_for(sha or _unread_id(file)))
         video_optout = optouts.for_video(source, row["video_id"], sha, file.uri)
         if source_optout is not None:
             decision = ("opted_out", "opted_out_source",

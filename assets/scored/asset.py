@@ -24,7 +24,14 @@ from assets.common.metadata import table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
-from assets.scored.rows import Published, ScoredStats, assemble, compute_signals, reusable_rows
+from assets.scored.rows import (
+    Published,
+    ScoredStats,
+    assemble,
+    compute_signals,
+    reusable_rows,
+    stored_centroids,
+)
 from media.shots.keyframes import contact_sheet
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
@@ -90,9 +97,7 @@ def scored(
     dedup = rules.scored.dedup
     concepts = rules.scored.concepts
     centroid_file = centroids_path(dedup.embedder, concepts.k, concepts.seed)
-    stored_centroids = lakefs.read_table(centroid_file, ref=clips_commit)
-    centroids = (np.asarray(stored_centroids.column("centroid").to_pylist(), np.float32)
-                 if stored_centroids is not None else None)
+    centroids = stored_centroids(lakefs.read_table(centroid_file, ref=clips_commit))
     table, embeddings, fitted = assemble(source_id, clips, licenses, signals, published, centroids,
                                          rules, params.fingerprint(), clips_commit)
 
@@ -100,7 +105,8 @@ def scored(
                          {"clips": clips_commit})
     wap.write_table(path, table)
     wap.write_table(embeddings_path(source_id), embeddings)
-    if centroids is None or fitted is not centroids:
+    # the centroids are shared by every source: an empty file would break all later ones
+    if fitted is not None and len(fitted) and fitted is not centroids:
         wap.write_table(centroid_file, pa.table({
             "centroid": pa.array(fitted.tolist(), pa.list_(pa.float32()))}))
     sheets = _contact_sheets(lakefs, table, clips_commit)
@@ -203,7 +209,8 @@ def _metadata(table: pa.Table, stats: ScoredStats, sheets: dict[str, bytes]) -> 
         "score_histograms": MetadataValue.md(markdown_image(histograms, "score histograms")),
         "labels": MetadataValue.md(markdown_image(bar_png(labels, "labels"), "labels")),
         "contact_sheets": MetadataValue.md("\n\n".join(
-            f"**{route}**\n\n{markdown_image(png, route)}" for route, png in sorted(sheets.items()))),
+            f"**{route}**\n\n{markdown_image(png, route)}" for route, png in sorted(sheets.items()))
+            or "none"),
         "videos": stats.videos,
         "videos_scored": stats.scored,
         "videos_from_cache": stats.from_cache,

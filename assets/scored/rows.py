@@ -22,8 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.common.layout import PICKLE_LAYOUT
+from assets.common.layout import signals_cache_path
 from media.files import write_bytes_atomically
+from media.shots.keyframes import contact_sheet
 from media.signals.clip_signals import ClipInput, ClipSignals, SignalParams, score_video_clips
 from media.signals.concepts import assign_concepts, fit_concepts
 from media.signals.dedup import DedupItem, DedupParams, find_duplicates
@@ -83,7 +84,7 @@ class VideoJob:
 def score_with_cache(job: VideoJob, params: SignalParams, cache_root: str) -> tuple[list[ClipSignals], bool]:
     """Worker: the signals of one video's clips, from the cache when present."""
     key = job.cache_key(params)
-    target = Path(cache_root) / PICKLE_LAYOUT / key[:2] / f"{key}.pkl"
+    target = signals_cache_path(Path(cache_root), job.video_id, key)
     if target.is_file():
         return pickle.loads(target.read_bytes()), True
     stats = pq.read_table(pa.BufferReader(job.stats_parquet))
@@ -195,6 +196,14 @@ def _job_for_video(vid: str, rows: list[dict], read_bytes: Callable[[str], bytes
     return VideoJob(vid, rows[0]["uri"], clip_inputs, stats_parquet)
 
 
+def stored_centroids(table: pa.Table | None) -> np.ndarray | None:
+    """The shared concept centroids stored on main; None when absent or empty (older code wrote
+    an empty file for a source without clips, which broke every later source): fit afresh."""
+    if table is None or table.num_rows == 0:
+        return None
+    return np.asarray(table.column("centroid").to_pylist(), np.float32)
+
+
 @dataclass
 class Published:
     """Kept clips other sources already published on main: global dedup checks against them."""
@@ -207,8 +216,9 @@ def assemble(
     source: str, clips: list[dict], licenses: dict[str, str],
     signals: dict[str, tuple[dict, np.ndarray]], published: Published,
     centroids: np.ndarray | None, policy: Policy, fingerprint: str, upstream_commit: str,
-) -> tuple[pa.Table, pa.Table, np.ndarray]:
-    """Dedup (global), concept clusters and governance labels → (scored, embeddings, centroids)."""
+) -> tuple[pa.Table, pa.Table, np.ndarray | None]:
+    """Dedup (global), concept clusters and governance labels → (scored, embeddings, centroids).
+    A source without clips fits nothing: the centroids come back as given (None when absent)."""
     rules = policy.scored
     rows = [{**{k: c[k] for k in LINEAGE}, "license": licenses[c["video_id"]],
              **signals[c["clip_id"]][0]} for c in clips if c["clip_id"] in signals]
@@ -230,10 +240,12 @@ def assemble(
         signature_min_correlation=rules.dedup.signature_min_correlation,
         signature_min_spread=rules.dedup.signature_min_spread))}
 
-    if centroids is None or centroids.shape[1] != vectors.shape[1]:
+    # no rows: nothing to fit on (and no embedding width to compare), the shared centroids stand
+    if rows and (centroids is None or centroids.shape[1] != vectors.shape[1]):
         pool = [vectors, *([np.stack(list(published.vectors.values()))] if published.vectors else [])]
         centroids = fit_concepts(np.concatenate(pool), rules.concepts.k, rules.concepts.seed)
-    clusters, closeness = assign_concepts(vectors, centroids) if rows else ([], [])
+    clusters, closeness = (assign_concepts(vectors, centroids) if rows and centroids is not None
+                           else ([], []))
 
     for i, row in enumerate(rows):
         dup = results[row["clip_id"]]
@@ -254,3 +266,24 @@ def assemble(
                               pa.list_(pa.float32())),
     }, schema=EMBEDDINGS_SCHEMA)
     return table, embeddings, centroids
+
+
+def route_contact_sheets(table: pa.Table, read_bytes: Callable[[str], bytes | None],
+                         per_group: int = 4) -> dict[str, bytes]:
+    """One PNG per route (a few clips of each), from stored keyframes. The purge calls it too:
+    a sheet mixes several videos' pixels, so it is rebuilt without a taken-down one."""
+    picked: dict[str, list[dict]] = {}
+    for row in table.select(["clip_id", "route", "route_reasons", "keyframes", "duration_s"]).to_pylist():
+        group = picked.setdefault(row["route"], [])
+        if len(group) < per_group:
+            group.append(row)
+    sheets = {}
+    for route, rows in picked.items():
+        entries = []
+        for row in rows:
+            frames = {k["role"]: read_bytes(k["path"]) for k in row["keyframes"] or []}
+            reason = (row["route_reasons"] or [""])[0][:40]
+            entries.append((f"{row['clip_id'][:9]}\n{row['duration_s']:.1f} s\n{reason}",
+                            [frames.get(role) for role in ("start", "middle", "motion_peak", "end")]))
+        sheets[route] = contact_sheet(entries, thumb_width=128)
+    return sheets

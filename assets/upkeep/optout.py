@@ -21,9 +21,10 @@ from dagster import (
 
 from assets.common.layout import audit_findings_path
 from assets.common.partitions import SOURCE_PARTITIONS
-from assets.upkeep.purge import audit_optouts, purge_optouts
+from assets.upkeep.purge import audit_optouts, purge_cache, purge_optouts
 from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
+from resources.sources import SourceRegistryResource
 
 
 def _audit_metadata(report, lakefs: LakeFSResource) -> dict:
@@ -32,6 +33,7 @@ def _audit_metadata(report, lakefs: LakeFSResource) -> dict:
         "report": MetadataValue.md(report.markdown),
         "derived_rows": report.findings.num_rows,
         "releases_audited": ", ".join(report.releases) or "none",
+        "unmatched_entries": len(report.unmatched),
         "lakefs_commit": report.commit,
         "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(report.commit)),
         "findings": f"lakefs://{lakefs.repository}/{report.commit[:12]}/{audit_findings_path(report.audit_id)}",
@@ -47,13 +49,17 @@ def audit_optouts_op(context: OpExecutionContext, lakefs: LakeFSResource, optout
 
 @op(description="Audit, then remove every opted-out row and file from every tier on main (one "
                 "write-audit-publish commit); a whole-source opt-out also deletes its partition.")
-def purge_optouts_op(context: OpExecutionContext, lakefs: LakeFSResource, optouts: OptOutResource):
+def purge_optouts_op(context: OpExecutionContext, lakefs: LakeFSResource, optouts: OptOutResource,
+                     sources: SourceRegistryResource):
     report = audit_optouts(lakefs, optouts.load(), context.run.run_id)
     yield AssetMaterialization(asset_key=AssetKey("optout_audit"), metadata=_audit_metadata(report, lakefs))
     try:
         result = purge_optouts(lakefs, report, context.run.run_id)
     except RuntimeError as exc:
         raise Failure(str(exc)) from exc
+    # After the publish: a cache entry left behind is recomputable, never published again.
+    cleared = purge_cache(Path(sources.cache_dir), report)
+    context.log.info(f"removed {len(cleared)} local cache entries of opted-out videos")
     if result.commit is None:
         context.log.info("nothing derived from opted-out lineage is on main")
     else:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,13 +24,19 @@ from assets.common.layout import (
     SOURCES,
     audit_findings_path,
     audit_report_path,
+    classify,
     embeddings_path,
+    release_buckets_path,
     release_manifest_path,
+    route_sheet_path,
     source_prefix,
     tier_path,
     tier_tables_listed,
+    video_cache_entries,
     video_object_prefixes,
 )
+from assets.release.rows import bucket_counts, bucket_table
+from assets.scored.rows import route_contact_sheets
 from quality_checks.lineage import (
     FINDINGS_SCHEMA,
     TIER_KINDS,
@@ -37,8 +45,9 @@ from quality_checks.lineage import (
     findings_rows,
     opted_out_ids,
 )
-from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.lakefs import CommitMetadata, LakeFSResource, WapBranch
 from resources.optout import OptOutRegistry
+from resources.sources import s3_cache_folder
 
 TIERS = [t for t in TIER_KINDS if t != "release"]
 
@@ -50,6 +59,8 @@ class AuditReport:
     markdown: str
     releases: list[str]
     opted: OptedOut
+    unmatched: list[str] = field(default_factory=list)  # registry entries that match no data
+    raw_rows: list[dict] = field(default_factory=list)  # (source, video_id, sha256, uri) seen anywhere
     commit: str = ""  # the main commit holding the report
     by_ref: dict[str, Counter] = field(default_factory=dict)
 
@@ -84,7 +95,10 @@ def audit_optouts(lakefs: LakeFSResource, registry: OptOutRegistry, run_id: str)
     findings = pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     digest = hashlib.sha256(json.dumps(registry.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-    report = AuditReport(f"audit-{stamp}-{digest[:8]}", findings, "", [t for t, _ in releases], opted)
+    raw = [row for t in raw_pools for row in t.select(["source", "video_id", "sha256", "uri"]).to_pylist()]
+    known = {source for by_ref in tables.values() for source, _ in by_ref}
+    report = AuditReport(f"audit-{stamp}-{digest[:8]}", findings, "", [t for t, _ in releases], opted,
+                         _unmatched(registry, raw, known), raw)
     report.by_ref = {ref: Counter(r["kind"] for r in rows if r["ref"] == ref) for ref, _, _ in refs}
     report.markdown = _markdown(report, head)
     wap = lakefs.start_wap("audit", report.audit_id[-8:], CommitMetadata(
@@ -95,6 +109,13 @@ def audit_optouts(lakefs: LakeFSResource, registry: OptOutRegistry, run_id: str)
     wap.commit(f"opt-out audit {report.audit_id}: {findings.num_rows} derived rows")
     report.commit = wap.publish(f"publish opt-out audit {report.audit_id}")
     return report
+
+
+def _unmatched(registry: OptOutRegistry, raw: list[dict], known: set[str]) -> list[str]:
+    """Entries that match nothing on main or in any release: a mistyped id or uri, or a source
+    that never held data. They are reported, since they protect nothing today."""
+    return ([f"source {s}: no data of this source in lakeFS" for s in registry.unknown_sources(known)]
+            + [f"{entry}: matches no video" for entry in registry.unmatched(raw)])
 
 
 def _markdown(report: AuditReport, head: str) -> str:
@@ -109,12 +130,65 @@ def _markdown(report: AuditReport, head: str) -> str:
         lines.append(f"| {ref} | {counts['raw_video']} | {counts['clip']} | {counts['scored_clip']} | "
                      f"{counts['caption']} | {counts['stage_sample']} | {counts['release_sample']} "
                      f"| {files} |")
+    if report.unmatched:
+        lines += ["", f"**{len(report.unmatched)} registry entries match nothing** (check the id, sha256 "
+                  "or uri: a uri is relative to the folder of sources.yaml, as raw_pool records it):", ""]
+        lines += [f"- {entry}" for entry in report.unmatched]
     held = [ref for ref, counts in report.by_ref.items() if ref != "main" and sum(counts.values())]
     lines += ["", "Release tags are history: a purge never rewrites them. "
               + (f"These releases contained opted-out data: {', '.join(held)}. Their bytes stay in lakeFS "
                  "until the tags are deleted and garbage collection runs." if held else
                  "No release contained opted-out data.")]
     return "\n".join(lines)
+
+
+def _release_tables(paths: list[str], kind: str) -> list[str]:
+    return [p for p in paths if (o := classify(p)) is not None and o.kind == kind]
+
+
+def _rebuild_aggregates(lakefs: LakeFSResource, wap: WapBranch, sources: set[str], opted: OptedOut) -> None:
+    """Objects that mix a purged video with others are rewritten without it on the branch:
+    the per-route contact sheets of each affected source (from its filtered scored table) and
+    every release manifest kept on main, with its bucket statistics."""
+    for source in sorted(sources):
+        scored = lakefs.read_table(tier_path(source, "scored"), ref=wap.name)
+        old = [p for p in wap.list_paths(source_prefix(source))
+               if (o := classify(p)) is not None and o.kind == "route_sheet"]
+        wap.delete_paths(old)
+        if scored is not None:
+            sheets = route_contact_sheets(scored, lambda p: lakefs.read_bytes(p, ref=wap.name))
+            for route, png in sheets.items():
+                wap.write_bytes(route_sheet_path(source, route), png, "image/png")
+    for path in _release_tables(wap.list_paths("releases/"), "release_manifest"):
+        manifest = lakefs.read_table(path, ref=wap.name)
+        derived = find_derived("release", manifest, opted)
+        if derived.num_rows == 0:
+            continue
+        doomed = pa.array(sorted({r["sample_id"] for r in derived.to_pylist()}), pa.string())
+        kept = manifest.filter(pc.invert(pc.is_in(manifest.column("sample_id"), doomed)))
+        wap.write_table(path, kept)
+        tag = classify(path).tag
+        wap.write_table(release_buckets_path(tag), bucket_table(bucket_counts(kept.to_pylist())))
+
+
+def purge_cache(cache_dir: Path, report: AuditReport) -> list[Path]:
+    """Delete every local cache entry of the opted-out videos (analyses with their keyframes and
+    cut files, signals, captions, S3 downloads); returns what was removed."""
+    def opted_out(row: dict) -> bool:
+        return row["source"] in report.opted.sources or any(
+            video == row["video_id"] and scope in (None, row["source"])
+            for scope, video in report.opted.videos)
+
+    removed = []
+    for row in report.raw_rows:
+        if opted_out(row):
+            entries = video_cache_entries(cache_dir, row["sha256"], row["video_id"])
+            if row["uri"].startswith("s3://"):
+                entries += [p for p in [s3_cache_folder(cache_dir / "objects", row["uri"])] if p.exists()]
+            for entry in entries:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            removed += entries
+    return removed
 
 
 @dataclass
@@ -161,6 +235,7 @@ def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> P
             if embeddings is not None:
                 kept = pc.is_in(embeddings.column("clip_id"), table.column("clip_id"))
                 wap.write_table(embeddings_path(source), embeddings.filter(kept))
+    _rebuild_aggregates(lakefs, wap, {r["source"] for r in main_rows} - set(whole), report.opted)
     cited = sorted({p for r in main_rows if r["source"] not in whole for p in r["paths"] or []})
     per_video = tuple(prefix for r in main_rows if r["source"] not in whole
                       for prefix in video_object_prefixes(r["source"], r["video_id"]))
@@ -174,6 +249,8 @@ def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> P
     left = [r for (source, tier), table in _tier_tables(lakefs, wap.name).items()
             for r in find_derived(tier, table.filter(pc.not_equal(table.column("status"), "opted_out"))
                                   if tier == "raw_pool" else table, report.opted).to_pylist()]
+    for path in _release_tables(wap.list_paths("releases/"), "release_manifest"):
+        left += find_derived("release", lakefs.read_table(path, ref=wap.name), report.opted).to_pylist()
     if left:
         raise RuntimeError(f"purge left {len(left)} opted-out rows on branch {wap.name}; main untouched")
     commit = wap.publish(f"publish purge {report.audit_id}")

@@ -2,6 +2,10 @@
 
 Credentials are fixed by the caller (from the environment), and lakeFS's `installation`
 settings create that admin user on first start, so no setup step is needed.
+
+A start on a data dir that holds no lakeFS database yet is a first setup (`fresh`): only then
+does `setup_repository` create the project's repository. On an existing data dir a missing
+repository means lost data, and nothing creates it behind the user's back.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.dev.lakefs_binary import find_lakefs_binary
+from resources.lakefs import LakeFSResource, RepositoryMissingError
 
 
 @dataclass
@@ -28,6 +33,8 @@ class LocalLakeFS:
     port: int = 8000
     binary: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # set by start(): True when this start found no lakeFS database in data_dir (first setup)
+    fresh: bool = field(default=False, init=False)
 
     @property
     def endpoint(self) -> str:
@@ -75,6 +82,7 @@ class LocalLakeFS:
         if is_healthy(self.endpoint):
             raise RuntimeError(f"something already serves {self.endpoint}; stop it or pick a port")
         binary = self.binary or find_lakefs_binary()
+        self.fresh = not (self.data_dir / "kv").exists()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "lakefs.yaml"
         config.write_text(self.config_yaml())
@@ -105,6 +113,19 @@ class LocalLakeFS:
             self.process.wait(timeout=timeout_s)
             self.process = None
         self.pid_file.unlink(missing_ok=True)
+
+    def setup_repository(self, lakefs: LakeFSResource) -> bool:
+        """Create `lakefs`'s repository on first setup of this data dir (True when created);
+        RepositoryMissingError when it is missing from a data dir that already held lakeFS."""
+        try:
+            lakefs.require_repository()
+            return False
+        except RepositoryMissingError as exc:
+            if not self.fresh:
+                raise RepositoryMissingError(
+                    f"{exc} (The local data dir {self.data_dir} already held lakeFS, so a "
+                    f"missing repository is not created by itself.)") from None
+        return lakefs.create_repository()
 
     def __enter__(self) -> LocalLakeFS:
         return self.start()

@@ -1,0 +1,174 @@
+"""A takedown removes every trace of a video: tried as a hostile user would, on a real lakeFS
+with real Dagster runs and real videos. After opt-out + purge + a new release, every object on
+`main`, in the new release tag and in the local cache is scanned for the video's content.
+
+The identifiers (video_id, sha256, uri, clip ids) stay in exactly two places, on purpose:
+raw_pool's row marked `opted_out` (the refusal on record, so the video is never ingested
+again) and the audit's findings under audits/ (the record of what was removed).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from dagster import materialize
+
+from assets.common.layout import classify, route_sheet_path, tier_path
+from assets.scored.rows import route_contact_sheets
+from assets.upkeep.optout import audit_optout, purge_optout
+from resources.config_files import ConfigError
+from resources.lakefs import LakeFSResource
+from resources.optout import OptOutRegistry, add_optout
+from tests.conftest import Pipeline, write_registry
+from tests.test_optout import DATA, EVERYTHING, POLICY, _job, _release
+from tests.video_factory import write_video
+
+# Where a taken-down video's identifiers may remain (see the module docstring).
+RECORDS = ("audits/",)
+
+
+def _objects(lakefs: LakeFSResource, ref: str) -> dict[str, bytes]:
+    return {p: lakefs.read_bytes(p, ref=ref) for p in lakefs.list_paths("", ref=ref)}
+
+
+def _text_of(path: str, blob: bytes) -> str:
+    """What a scan compares identifiers against: a table's decoded values (Parquet compresses
+    strings, so its bytes would hide them), any other object's bytes as text."""
+    if path.endswith(".parquet"):
+        return str(pq.read_table(pa.BufferReader(blob)).to_pylist())
+    return blob.decode("latin-1")
+
+
+def _two_sources(pipeline: Pipeline, workdir: Path) -> Path:
+    (workdir / "anim").mkdir()
+    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
+    write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
+    shutil.copy(DATA / "bigbuckbunny.mp4", workdir / "anim" / "bunny.mp4")
+    pipeline.policy_path = str(workdir / "policy.yaml")
+    Path(pipeline.policy_path).write_text(POLICY)
+    registry = write_registry(workdir, [
+        {"id": "films", "kind": "local", "uri": "videos", "license": "CC0-1.0"},
+        {"id": "anim", "kind": "local", "uri": "anim", "license": "CC0-1.0"},
+    ])
+    for source in ("films", "anim"):
+        pipeline.run(registry, source)
+        assert materialize(EVERYTHING, partition_key=source, selection=EVERYTHING[1:-1],
+                           resources=pipeline.resources(registry), instance=pipeline.instance).success
+    return registry
+
+
+def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Path):
+    registry = _two_sources(pipeline, workdir)
+    r1 = _release(pipeline, registry)
+    lakefs = pipeline.lakefs
+    raw = {r["uri"]: r for r in lakefs.read_table(tier_path("films", "raw_pool")).to_pylist()}
+    bikes = raw["videos/bikes.mp4"]
+    clips = [c for c in lakefs.read_table(tier_path("films", "clips")).to_pylist()
+             if c["video_id"] == bikes["video_id"]]
+    keyframes = {lakefs.read_bytes(k["path"]) for c in clips for k in c["keyframes"]}
+    assert clips and keyframes
+    scored_before = lakefs.read_table(tier_path("films", "scored"))
+    sheet_routes = set(scored_before.column("route").to_pylist())
+    manifest_r1 = lakefs.read_table(f"releases/{r1}/manifest.parquet").to_pylist()
+    assert any(r["video_id"] == bikes["video_id"] for r in manifest_r1)  # on main, not only the tag
+
+    # The requester knows the file as `./videos/bikes.mp4`: normalised, it matches.
+    add_optout(pipeline.optout_path, {"uri": "./videos/bikes.mp4", "source": "films",
+                                      "reason": "creator request", "requested_at": "2026-12-03",
+                                      "requested_by": "trust@lab"}, whole_source=False)
+    _job(purge_optout, pipeline, registry)
+    r2 = _release(pipeline, registry)
+
+    identifiers = {bikes["video_id"], bikes["sha256"], bikes["uri"], *(c["clip_id"] for c in clips)}
+    for ref in ("main", r2):
+        objects = _objects(lakefs, ref)
+        unknown = [p for p in objects if classify(p) is None]
+        assert not unknown, f"objects lineage does not know on {ref}: {unknown}"
+        for path, blob in objects.items():
+            assert not any(k in blob for k in keyframes), f"{ref}:{path} holds a keyframe of the video"
+            if path.startswith(RECORDS) or path == tier_path("films", "raw_pool"):
+                continue
+            text = _text_of(path, blob)
+            held = [i for i in identifiers if i in text]
+            assert not held, f"{ref}:{path} still names {held}"
+    # raw_pool keeps only the refusal: the row is opted_out, nothing else of it is used
+    refusal = {r["uri"]: r for r in lakefs.read_table(tier_path("films", "raw_pool")).to_pylist()}
+    assert refusal["videos/bikes.mp4"]["status"] == "opted_out"
+
+    # Aggregates that mixed the video with others were rebuilt without it.
+    scored_after = lakefs.read_table(tier_path("films", "scored"))
+    read = lakefs.read_bytes
+    expected = route_contact_sheets(scored_after, read)
+    for route in sheet_routes | set(expected):
+        assert read(route_sheet_path("films", route)) == expected.get(route), route
+    manifest_r1_main = lakefs.read_table(f"releases/{r1}/manifest.parquet").to_pylist()
+    assert manifest_r1_main == [r for r in manifest_r1 if r["video_id"] != bikes["video_id"]]
+    buckets = lakefs.read_table(f"releases/{r1}/buckets.parquet").to_pylist()
+    assert sum(b["samples"] for b in buckets) == len(manifest_r1_main)
+    # The old tag is history (lakeFS GC on S3 removes it once the tag is deleted).
+    assert lakefs.read_table(f"releases/{r1}/manifest.parquet", ref=r1).num_rows == len(manifest_r1)
+
+    # The local cache: no entry of the video, no file holding its keyframes.
+    cache = workdir / "cache"
+    for entry in cache.rglob("*"):
+        assert bikes["sha256"] not in str(entry) and bikes["video_id"] not in str(entry), entry
+        if entry.is_file() and entry.stat().st_size < 50_000_000:
+            blob = entry.read_bytes()
+            assert not any(k in blob for k in keyframes), f"cache entry {entry} holds a keyframe"
+
+    # Everyone else's data is intact and still released.
+    others = lakefs.read_table(f"releases/{r2}/manifest.parquet", ref=r2).to_pylist()
+    assert others and all(r["video_id"] != bikes["video_id"] for r in others)
+    assert any(c["video_id"] != bikes["video_id"] for c in lakefs.read_table(tier_path("films", "clips"))
+               .to_pylist())
+
+
+def test_a_missing_optout_registry_fails_closed(pipeline: Pipeline, workdir: Path):
+    write_video(workdir / "videos" / "a.mp4", seconds=2.0)
+    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
+                                         "license": "CC0-1.0"}])
+    pipeline.optout_path = workdir / "no-such-optout.yaml"  # e.g. a mistyped VCURATE_OPTOUT
+    result = pipeline.run(registry, "films", raise_on_error=False)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "opt-out registry not found" in failure.to_string()
+    assert pipeline.lakefs.read_table(tier_path("films", "raw_pool")) is None  # nothing published
+
+
+def test_registry_entries_are_normalised_or_refused(tmp_path: Path):
+    path = tmp_path / "optout.yaml"
+    stamp = {"reason": "r", "requested_at": "2026-12-03", "requested_by": "a@b"}
+    add_optout(path, {"uri": "./videos//x.mp4", **stamp}, whole_source=False)
+    add_optout(path, {"sha256": "AB" * 32, **stamp}, whole_source=False)
+    stored = yaml.safe_load(path.read_text())["videos"]
+    assert [v.get("uri") or v.get("sha256") for v in stored] == ["videos/x.mp4", "ab" * 32]
+    for bad in ({"uri": "/abs/videos/x.mp4"}, {"uri": "../x.mp4"}, {"sha256": "1234"},
+                {"video_id": "not-an-id"}):
+        with pytest.raises(ConfigError):
+            add_optout(path, {**bad, **stamp}, whole_source=False)
+    registry = OptOutRegistry.model_validate({
+        "sources": [{"source": "gone", **stamp}],
+        "videos": [{"source": "films", "uri": "videos/x.mp4", **stamp}]})
+    assert registry.unknown_sources(["films"]) == ["gone"]
+    rows = [{"source": "films", "video_id": "v" + "0" * 32, "sha256": "0" * 64, "uri": "videos/y.mp4"}]
+    assert registry.unmatched(rows) == ["uri videos/x.mp4 in films"]
+
+
+def test_the_audit_reports_entries_that_match_nothing(pipeline: Pipeline, workdir: Path):
+    write_video(workdir / "videos" / "a.mp4", seconds=2.0)
+    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
+                                         "license": "CC0-1.0"}])
+    assert pipeline.run(registry, "films").success
+    pipeline.optout_path.write_text(yaml.safe_dump({"videos": [
+        {"uri": "videos/typo.mp4", "reason": "r", "requested_at": "2026-12-03", "requested_by": "a@b"}]}))
+    audit = _job(audit_optout, pipeline, registry)
+    event = audit.get_asset_materialization_events()[0]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert meta["unmatched_entries"] == 1
+    assert "uri videos/typo.mp4 in any source: matches no video" in meta["report"]
+    assert meta["derived_rows"] == 0
