@@ -22,7 +22,7 @@ from orchestration.env import load_project_env  # noqa: E402
 from tests.webserver import dagster_webserver  # noqa: E402
 
 PAGES = {  # asset -> the metadata entry whose picture is opened (Dagster folds Markdown)
-    "clips": "contact_sheet",
+    "clips": "duration_histogram",
     "scored": "score_histograms",
     "stage_256p": "buckets",
 }

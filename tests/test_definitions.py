@@ -70,7 +70,7 @@ CHECKS = [
     'raw_pool:raw_pool_reject_rate',
     'raw_pool:raw_pool_schema',
     'raw_pool:raw_pool_unique_video_id',
-    'release:release_manifest_complete',
+    'release:release_manifest_complete', 'release:release_samples_current',
     'scored:scored_distributions',
     'scored:scored_every_clip_scored',
     'scored:scored_no_opted_out_lineage',

@@ -32,7 +32,7 @@ PER_SOURCE = EVERYTHING[1:-1]  # clips .. the stages (raw_pool runs through pipe
 SCHEMAS = {"clips": CLIPS_SCHEMA, "scored": SCORED_SCHEMA, "captioned": CAPTIONED_SCHEMA,
            **dict.fromkeys(STAGES, STAGE_SCHEMA)}
 # what each tier's materialization must show even with no row (the charts included)
-TIER_METADATA = {"clips": ("duration_histogram", "contact_sheets", "contact_sheet", "videos_analysed"),
+TIER_METADATA = {"clips": ("duration_histogram", "contact_sheets", "videos_analysed"),
                  "scored": ("score_histograms", "labels", "funnel", "contact_sheets", "route_train"),
                  "captioned": ("caption_length_histogram", "clips_routed", "qc_ok", "examples"),
                  **dict.fromkeys(STAGES, ("rejections", "buckets", "candidates", "total_weight"))}

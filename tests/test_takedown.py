@@ -44,6 +44,26 @@ def _text_of(path: str, blob: bytes) -> str:
     return blob.decode("latin-1")
 
 
+def _event_log(pipeline: Pipeline) -> str:
+    """Every event of every run the instance holds, as text."""
+    instance = pipeline.instance
+    return "\n".join(str(record.event_log_entry) for run in instance.get_runs()
+                     for record in instance.get_records_for_run(run.run_id, limit=100_000).records)
+
+
+def _metadata_values(pipeline: Pipeline, key: str) -> list[str]:
+    instance = pipeline.instance
+    values = []
+    for run in instance.get_runs():
+        for record in instance.get_records_for_run(run.run_id, limit=100_000).records:
+            event = record.event_log_entry.dagster_event
+            if event is not None and event.is_step_materialization:
+                entry = event.step_materialization_data.materialization.metadata.get(key)
+                if entry is not None:
+                    values.append(str(entry.value))
+    return values
+
+
 def _two_sources(pipeline: Pipeline, workdir: Path) -> Path:
     (workdir / "anim").mkdir()
     shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
@@ -74,6 +94,8 @@ def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Pat
     assert clips and keyframes
     scored_before = lakefs.read_table(tier_path("films", "scored"))
     sheet_routes = set(scored_before.column("route").to_pylist())
+    captions = [c["caption_dense"] for c in lakefs.read_table(tier_path("films", "captioned")).to_pylist()
+                if c["video_id"] == bikes["video_id"] and c["caption_dense"]]
     manifest_r1 = lakefs.read_table(f"releases/{r1}/manifest.parquet").to_pylist()
     assert any(r["video_id"] == bikes["video_id"] for r in manifest_r1)  # on main, not only the tag
 
@@ -120,6 +142,14 @@ def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Pat
         if entry.is_file() and entry.stat().st_size < 50_000_000:
             blob = entry.read_bytes()
             assert not any(k in blob for k in keyframes), f"cache entry {entry} holds a keyframe"
+
+    # The Dagster instance: its event log cannot be purged, so it never held source content.
+    events = _event_log(pipeline)
+    assert events and bikes["uri"] not in events and "bikes.mp4" not in events
+    assert not any(c[:60] in events for c in captions)
+    for key in ("contact_sheets", "contact_sheet"):
+        for value in _metadata_values(pipeline, key):
+            assert "data:image" not in value, f"{key} inlines a picture"
 
     # Everyone else's data is intact and still released.
     others = lakefs.read_table(f"releases/{r2}/manifest.parquet", ref=r2).to_pylist()

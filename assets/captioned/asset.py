@@ -91,8 +91,9 @@ def _metadata(table: pa.Table, stats: CaptionStats) -> dict[str, object]:
     rows = table.to_pylist()
     qc = Counter(r["qc_status"] for r in rows)
     reasons = Counter(reason.split(":")[0] for r in rows for reason in r["qc_reasons"])
+    # Caption text describes source content: it stays in lakeFS (the purge reaches it), not here.
     examples = "\n".join(
-        f"- **{r['clip_id'][:9]}** ({r['backend']}, {r['qc_status']}): {r['caption_dense'][:300]}"
+        f"- **{r['clip_id'][:9]}** ({r['backend']}, {r['qc_status']}): {r['caption_words']} words"
         for r in rows[:3]) or "none"
     lengths = {"dense words": [r["caption_words"] for r in rows],
                "short words": [len(r["caption_short"].split()) for r in rows]}

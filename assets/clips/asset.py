@@ -12,9 +12,9 @@ from dagster import (
 )
 
 from assets.clips.rows import ClipsStats, build_clips
-from assets.common.charts import histograms_png, markdown_image, shrink_png
+from assets.common.charts import histograms_png, markdown_image
 from assets.common.layout import clips_prefix, tier_path
-from assets.common.metadata import table_metadata
+from assets.common.metadata import failures_md, links_md, table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
@@ -85,21 +85,20 @@ def clips(
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     # `ref`: the audited commit (read before the merge), which main's merge keeps as a parent
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda ref: {
-        **_metadata(table, stats), **report.metadata(),
+        **_metadata(table, stats, {v["uri"]: v["video_id"] for v in accepted}), **report.metadata(),
         "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, ref)),
-        "contact_sheet": MetadataValue.md(_first_sheet(lakefs, table, ref)),
         "upstream_raw_pool_commit": raw_commit,
         "compute_executor": compute.executor,
         "analysis_fingerprint": params.fingerprint(),
     })
 
 
-def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
+def _metadata(table: pa.Table, stats: ClipsStats, video_ids: dict[str, str]) -> dict[str, object]:
     durations = table.column("duration_s").to_pylist()
     buckets = Counter(min(int(d // 2) * 2, 16) for d in durations)
     histogram = "".join(f"| {b}-{b + 2} s | {buckets[b]} |\n" for b in sorted(buckets))
     fps = stats.frames_decoded / stats.seconds_analyzing if stats.seconds_analyzing else 0.0
-    failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
+    failures = failures_md(stats.failed, video_ids)
     return {
         **table_metadata(table, CLIPS_SCHEMA),
         "videos": stats.videos,
@@ -118,16 +117,8 @@ def _metadata(table: pa.Table, stats: ClipsStats) -> dict[str, object]:
     }
 
 
-def _first_sheet(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
-    """The first video's contact sheet inline (shrunk), so the run page shows the clips."""
-    if table.num_rows == 0:
-        return "no clips"
-    row = table.slice(0, 1).to_pylist()[0]
-    data = lakefs.read_bytes(row["contact_sheet_path"], ref=ref)
-    return markdown_image(shrink_png(data, 720), row["uri"]) if data else "missing"
-
-
 def _sheet_links(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
-    sheets = sorted(set(zip(table.column("uri").to_pylist(),
+    """One link per video's contact sheet in lakeFS (a picture inlined here could never be purged)."""
+    sheets = sorted(set(zip(table.column("video_id").to_pylist(),
                             table.column("contact_sheet_path").to_pylist(), strict=True)))
-    return "".join(f"- [{uri}]({lakefs.object_url(sheet, ref)})\n" for uri, sheet in sheets) or "none"
+    return links_md([(vid, lakefs.object_url(sheet, ref)) for vid, sheet in sheets])

@@ -74,18 +74,6 @@ def _no_data(ax: Axes, text: str) -> None:
 
 
 def markdown_image(png: bytes, alt: str) -> str:
-    """Inline a PNG in Markdown (the Dagster UI renders data URIs in Markdown metadata)."""
+    """Inline a PNG in Markdown (the Dagster UI renders data URIs in Markdown metadata). For charts
+    of numbers only: a picture of source content goes to lakeFS and is linked (metadata.py)."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
-def shrink_png(png: bytes, max_width: int) -> bytes:
-    """A PNG no wider than `max_width` (for inline metadata images)."""
-    import cv2
-
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.shape[1] <= max_width:
-        return png
-    scale = max_width / image.shape[1]
-    small = cv2.resize(image, (max_width, max(1, int(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-    ok, out = cv2.imencode(".png", small)
-    return out.tobytes() if ok else png

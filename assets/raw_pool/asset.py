@@ -31,7 +31,8 @@ from resources.sources import SourceFile, SourceRegistryResource, list_source_fi
 
 TIER = "raw_pool"
 CODE_VERSION = "raw_pool-1"
-PREVIEW_COLUMNS = ("uri", "status", "reason", "duration_s", "fps", "width", "height", "codec")
+# video_id, not uri: Dagster's event log cannot be purged (assets/common/metadata.py)
+PREVIEW_COLUMNS = ("video_id", "status", "reason", "duration_s", "fps", "width", "height", "codec")
 
 
 @tier_asset(

@@ -15,16 +15,34 @@ from dagster import (
 )
 
 from assets.common.charts import bar_png, markdown_image
-from assets.common.layout import SOURCES, release_buckets_path, release_manifest_path, tier_tables_listed
+from assets.common.layout import (
+    SOURCES,
+    release_buckets_path,
+    release_manifest_path,
+    tier_path,
+    tier_tables_listed,
+)
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import OWNERS, start_tier_wap
+from assets.release.rows import bucket_counts, bucket_table
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.policy.stages import STAGES
 from quality_checks.release import evaluate_release_checks, release_check_specs
 from quality_checks.schemas import STAGE_SCHEMA
 from resources.lakefs import LakeFSResource
+from resources.optout import OptOutResource
 
 CODE_VERSION = "release-1"
+
+
+def _by_clip(lakefs: LakeFSResource, sources: list[str], tier: str, ref: str) -> dict[tuple[str, str], dict]:
+    """Rows of one tier's tables on `ref`, by (source, clip_id): what the samples are checked on."""
+    rows: dict[tuple[str, str], dict] = {}
+    for source in sources:
+        table = lakefs.read_table(tier_path(source, tier), ref=ref)
+        for row in table.to_pylist() if table is not None else []:
+            rows[(source, row["clip_id"])] = row
+    return rows
 
 
 def release_tag(day: str, existing: list[str]) -> str:
@@ -48,8 +66,8 @@ def release_tag(day: str, existing: list[str]) -> str:
         "and tagged `release-<date>-<n>`. A trained model cites the tag."
     ),
 )
-def release(context: AssetExecutionContext, lakefs: LakeFSResource,
-            policy: PolicyResource) -> Iterator[MaterializeResult | object]:
+def release(context: AssetExecutionContext, lakefs: LakeFSResource, policy: PolicyResource,
+            optouts: OptOutResource) -> Iterator[MaterializeResult | object]:
     head = lakefs.head()
     listed = tier_tables_listed(lakefs.list_paths(SOURCES, ref=head), STAGES)
     tables = [lakefs.read_table(path, ref=head) for _, path in sorted(listed.items())]
@@ -62,22 +80,21 @@ def release(context: AssetExecutionContext, lakefs: LakeFSResource,
     day = datetime.now(UTC).strftime("%Y%m%d")
     tag = release_tag(day, [t.id for t in lakefs.repo().tags()])
     rows = manifest.to_pylist()
-    stats = {stage: Counter() for stage in STAGES}
-    for row in rows:
-        stats[row["stage"]][f"{row['bucket_aspect']} {row['width']}x{row['height']} {row['frames']}f"] += 1
-    summary = pa.table({
-        "stage": [s for s in STAGES for _ in stats[s]],
-        "bucket": [b for s in STAGES for b in stats[s]],
-        "samples": [n for s in STAGES for n in stats[s].values()],
-    })
-    wap = start_tier_wap(context, lakefs, "release", CODE_VERSION, policy.load().hash, {"stages": head},
+    stats = bucket_counts(rows)
+    summary = bucket_table(stats)
+    rules = policy.load()
+    wap = start_tier_wap(context, lakefs, "release", CODE_VERSION, rules.hash, {"stages": head},
                          name=tag)
     path = release_manifest_path(tag)
     wap.write_table(path, manifest)
     wap.write_table(release_buckets_path(tag), summary)
     committed, audited = commit_for_audit(
         wap, f"release {tag}: {manifest.num_rows} samples from commit {head[:12]}", path, manifest)
-    results = evaluate_release_checks(audited.to_pylist(), set(wap.list_paths(SOURCES)))
+    sources = sorted({r["source"] for r in rows})
+    results = evaluate_release_checks(audited.to_pylist(), set(wap.list_paths(SOURCES)),
+                                      _by_clip(lakefs, sources, "scored", head),
+                                      _by_clip(lakefs, sources, "captioned", head),
+                                      rules.stages, optouts.load())
     per_stage = Counter(r["stage"] for r in rows)
     context.log.info(f"release {tag}: " + ", ".join(f"{s} {per_stage[s]}" for s in STAGES))
     yield from publish_if_audited(

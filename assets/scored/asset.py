@@ -20,7 +20,7 @@ from assets.common.layout import (
     tier_path,
     tier_tables_listed,
 )
-from assets.common.metadata import table_metadata
+from assets.common.metadata import failures_md, links_md, table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
@@ -30,9 +30,9 @@ from assets.scored.rows import (
     assemble,
     compute_signals,
     reusable_rows,
+    route_contact_sheets,
     stored_centroids,
 )
-from media.shots.keyframes import contact_sheet
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.routing.scored import ROUTES
@@ -109,7 +109,7 @@ def scored(
     if fitted is not None and len(fitted) and fitted is not centroids:
         wap.write_table(centroid_file, pa.table({
             "centroid": pa.array(fitted.tolist(), pa.list_(pa.float32()))}))
-    sheets = _contact_sheets(lakefs, table, clips_commit)
+    sheets = route_contact_sheets(table, lambda p: lakefs.read_bytes(p, ref=clips_commit))
     for route, png in sheets.items():
         wap.write_bytes(route_sheet_path(source_id, route), png, "image/png")
     committed, audited = commit_for_audit(
@@ -120,7 +120,10 @@ def scored(
     results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
-        **_metadata(table, stats, sheets), **report.metadata(),
+        **_metadata(table, stats, {c["uri"]: c["video_id"] for c in clips}), **report.metadata(),
+        "contact_sheets": MetadataValue.md(links_md([
+            (route, lakefs.object_url(route_sheet_path(source_id, route), commit))
+            for route in sorted(sheets)])),
         "upstream_clips_commit": clips_commit,
         "compute_executor": compute.executor,
         "signals_fingerprint": params.fingerprint(),
@@ -158,27 +161,7 @@ def published_id(source: str, clip_id: str) -> str:
     return f"{source}:{clip_id}"
 
 
-def _contact_sheets(lakefs: LakeFSResource, table: pa.Table, ref: str,
-                    per_group: int = 4) -> dict[str, bytes]:
-    """One PNG per route (a few kept clips, a few per rejection route), from stored keyframes."""
-    picked: dict[str, list[dict]] = {}
-    for row in table.select(["clip_id", "route", "route_reasons", "keyframes", "duration_s"]).to_pylist():
-        group = picked.setdefault(row["route"], [])
-        if len(group) < per_group:
-            group.append(row)
-    sheets = {}
-    for route, rows in picked.items():
-        entries = []
-        for row in rows:
-            frames = {k["role"]: lakefs.read_bytes(k["path"], ref=ref) for k in row["keyframes"] or []}
-            reason = (row["route_reasons"] or [""])[0][:40]
-            entries.append((f"{row['clip_id'][:9]}\n{row['duration_s']:.1f} s\n{reason}",
-                            [frames.get(role) for role in ("start", "middle", "motion_peak", "end")]))
-        sheets[route] = contact_sheet(entries, thumb_width=128)
-    return sheets
-
-
-def _metadata(table: pa.Table, stats: ScoredStats, sheets: dict[str, bytes]) -> dict[str, object]:
+def _metadata(table: pa.Table, stats: ScoredStats, video_ids: dict[str, str]) -> dict[str, object]:
     rows = table.to_pylist()
     routes = Counter(r["route"] for r in rows)
     remaining, funnel = len(rows), "| layer | in | removed | pass rate |\n|---|---|---|---|\n"
@@ -198,7 +181,7 @@ def _metadata(table: pa.Table, stats: ScoredStats, sheets: dict[str, bytes]) -> 
     labels = {f"{layer}: {label}": n for layer in ("safety_label", "provenance_label", "watermark_label",
                                                    "quality_label", "camera_motion", "route")
               for label, n in sorted(Counter(r[layer] for r in rows).items())}
-    failures = "".join(f"- `{uri}`: {reason}\n" for uri, reason in stats.failed.items())
+    failures = failures_md(stats.failed, video_ids)
     return {
         **table_metadata(table, SCORED_SCHEMA),
         **{f"route_{route}": routes[route] for route in ROUTES},
@@ -208,9 +191,6 @@ def _metadata(table: pa.Table, stats: ScoredStats, sheets: dict[str, bytes]) -> 
                                           or "none"),
         "score_histograms": MetadataValue.md(markdown_image(histograms, "score histograms")),
         "labels": MetadataValue.md(markdown_image(bar_png(labels, "labels"), "labels")),
-        "contact_sheets": MetadataValue.md("\n\n".join(
-            f"**{route}**\n\n{markdown_image(png, route)}" for route, png in sorted(sheets.items()))
-            or "none"),
         "videos": stats.videos,
         "videos_scored": stats.scored,
         "videos_from_cache": stats.from_cache,

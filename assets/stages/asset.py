@@ -16,7 +16,7 @@ from dagster import (
 
 from assets.common.charts import bar_png, markdown_image
 from assets.common.layout import stage_media_prefix, tier_path
-from assets.common.metadata import table_metadata
+from assets.common.metadata import failures_md, table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
@@ -87,8 +87,9 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
                 source, vid, videos.get(vid, {}).get("sha256", ""), videos.get(vid, {}).get("uri", ""))
             is not None)
         yield from publish_if_audited(context, lakefs, wap, stage, committed, results, path,
-                                      lambda commit: {**_metadata(stage, table, stats),
-                                                      **report.metadata()})
+                                      lambda commit: {**_metadata(stage, table, stats, {
+                                          r["uri"]: r["video_id"] for r in scored_rows}),
+                                          **report.metadata()})
 
     return _stage
 
@@ -107,7 +108,8 @@ def _probe(lakefs: LakeFSResource, path: str, ref: str | None) -> dict | None:
             "fps": probe.fps}
 
 
-def _metadata(stage: str, table: pa.Table, stats: StageStats) -> dict[str, object]:
+def _metadata(stage: str, table: pa.Table, stats: StageStats,
+              video_ids: dict[str, str]) -> dict[str, object]:
     rows = table.to_pylist()
     buckets = Counter(f"{r['bucket_aspect']} {r['width']}x{r['height']} {r['frames']}f" for r in rows)
     # group reasons by their rule, not their measured values
@@ -118,8 +120,7 @@ def _metadata(stage: str, table: pa.Table, stats: StageStats) -> dict[str, objec
         "samples": stats.samples,
         "exported": stats.exported,
         "reused": stats.reused,
-        "export_failures": MetadataValue.md("".join(f"- `{u}`: {e}\n" for u, e in stats.failed.items())
-                                            or "none"),
+        "export_failures": MetadataValue.md(failures_md(stats.failed, video_ids)),
         # the funnel as a picture, so a stage that kept nothing still shows why
         "rejections": MetadataValue.md("".join(f"- {k}: {n}\n" for k, n in reasons.most_common(15)) + (
             "\n" + markdown_image(bar_png({"kept": stats.samples, **dict(reasons.most_common(11))},
