@@ -15,6 +15,7 @@ from orchestration.env import (
     lakefs_endpoint,
     load_project_env,
 )
+from resources.redact import redact, strip_userinfo
 
 SAMPLE_DIR = Path("data/sample")
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         from resources.config_files import ConfigError
 
         if isinstance(exc, ConfigError):
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
             return 2
         raise
 
@@ -129,7 +130,7 @@ def _ensure_lakefs() -> None:
     from orchestration.resources import lakefs_from_env
     from resources.lakefs import RepositoryMissingError
 
-    endpoint = lakefs_endpoint()
+    endpoint = _shown_endpoint()
     server = None
     if is_healthy(endpoint):
         print(f"lakeFS: using the server at {endpoint}")
@@ -146,7 +147,7 @@ def _ensure_lakefs() -> None:
         elif server.setup_repository(lakefs):
             print(f"lakeFS: created repository '{lakefs.repository}' ({lakefs.storage_namespace})")
     except RepositoryMissingError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise SystemExit(f"error: {redact(str(exc))}") from None
 
 
 def _local_server():
@@ -170,7 +171,7 @@ def _lakefs(args: argparse.Namespace) -> int:
         _local_server().stop()
         print("lakeFS: stopped")
     elif args.action == "status":
-        endpoint = lakefs_endpoint()
+        endpoint = _shown_endpoint()
         print(f"lakeFS at {endpoint}: {'healthy' if is_healthy(endpoint) else 'not running'}")
     elif args.action == "build":
         print(find_lakefs_binary())
@@ -179,15 +180,35 @@ def _lakefs(args: argparse.Namespace) -> int:
 
         lakefs = lakefs_from_env()
         created = lakefs.create_repository()
-        print(f"lakeFS: repository '{lakefs.repository}' on {lakefs.endpoint} "
+        print(f"lakeFS: repository '{lakefs.repository}' on {strip_userinfo(lakefs.endpoint)} "
               f"{'created' if created else 'already exists'}")
     else:
+        if not _reachable():
+            return 2
         lakefs = _lakefs_resource()
         for commit in lakefs.log(max_amount=15):
             meta = commit.metadata or {}
             what = f"{meta.get('dagster_asset', '')}/{meta.get('dagster_partition', '')}"
             print(f"{commit.id[:12]}  {what:28}  {commit.message}")
     return 0
+
+
+def _shown_endpoint() -> str:
+    """The lakeFS endpoint as printed and health-checked: without the credentials its URL may
+    carry (output is shared and logged; /_health needs none; urllib cannot open userinfo)."""
+    return strip_userinfo(lakefs_endpoint())
+
+
+def _reachable() -> bool:
+    """True when lakeFS answers; otherwise says so plainly (not a connection traceback)."""
+    from orchestration.dev.lakefs_server import is_healthy
+
+    endpoint = _shown_endpoint()
+    if is_healthy(endpoint):
+        return True
+    print(f"lakeFS at {endpoint} is not reachable (LAKECTL_SERVER_ENDPOINT_URL); "
+          "`vcurate lakefs start` starts the local one", file=sys.stderr)
+    return False
 
 
 def _lakefs_resource():
@@ -224,7 +245,6 @@ def _materialize(source: str) -> int:
     from dagster import DagsterInstance
 
     from orchestration.definitions import defs
-    from orchestration.dev.lakefs_server import is_healthy
     from resources.sources import registered_source_ids
 
     known = registered_source_ids(_registry_path())
@@ -232,9 +252,7 @@ def _materialize(source: str) -> int:
         print(f"unknown source {source!r} in {_registry_path()} (registered: "
               f"{', '.join(known) or 'none'}); add it with `vcurate source add`", file=sys.stderr)
         return 2
-    if not is_healthy(lakefs_endpoint()):
-        print(f"lakeFS at {lakefs_endpoint()} is not reachable (LAKECTL_SERVER_ENDPOINT_URL); "
-              "`vcurate lakefs start` starts the local one", file=sys.stderr)
+    if not _reachable():
         return 2
     instance = DagsterInstance.get()
     if not instance.has_dynamic_partition("source", source):
@@ -258,7 +276,7 @@ def _materialize(source: str) -> int:
         print(f"  checks passed: {', '.join(passed)}")
     if not result.success:
         for failure in result.get_step_failure_events():
-            print(f"failed: {failure.step_failure_data.error.message}", file=sys.stderr)
+            print(f"failed: {redact(failure.step_failure_data.error.message)}", file=sys.stderr)
         return 1
     print(f"  Dagster run:   {result.run_id}")
     return 0
@@ -334,7 +352,7 @@ def _run_job(name: str, run_config: dict | None = None):
         for failure in result.get_step_failure_events():
             data = failure.step_failure_data
             message = data.user_failure_data.description if data.user_failure_data else data.error.message
-            print(f"failed: {message}", file=sys.stderr)
+            print(f"failed: {redact(message)}", file=sys.stderr)
     return result
 
 

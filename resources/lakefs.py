@@ -21,6 +21,8 @@ from dagster import ConfigurableResource
 from lakefs.client import Client
 from lakefs.exceptions import BadRequestException, NotFoundException
 
+from resources.redact import strip_userinfo
+
 # lakeFS branch ids allow letters, digits, '_' and '-' only (no '/').
 _BRANCH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # Repositories seen to exist in this process: saves a round trip per call.
@@ -177,7 +179,8 @@ class LakeFSResource(ConfigurableResource):
         return created
 
     def missing_repository_message(self) -> str:
-        return (f"lakeFS repository '{self.repository}' does not exist on {self.endpoint}. On a "
+        return (f"lakeFS repository '{self.repository}' does not exist on "
+                f"{strip_userinfo(self.endpoint)}. On a "
                 f"first setup create it with `vcurate lakefs create-repository` (`vcurate lakefs "
                 f"start` does so for a new local server). If it existed before, the lakeFS data was "
                 f"lost: restore lakeFS's database and the storage namespace {self.storage_namespace} "
@@ -262,9 +265,11 @@ class LakeFSResource(ConfigurableResource):
         return [change.path for change in changes]
 
     def commit_url(self, commit_id: str) -> str:
-        base = (self.ui_url or self.endpoint).rstrip("/")
-        return f"{base}/repositories/{self.repository}/commits/{commit_id}"
+        return f"{self._ui_base()}/repositories/{self.repository}/commits/{commit_id}"
 
     def object_url(self, path: str, ref: str) -> str:
-        base = (self.ui_url or self.endpoint).rstrip("/")
-        return f"{base}/repositories/{self.repository}/object?ref={ref}&path={path}"
+        return f"{self._ui_base()}/repositories/{self.repository}/object?ref={ref}&path={path}"
+
+    def _ui_base(self) -> str:
+        # These links land in Dagster metadata and CLI output: never with credentials in them.
+        return strip_userinfo(self.ui_url or self.endpoint).rstrip("/")

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from media.files import atomic_path
 from resources.config_files import ConfigError, describe_validation_error, read_yaml
+from resources.redact import redact
 
 # A source id is also a Dagster partition key and part of lakeFS branch names.
 SOURCE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,47}$"
@@ -286,7 +287,8 @@ def _stat_s3(s3: Any, uri: str, where: str) -> Iterator[SourceFile]:
     try:
         head = s3.head_object(Bucket=match["bucket"], Key=match["prefix"])
     except Exception as exc:  # botocore raises ClientError subclasses per status code
-        yield SourceFile(uri, 0, f"missing:{uri}", error=f"{where}: cannot read object: {exc}")
+        # botocore names the endpoint URL, with any credentials it carries; the text is committed
+        yield SourceFile(uri, 0, f"missing:{uri}", error=f"{where}: cannot read object: {redact(str(exc))}")
         return
     etag = str(head.get("ETag", "")).strip('"')
     yield SourceFile(uri, int(head["ContentLength"]), f"{head['ContentLength']}:{etag}")
@@ -316,8 +318,13 @@ def fetch_s3_object(s3: Any, uri: str, cache_dir: Path, fingerprint: str) -> Pat
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", fingerprint)
     target = s3_cache_folder(cache_dir, uri) / safe
     if not target.is_file():
-        with atomic_path(target) as partial:  # a killed download never looks complete
-            s3.download_file(match["bucket"], match["prefix"], str(partial))
+        try:
+            with atomic_path(target) as partial:  # a killed download never looks complete
+                s3.download_file(match["bucket"], match["prefix"], str(partial))
+        except Exception as exc:
+            # Callers record this text (rows, Dagster's event log); botocore's names the endpoint
+            # URL with any credentials in it, so neither it nor its chain is passed on.
+            raise OSError(f"cannot fetch {uri}: {redact(str(exc))}") from None
     return target
 
 

@@ -20,6 +20,7 @@ from dagster import Failure, RetryRequested
 from lakefs.exceptions import ServerException
 
 from resources.lakefs import LakeFSResource, RepositoryMissingError
+from resources.redact import redact
 
 # No answer at all: urllib3 wraps a refused or reset connection in MaxRetryError.
 _UNREACHABLE = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
@@ -80,8 +81,9 @@ def lakefs_refusal(exc: BaseException, lakefs: LakeFSResource) -> str | None:
         what = _REFUSALS.get(status, f"refused the request ({status})")
         body = getattr(link, "body", None)
         said = body.get("message") if isinstance(body, dict) else None
-        return (f"lakeFS at {lakefs.endpoint} {what}; repository '{lakefs.repository}'"
-                + (f"; lakeFS said: {str(said)[:300]}" if said else "") + ".")
+        return redact(f"lakeFS at {lakefs.endpoint} {what}; repository '{lakefs.repository}'"
+                      + (f"; lakeFS said: {str(said)[:300]}" if said else "") + ".",
+                      lakefs.secret_access_key)
     return None
 
 
@@ -103,7 +105,8 @@ def retry_on_lakefs_outage(fn: Callable[..., Iterator[Any]]) -> Callable[..., It
             lakefs.require_repository()  # a lost repository fails here, before any work is done
             yield from fn(context, *args, **kwargs)
         except RepositoryMissingError as exc:
-            raise Failure(description=f"{what}: {exc}", allow_retries=False) from exc
+            raise Failure(description=redact(f"{what}: {exc}", lakefs.secret_access_key),
+                          allow_retries=False) from exc
         except Exception as exc:
             if not lakefs_outage(exc):
                 refusal = None if isinstance(exc, Failure) else lakefs_refusal(exc, lakefs)
@@ -112,9 +115,10 @@ def retry_on_lakefs_outage(fn: Callable[..., Iterator[Any]]) -> Callable[..., It
                 raise Failure(description=f"{what}: {refusal}", allow_retries=False) from exc
             retries, wait = retry_settings()
             attempt = context.retry_number
-            message = (f"{what}: lakeFS at {lakefs.endpoint} is unavailable "
-                       f"({type(exc).__name__}: {str(exc)[:300]}). Nothing was merged into "
-                       f"main; the step's branch is abandoned.")
+            # Failure texts are stored in Dagster's event log: no endpoint credentials in them.
+            message = redact(f"{what}: lakeFS at {lakefs.endpoint} is unavailable "
+                             f"({type(exc).__name__}: {str(exc)[:300]}). Nothing was merged into "
+                             f"main; the step's branch is abandoned.", lakefs.secret_access_key)
             if attempt < retries:
                 seconds = wait * 2 ** attempt
                 context.log.warning(f"{message} Retry {attempt + 1} of {retries} in {seconds:.0f} s.")

@@ -24,6 +24,7 @@ from media.decode.probe import VideoProbe, probe_video_file
 from quality_checks.policy import RawPoolPolicy
 from quality_checks.schemas import RAW_POOL_SCHEMA
 from resources.optout import OptOutRegistry
+from resources.redact import redact
 from resources.sources import SourceFile
 
 _MEASURED = ("sha256", "bytes", "fingerprint", "container_format", "codec", "pix_fmt",
@@ -56,11 +57,11 @@ def measure_file(file: SourceFile, local_path: Path | None, fetched_at: datetime
                            "fetched_at": fetched_at, "sha256": ""}
     if file.error or local_path is None:
         kind = file.error_kind if file.error else "missing_file"
-        return {**row, "probe_error": kind, "probe_detail": file.error or "not fetched"}
+        return {**row, "probe_error": kind, "probe_detail": redact(file.error or "not fetched")}
     try:
         row["sha256"] = sha256_file(local_path)
     except OSError as exc:
-        return {**row, "probe_error": "unreadable", "probe_detail": str(exc)}
+        return {**row, "probe_error": "unreadable", "probe_detail": redact(str(exc))}
     probe = probe_video_file(local_path)
     return {**row, **_probe_columns(probe)}
 
@@ -134,8 +135,9 @@ def build_raw_pool(
         try:
             local = fetch(file) if not file.error else None
         except Exception as exc:  # a failed download is one rejected row, not a failed run
+            # the detail is committed to lakeFS: no endpoint credentials from the error text
             return {"bytes": file.size, "fingerprint": file.fingerprint, "fetched_at": now,
-                    "sha256": "", "probe_error": "fetch_failed", "probe_detail": str(exc)}
+                    "sha256": "", "probe_error": "fetch_failed", "probe_detail": redact(str(exc))}
         return measure_file(file, local, now)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

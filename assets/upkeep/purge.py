@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assets.common.layout import (
+    RELEASES,
     SOURCES,
     audit_findings_path,
     audit_report_path,
@@ -159,7 +160,7 @@ def _rebuild_aggregates(lakefs: LakeFSResource, wap: WapBranch, sources: set[str
             sheets = route_contact_sheets(scored, lambda p: lakefs.read_bytes(p, ref=wap.name))
             for route, png in sheets.items():
                 wap.write_bytes(route_sheet_path(source, route), png, "image/png")
-    for path in _release_tables(wap.list_paths("releases/"), "release_manifest"):
+    for path in _release_tables(wap.list_paths(RELEASES), "release_manifest"):
         manifest = lakefs.read_table(path, ref=wap.name)
         derived = find_derived("release", manifest, opted)
         if derived.num_rows == 0:
@@ -249,7 +250,7 @@ def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> P
     left = [r for (source, tier), table in _tier_tables(lakefs, wap.name).items()
             for r in find_derived(tier, table.filter(pc.not_equal(table.column("status"), "opted_out"))
                                   if tier == "raw_pool" else table, report.opted).to_pylist()]
-    for path in _release_tables(wap.list_paths("releases/"), "release_manifest"):
+    for path in _release_tables(wap.list_paths(RELEASES), "release_manifest"):
         left += find_derived("release", lakefs.read_table(path, ref=wap.name), report.opted).to_pylist()
     if left:
         raise RuntimeError(f"purge left {len(left)} opted-out rows on branch {wap.name}; main untouched")

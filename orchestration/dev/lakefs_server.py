@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -20,6 +21,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from orchestration.dev.lakefs_binary import find_lakefs_binary
 from resources.lakefs import LakeFSResource, RepositoryMissingError
@@ -44,7 +47,7 @@ class LocalLakeFS:
     def pid_file(self) -> Path:
         return self.data_dir / "lakefs.pid"
 
-    def config_yaml(self) -> str:
+    def config_yaml(self, encrypt_key: str) -> str:
         return "\n".join([
             f"listen_address: 127.0.0.1:{self.port}",
             "database:",
@@ -57,8 +60,8 @@ class LocalLakeFS:
             f"    path: {self.data_dir / 'blocks'}",
             "auth:",
             "  encrypt:",
-            # Only encrypts stored credentials of this local, single-user dev server.
-            f"    secret_key: vcurate-local-{self.access_key_id}",
+            # Encrypts the stored credentials; see encrypt_key().
+            f"    secret_key: {encrypt_key}",
             # A local server never phones home: no usage stats, update or audit checks.
             "stats:",
             "  enabled: false",
@@ -83,9 +86,7 @@ class LocalLakeFS:
             raise RuntimeError(f"something already serves {self.endpoint}; stop it or pick a port")
         binary = self.binary or find_lakefs_binary()
         self.fresh = not (self.data_dir / "kv").exists()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "lakefs.yaml"
-        config.write_text(self.config_yaml())
+        config = self.write_config()
         with open(self.data_dir / "lakefs.stdout.log", "ab") as out:
             self.process = subprocess.Popen(
                 [str(binary), "run", "--config", str(config)],
@@ -103,6 +104,30 @@ class LocalLakeFS:
             time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"lakeFS did not become healthy at {self.endpoint} in {timeout_s} s")
+
+    def write_config(self) -> Path:
+        """Write lakefs.yaml readable by its owner only: it holds the admin's secret and the
+        encryption key. The folder (database, blocks, logs) is the owner's only too."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # mkdir's mode does not change a folder that already exists
+        config = self.data_dir / "lakefs.yaml"
+        text = self.config_yaml(self.encrypt_key(config))
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            os.fchmod(fd, 0o600)  # O_CREAT's mode does not change a file older code wrote 0644
+            out.write(text)
+        return config
+
+    def encrypt_key(self, config: Path) -> str:
+        """The key lakeFS encrypts stored credentials with: random, made once per data dir and
+        then kept, because lakeFS cannot decrypt its admin's secret under another key."""
+        with contextlib.suppress(OSError, yaml.YAMLError, TypeError, KeyError):
+            key = yaml.safe_load(config.read_text())["auth"]["encrypt"]["secret_key"]
+            if isinstance(key, str) and key:
+                return key
+        if (self.data_dir / "kv").exists():  # a database from older code (derived key), config lost
+            return f"vcurate-local-{self.access_key_id}"
+        return f"vcurate-{secrets.token_hex(32)}"  # the prefix keeps YAML reading it as text
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop the server's process group: SIGTERM, then SIGKILL if it lingers."""
