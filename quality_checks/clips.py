@@ -20,6 +20,7 @@ NO_OVERLAPS = "clips_no_overlaps"
 DURATION_BOUNDS = "clips_duration_within_bounds"
 CLIPS_PER_VIDEO = "clips_per_video_within_limit"
 KEYFRAMES_PRESENT = "clips_keyframes_present"
+FAILED_VIDEOS = "clips_failed_videos_within_limit"
 # One frame of slack: windows are split on frame boundaries.
 _FRAME_SLACK = 1.0
 
@@ -36,11 +37,14 @@ def clips_check_specs(asset: str = "clips") -> list[AssetCheckSpec]:
         spec(CLIPS_PER_VIDEO, "At most policy.clips.max_clips_per_video clips per video."),
         spec(KEYFRAMES_PRESENT, "Every clip has its keyframes, and every keyframe (and clip "
                                 "file, with policy.clips.cut_files) exists on the branch."),
+        spec(FAILED_VIDEOS, "At most policy.clips.max_failed_rate of the accepted videos failed "
+                            "to be fetched or analysed (a fault of the machine fails the step)."),
     ]
 
 
-def evaluate_clips_checks(table: pa.Table, policy: Policy,
-                          stored_paths: Iterable[str]) -> list[AssetCheckResult]:
+def evaluate_clips_checks(table: pa.Table, policy: Policy, stored_paths: Iterable[str],
+                          videos: int = 0, failed: dict[str, str] | None = None) -> list[AssetCheckResult]:
+    """`videos`: accepted videos of the source; `failed`: uri -> why its analysis failed."""
     rows = table.to_pylist() if _schema_ok(table) else []
     return [
         _result(SCHEMA, _schema_ok(table)),
@@ -49,6 +53,7 @@ def evaluate_clips_checks(table: pa.Table, policy: Policy,
         _durations(rows, policy),
         _per_video(rows, policy),
         _keyframes(rows, set(stored_paths)),
+        _failed_videos(videos, failed or {}, policy),
     ]
 
 
@@ -100,3 +105,12 @@ def _keyframes(rows: list[dict], stored: set[str]) -> AssetCheckResult:
     return _result(KEYFRAMES_PRESENT, not (missing_roles or missing_files),
                    clips_without_keyframes=len(missing_roles),
                    keyframe_files_missing=len(missing_files), examples=str(missing_files[:5]))
+
+
+def _failed_videos(videos: int, failed: dict[str, str], policy: Policy) -> AssetCheckResult:
+    rate = len(failed) / videos if videos else 0.0
+    limit = policy.clips.max_failed_rate
+    examples = "; ".join(f"{uri}: {why}" for uri, why in sorted(failed.items())[:5])
+    return _result(FAILED_VIDEOS, rate <= limit, failed=len(failed), videos=videos,
+                   failed_rate=round(rate, 4), limit=limit, examples=examples or "none",
+                   configured_at="policy.clips.max_failed_rate")

@@ -247,3 +247,16 @@ STAGE_SCHEMA = pa.schema([
     pa.field("scored_commit", pa.string(), nullable=False),
     pa.field("policy_hash", pa.string(), nullable=False),
 ])
+
+# Review decisions of one source (`sources/<source>/reviews.parquet`): an append-only log, the
+# latest row per clip wins; `signals_fingerprint` is the hash of the scored signals a person saw.
+REVIEWS_SCHEMA = pa.schema([
+    pa.field("clip_id", pa.string(), nullable=False),
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("decision", pa.string(), nullable=False),  # approved | rejected
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("reviewer", pa.string(), nullable=False),
+    pa.field("decided_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("signals_fingerprint", pa.string(), nullable=False),
+])

@@ -21,12 +21,17 @@ from dagster import ConfigurableResource
 from lakefs.client import Client
 from lakefs.exceptions import BadRequestException, NotFoundException
 
+from resources.locks import LOCK_WAIT_S, partition_lock_name, repository_lock
 from resources.redact import strip_userinfo
 
 # lakeFS branch ids allow letters, digits, '_' and '-' only (no '/').
 _BRANCH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # Repositories seen to exist in this process: saves a round trip per call.
 _KNOWN_REPOSITORIES: set[tuple[str, str]] = set()
+
+
+class ConcurrentPublishError(RuntimeError):
+    """Another writer published the same tier partition while this one ran; nothing was merged."""
 
 
 class RepositoryMissingError(RuntimeError):
@@ -115,16 +120,49 @@ class WapBranch:
     def publish(self, message: str, extra_metadata: Mapping[str, str] | None = None) -> str:
         """Merge the audited branch into the default branch, delete it, return the merge commit.
 
-        `extra_metadata` is recorded on the merge commit next to the run's CommitMetadata.
+        `extra_metadata` is recorded on the merge commit next to the run's CommitMetadata. A tier
+        partition's publish holds that partition's lock and merges only when main gained no other
+        publish of the partition (a run, a rollback) since this branch was made: merging over it
+        would undo it unseen, or half conflict. ConcurrentPublishError then, nothing merged.
         """
         if self.commit_id is None:
             raise RuntimeError(f"branch {self.name}: nothing committed to publish")
         metadata = {**(extra_metadata or {}), **self.metadata.as_lakefs(), "wap_branch": self.name,
                     "wap_commit": self.commit_id}
-        merge_commit = self.branch.merge_into(self._resource.default_branch, message=message,
-                                              metadata=metadata)
+        asset, partition = self.metadata.asset, self.metadata.partition
+        if not partition:  # release, audit, purge: no tier partition of their own to guard
+            merge_commit = self.branch.merge_into(self._resource.default_branch, message=message,
+                                                  metadata=metadata)
+        else:
+            with self._resource.lock(partition_lock_name(asset, partition), what=f"publish {self.name}"):
+                rival = self._published_since_branching()
+                if rival is None:
+                    merge_commit = self.branch.merge_into(self._resource.default_branch, message=message,
+                                                          metadata=metadata)
+            if rival is not None:  # raised outside the lock, which has been let go
+                meta = rival.metadata or {}
+                raise ConcurrentPublishError(
+                    f"{asset} {partition}: not published, main changed under this run: commit "
+                    f"{rival.id[:12]} ({rival.message[:80]}, run {meta.get('dagster_run_id', '')[:8]}) "
+                    f"published {asset} {partition} after branch {self.name} was made; main is "
+                    f"untouched and the branch is left for inspection; materialize the partition again")
         self.branch.delete()
         return merge_commit
+
+    def _published_since_branching(self) -> lakefs.Commit | None:
+        """The newest publish of this branch's (asset, partition) merged into main after the
+        branch was made from it, if any."""
+        api = self._resource.client().sdk_client.refs_api
+        base = api.find_merge_base(self._resource.repository, self.name,
+                                   self._resource.default_branch).base_commit_id
+        for commit in self._resource.first_parent_log():
+            if commit.id == base:
+                return None
+            meta = commit.metadata or {}
+            if (len(commit.parents) > 1 and meta.get("dagster_asset") == self.metadata.asset
+                    and meta.get("dagster_partition") == self.metadata.partition):
+                return commit
+        return None
 
     def discard(self) -> None:
         self.branch.delete()
@@ -216,6 +254,11 @@ class LakeFSResource(ConfigurableResource):
             branch.delete()
         branch.create(source_reference=self.default_branch)
         return WapBranch(self, branch, metadata)
+
+    def lock(self, name: str, *, wait_s: float = LOCK_WAIT_S,
+             what: str = "") -> contextlib.AbstractContextManager[None]:
+        """Hold lock `name` in this repository, across processes and machines (resources/locks.py)."""
+        return repository_lock(self.repo(), self.default_branch, name, wait_s=wait_s, what=what)
 
     def branch_exists(self, name: str) -> bool:
         try:

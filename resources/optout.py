@@ -125,6 +125,7 @@ EMPTY_REGISTRY = "sources: []\nvideos: []\n"
 
 def write_empty_registry(path: Path) -> Path:
     """Create an empty registry at `path` (a new project or a test); returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(EMPTY_REGISTRY)
     return path
 

@@ -147,9 +147,11 @@ LINEAGE_COMMITS = ("upstream_commit",)
 
 def _another_repository(lakefs: LakeFSResource) -> LakeFSResource:
     name = f"t-{uuid.uuid4().hex[:12]}"
-    return type(lakefs)(endpoint=lakefs.endpoint, access_key_id=lakefs.access_key_id,
-                        secret_access_key=lakefs.secret_access_key, repository=name,
-                        storage_namespace=f"local://{name}")
+    lakefs = type(lakefs)(endpoint=lakefs.endpoint, access_key_id=lakefs.access_key_id,
+                          secret_access_key=lakefs.secret_access_key, repository=name,
+                          storage_namespace=f"local://{name}")
+    lakefs.create_repository()
+    return lakefs
 
 
 def _materialize(pipeline: Pipeline, registry: Path, compute: ComputeResource):
@@ -186,7 +188,7 @@ def test_clips_and_scored_on_ray_equal_the_local_pool(pipeline: Pipeline, workdi
     registry.write_text(yaml.safe_dump({"sources": [
         {"id": "mix", "kind": "local", "uri": "videos", "license": "CC0-1.0"}]}))
     on_ray = type(pipeline)(_another_repository(pipeline.lakefs), pipeline.s3, workdir / "ray")
-    on_ray.root.mkdir()  # its own analysis and signal caches: Ray computes everything again
+    on_ray.root.mkdir(exist_ok=True)  # its own analysis and signal caches: Ray computes everything again
 
     local_tables, local_result = _materialize(pipeline, registry, ComputeResource(max_workers=2))
     ray_tables, ray_result = _materialize(on_ray, registry,

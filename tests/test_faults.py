@@ -21,7 +21,7 @@ from dagster import DagsterEventType, materialize
 from dagster_aws.s3 import S3Resource
 
 from assets.clips.asset import clips
-from assets.common.layout import tier_path
+from assets.common.layout import CACHE_ENTRY_SUFFIX, tier_path
 from assets.common.progress import ProgressEvent, listening
 from assets.raw_pool.asset import raw_pool
 from orchestration.dev.lakefs_server import LocalLakeFS, free_port
@@ -57,7 +57,7 @@ def _clips(pipeline: Pipeline, registry: Path, source: str, raise_on_error: bool
 
 
 def _cached_analyses(cache: Path) -> set[str]:
-    return {p.name for p in (cache / "analysis").rglob("*.pkl")}
+    return {p.name for p in (cache / "analysis").rglob(f"*{CACHE_ENTRY_SUFFIX}")}
 
 
 def _assert_one_row_per_clip(table) -> None:

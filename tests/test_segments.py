@@ -73,10 +73,11 @@ def test_frames_that_leave_the_scanned_list_stop_segmenting(tmp_path: Path):
 
 def test_the_clips_tier_gives_a_lone_long_video_the_idle_workers(tmp_path: Path):
     from assets.clips.rows import AnalysisJob, iter_analyses
+    from media.decode.hashing import sha256_file
     from resources.compute import LocalExecutor, default_stages
 
     path = _write_long_video(tmp_path / "long.mp4")
-    job = AnalysisJob("v1", str(path), "ab" * 32)
+    job = AnalysisJob("v1", str(path), sha256_file(path))  # clips re-hashes what it decodes
     found = {}
     for workers in (1, 2):
         with LocalExecutor(default_stages(), None, workers) as executor:

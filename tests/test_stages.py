@@ -12,7 +12,7 @@ from dagster import materialize
 
 from assets.captioned.asset import captioned
 from assets.clips.asset import clips
-from assets.common.layout import tier_path
+from assets.common.layout import CACHE_ENTRY_SUFFIX, tier_path
 from assets.raw_pool.asset import raw_pool
 from assets.release.asset import release, release_tag
 from assets.scored.asset import scored
@@ -96,7 +96,7 @@ def test_stages_release_and_preview(pipeline: Pipeline, workdir: Path):
 
     # release: one tag over every stage manifest
     signals_cache = workdir / "cache" / "signals"
-    signal_results = sorted(signals_cache.rglob("*.pkl"))
+    signal_results = sorted(signals_cache.rglob(f"*{CACHE_ENTRY_SUFFIX}"))
     released = materialize(EVERYTHING, selection=[release], resources=pipeline.resources(registry),
                            instance=pipeline.instance)
     assert released.success
@@ -127,7 +127,7 @@ def test_stages_release_and_preview(pipeline: Pipeline, workdir: Path):
     stage_meta = {k: v.value for k, v in republished.get_asset_materialization_events()[0]
                   .materialization.metadata.items()}
     assert stage_meta["exported"] == 0 and stage_meta["reused"] == len(after)  # nothing re-encoded
-    assert sorted(signals_cache.rglob("*.pkl")) == signal_results  # no signal was recomputed
+    assert sorted(signals_cache.rglob(f"*{CACHE_ENTRY_SUFFIX}")) == signal_results  # no signal was recomputed
     # the release stays what it was: history
     assert lakefs.read_table(manifest_path, ref=tag).num_rows == meta["dagster/row_count"]
 

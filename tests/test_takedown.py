@@ -9,6 +9,7 @@ again) and the audit's findings under audits/ (the record of what was removed).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -103,7 +104,11 @@ def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Pat
     add_optout(pipeline.optout_path, {"uri": "./videos/bikes.mp4", "source": "films",
                                       "reason": "creator request", "requested_at": "2026-12-03",
                                       "requested_by": "trust@lab"}, whole_source=False)
-    _job(purge_optout, pipeline, registry)
+    resources = pipeline.resources(registry)
+    delete_tags = {"ops": {"purge_optouts_op": {"config": {"delete_tags": True}}}}
+    assert purge_optout.execute_in_process(
+        instance=pipeline.instance, run_config=delete_tags,
+        resources={k: resources[k] for k in ("lakefs", "optouts", "sources")}).success
     r2 = _release(pipeline, registry)
 
     identifiers = {bikes["video_id"], bikes["sha256"], bikes["uri"], *(c["clip_id"] for c in clips)}
@@ -132,8 +137,10 @@ def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Pat
     assert manifest_r1_main == [r for r in manifest_r1 if r["video_id"] != bikes["video_id"]]
     buckets = lakefs.read_table(f"releases/{r1}/buckets.parquet").to_pylist()
     assert sum(b["samples"] for b in buckets) == len(manifest_r1_main)
-    # The old tag is history (lakeFS GC on S3 removes it once the tag is deleted).
-    assert lakefs.read_table(f"releases/{r1}/manifest.parquet", ref=r1).num_rows == len(manifest_r1)
+    # The old tag held the video: deleted (so lakeFS GC on S3 can collect it), and recorded.
+    assert lakefs.resolve(r1) is None and r1 not in {t.id for t in lakefs.repo().tags()}
+    deletions = [p for p in lakefs.list_paths("audits/") if p.endswith("deleted_tags.json")]
+    assert len(deletions) == 1 and r1 in json.loads(lakefs.read_bytes(deletions[0]))["tags"]
 
     # The local cache: no entry of the video, no file holding its keyframes.
     cache = workdir / "cache"

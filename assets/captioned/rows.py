@@ -12,13 +12,15 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from assets.common.cache import machine_faults_fail
 from assets.common.layout import caption_cache_path
+from media.cache_entries import checksummed_json, discard, read_checksummed_json
 from media.captions import (
     PROMPT_VERSION,
     SYSTEM,
@@ -28,6 +30,7 @@ from media.captions import (
     parse_caption,
     variants,
 )
+from media.files import write_bytes_atomically
 from media.shots.keyframes import decode_keyframe
 from quality_checks.policy.captioned import CaptionBackend, CaptionedPolicy
 from quality_checks.schemas import CAPTIONED_SCHEMA
@@ -38,6 +41,8 @@ from resources.captioners.signals import SignalsCaptioner
 MEASURED = ("duration_s", "width", "height", "camera_motion", "camera_confidence", "motion_mean",
             "exposure_label", "brightness", "subtitle_band", "text_ratio_max", "technical_quality")
 BATCH = 16
+CAPTION_ENTRY = "caption"  # the kind of a caption cache entry (media/cache_entries.py)
+_CAPTION_FIELDS = {f.name for f in fields(CaptionResult)}
 
 
 @dataclass
@@ -121,9 +126,9 @@ def _caption_cached(captioner: Captioner, batch: list[tuple[dict, str]],
     results: dict[str, CaptionResult] = {}
     missing = []
     for row, key in batch:
-        path = caption_cache_path(cache_root, row["video_id"], key)
-        if path.is_file():
-            results[key] = CaptionResult(**json.loads(path.read_text()))
+        cached = _read_cached_caption(caption_cache_path(cache_root, row["video_id"], key), key)
+        if cached is not None:
+            results[key] = cached
             stats.from_cache += 1
         else:
             missing.append((row, key))
@@ -147,10 +152,27 @@ def _caption_cached(captioner: Captioner, batch: list[tuple[dict, str]],
         results[key] = answer
         if answer.error is None:  # failures are retried next run, not cached
             path = caption_cache_path(cache_root, video_of[key], key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({k: v for k, v in answer.__dict__.items()}, default=str))
+            with machine_faults_fail(f"captioned: caching the caption of {answer.clip_id}", path):
+                payload = json.loads(json.dumps(vars(answer), default=str))  # what a reader gets back
+                write_bytes_atomically(path, checksummed_json(payload, CAPTION_ENTRY, key).encode())
     results.update(failed)
     return [results[key] for _, key in batch]
+
+
+def _read_cached_caption(path: Path, key: str) -> CaptionResult | None:
+    """A cached caption; None when absent, or corrupt, altered or of another shape (then it is
+    deleted and the backend asked again)."""
+    with machine_faults_fail("captioned: reading the caption cache", path):
+        payload = read_checksummed_json(path, CAPTION_ENTRY, key)
+    if payload is None:
+        return None
+    if isinstance(payload, dict) and set(payload) == _CAPTION_FIELDS:
+        try:
+            return CaptionResult(**payload)
+        except TypeError:
+            pass
+    discard(path)
+    return None
 
 
 def _rgb(data: bytes | None) -> np.ndarray:

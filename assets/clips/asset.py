@@ -81,7 +81,7 @@ def clips(
              f"{stats.videos - len(stats.failed)} videos", path, table,
     )
     stored = lakefs.list_paths(clips_prefix(source_id), ref=wap.name if committed else None)
-    results = evaluate_clips_checks(audited, rules, stored)
+    results = evaluate_clips_checks(audited, rules, stored, stats.videos, stats.failed)
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     # `ref`: the audited commit (read before the merge), which main's merge keeps as a parent
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda ref: {

@@ -1,14 +1,16 @@
 """Build the clips table for one source: analyse new videos on the compute executor, reuse the rest.
 
 Analyses are content-addressed: a local cache keyed by (video sha256, analysis parameters)
-means a retried or re-run materialization redoes only the videos that failed or changed.
+means a retried or re-run materialization redoes only the videos that failed or changed. The
+sha256 is that of the bytes decoded (re-hashed here); entries are checksummed data
+(media/cache_entries.py), and a corrupt one is deleted and recomputed, never published.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -17,17 +19,26 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from assets.common.cache import MachineFault, MachineFaultReport, machine_fault, machine_faults_fail
 from assets.common.layout import (
-    analysis_cache_dir,
+    analysis_cache_path,
     clip_file_path,
     frame_stats_path,
     keyframe_path,
     video_object_prefixes,
     video_sheet_path,
 )
+from media.cache_entries import CorruptEntry, discard, read_entry, write_entry
+from media.decode.hashing import sha256_file
 from media.export.transcode import cut_clips_decoding
-from media.files import write_bytes_atomically
-from media.shots.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
+from media.shots.analysis import (
+    ENTRY_KIND,
+    AnalysisParams,
+    VideoAnalysis,
+    analysis_from_entry,
+    analysis_to_entry,
+    analyze_video_decoding_once,
+)
 from quality_checks.schemas import CLIPS_SCHEMA
 from resources.compute import LocalExecutor, TaskExecutor
 from resources.lakefs import table_to_parquet_bytes
@@ -61,22 +72,76 @@ class AnalysisJob:
     sha256: str
 
 
-def analyze_with_cache(job: AnalysisJob, params: AnalysisParams, cache_root: str) -> tuple[str, bool]:
-    """Worker: the path of the analysis pickle for (sha256, params), computed if missing."""
-    target = analysis_cache_dir(Path(cache_root), job.sha256) / f"{params.fingerprint()}.pkl"
-    if target.is_file():
-        return str(target), True
-    analysis = analyze_video_decoding_once(Path(job.path), params)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if params.cut_files and analysis.clips:
-        folder = target.with_suffix("")
-        folder.mkdir(exist_ok=True)
-        spans = [(c.start, c.end) for c in analysis.clips]
-        outputs = [folder / f"{a:07d}_{b:07d}.mp4" for a, b in spans]
-        cut_clips_decoding(Path(job.path), spans, outputs)
-        analysis.clip_files = {a: str(out) for (a, _), out in zip(spans, outputs, strict=True)}
-    write_bytes_atomically(target, pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
-    return str(target), False
+@dataclass(frozen=True)
+class Analysed:
+    """A worker's answer: the cache entry that holds the analysis, and whether it was there."""
+
+    path: str
+    cached: bool
+
+
+class SourceChanged(ValueError):
+    """The file no longer holds the bytes raw_pool hashed: its id and cache key would be wrong."""
+
+
+def analyze_with_cache(job: AnalysisJob, params: AnalysisParams,
+                       cache_root: str) -> Analysed | MachineFaultReport:
+    """Worker: the cache entry of the analysis for (sha256, params), computed if missing or
+    corrupt. A fault of the machine is returned, not raised: the executor would turn it into
+    text, and it must fail the step, not the video (assets/common/cache.py)."""
+    target = analysis_cache_path(Path(cache_root), job.sha256, params.fingerprint())
+    try:
+        return _analyze_with_cache(job, params, target)
+    except OSError as exc:
+        fault = machine_fault(exc, job.path)
+        if fault is None:
+            raise
+        return fault
+
+
+def _analyze_with_cache(job: AnalysisJob, params: AnalysisParams, target: Path) -> Analysed:
+    # The key is the hash of the bytes decoded, so hash them (one read) before and after.
+    _require_unchanged(job)
+    if load_analysis(target, job.sha256, params) is not None:
+        return Analysed(str(target), True)
+    folder = target.with_suffix("")  # cut files
+    try:
+        analysis = analyze_video_decoding_once(Path(job.path), params)
+        if params.cut_files and analysis.clips:
+            folder.mkdir(parents=True, exist_ok=True)
+            spans = [(c.start, c.end) for c in analysis.clips]
+            outputs = [folder / f"{a:07d}_{b:07d}.mp4" for a, b in spans]
+            cut_clips_decoding(Path(job.path), spans, outputs)
+            analysis.clip_files = {a: str(out) for (a, _), out in zip(spans, outputs, strict=True)}
+        _require_unchanged(job)
+        write_entry(target, analysis_to_entry(analysis, _entry_key(job.sha256, params), folder))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing stays under this sha without its entry
+        raise
+    return Analysed(str(target), False)
+
+
+def _require_unchanged(job: AnalysisJob) -> None:
+    actual = sha256_file(Path(job.path))
+    if actual != job.sha256:
+        raise SourceChanged(f"changed since raw_pool: re-run raw_pool (the file's sha256 is now "
+                            f"{actual[:12]}, raw_pool recorded {job.sha256[:12]})")
+
+
+def _entry_key(sha256: str, params: AnalysisParams) -> str:
+    return f"{sha256}:{params.fingerprint()}"
+
+
+def load_analysis(path: Path, sha256: str, params: AnalysisParams) -> VideoAnalysis | None:
+    """The cached analysis at `path`; None when absent, or corrupt (then it is deleted)."""
+    entry = read_entry(path, ENTRY_KIND, _entry_key(sha256, params))
+    if entry is None:
+        return None
+    try:
+        return analysis_from_entry(entry, path.with_suffix(""))
+    except CorruptEntry:
+        discard(path)
+        return None
 
 
 def iter_analyses(
@@ -84,7 +149,8 @@ def iter_analyses(
 ) -> Iterator[tuple[str, VideoAnalysis | None, str, bool]]:
     """Analyse videos on `executor`; yield (video_id, analysis, error, cached) as each video
     finishes, so a caller holds a bounded number of videos' results at a time. A video whose
-    analysis fails (or whose worker dies) yields its error; the others go on."""
+    analysis fails (or whose worker dies) yields its error; the others go on. A fault of the
+    machine raises MachineFault: the step stops, nothing is recorded against the video."""
     jobs = list(jobs)
     # Fewer videos than workers: the idle workers' share goes to time segments of each video
     # (media/shots/segments.py; results are the same). Ray spreads videos over its cluster instead.
@@ -93,14 +159,17 @@ def iter_analyses(
     params = replace(params, segment_workers=max(1, share))
     analyze = partial(analyze_with_cache, params=params, cache_root=str(cache_root))
     for job, found, error in executor.map_unordered(COMPUTE_STAGE, analyze, jobs):
+        if isinstance(found, MachineFaultReport):
+            raise MachineFault(f"clips: analysing {job.path}", found)
         if found is None:
             yield job.video_id, None, error, False
             continue
-        pickle_path, cached = found
-        try:
-            yield job.video_id, pickle.loads(Path(pickle_path).read_bytes()), "", cached
-        except Exception as exc:  # a cache file that vanished or is corrupt fails this video only
-            yield job.video_id, None, f"{type(exc).__name__}: {exc}", False
+        with machine_faults_fail(f"clips: reading the analysis of {job.path}", found.path):
+            analysis = load_analysis(Path(found.path), job.sha256, params)
+        if analysis is None:  # it changed after the worker wrote it: this run fails the video
+            yield job.video_id, None, "the cache entry was corrupt when read back (deleted)", False
+        else:
+            yield job.video_id, analysis, "", found.cached
 
 
 def rows_for_video(
@@ -179,7 +248,10 @@ def build_clips(
             stats.reused += 1
             continue
         try:
-            jobs[vid] = AnalysisJob(vid, str(local_path(video)), video["sha256"])
+            with machine_faults_fail(f"clips {source}: fetching {video['uri']}"):
+                jobs[vid] = AnalysisJob(vid, str(local_path(video)), video["sha256"])
+        except MachineFault:
+            raise
         except Exception as exc:
             stats.failed[video["uri"]] = f"fetch failed: {exc}"
 
@@ -194,8 +266,9 @@ def build_clips(
         if analysis is None:
             stats.failed[current[vid]["uri"]] = error
         else:
-            video_rows, objects = rows_for_video(source, current[vid], analysis, params,
-                                                 upstream_commit)
+            with machine_faults_fail(f"clips {source}: reading {current[vid]['uri']}'s cut files"):
+                video_rows, objects = rows_for_video(source, current[vid], analysis, params,
+                                                     upstream_commit)
             for path, data in objects.items():
                 write(path, data)
             rows.extend(video_rows)

@@ -22,36 +22,56 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCES = "sources/"
+RELEASES = "releases/"
+AUDITS = "audits/"
 # Folders of per-video objects under a source's clips prefix: a video's are all of
 # `<clips prefix>/<kind>/<video_id>` for these kinds.
 VIDEO_OBJECT_KINDS = ("keyframes", "frame_stats", "contact_sheets", "files")
-# Local work cache: pickles name their classes' modules, so entries written before the code
-# layout changed (issue 18) live under an older folder and are recomputed, never misread.
-PICKLE_LAYOUT = "layout-2"
+# Local work cache: entries are checksummed data (media/cache_entries.py), never pickles. Each
+# format lives in its own folder, so entries of an older one (the pickles of "layout-2") are
+# never read; the purge still finds them (LEGACY_CACHE_FORMATS).
+CACHE_FORMAT = "entries-1"
+LEGACY_CACHE_FORMATS = ("layout-2",)
+CACHE_ENTRY_SUFFIX = ".entry"
 
 
 # Local work cache (`VCURATE_CACHE_DIR/<kind>`): every entry is filed under the video it came
 # from, so the purge can remove a taken-down video's entries without knowing their keys.
-def analysis_cache_dir(root: Path, sha256: str) -> Path:
+def analysis_cache_dir(root: Path, sha256: str, layout: str = CACHE_FORMAT) -> Path:
     """clips: analyses (keyframes, statistics, cut files) of the bytes with this sha256."""
-    return root / PICKLE_LAYOUT / sha256[:2] / sha256
+    return root / layout / sha256[:2] / sha256
 
 
-def signals_cache_path(root: Path, video_id: str, key: str) -> Path:
+def analysis_cache_path(root: Path, sha256: str, fingerprint: str) -> Path:
+    """clips: the analysis of these bytes with these parameters; its cut files sit in the folder
+    of the same name without the suffix."""
+    return analysis_cache_dir(root, sha256) / f"{fingerprint}{CACHE_ENTRY_SUFFIX}"
+
+
+def signals_cache_path(root: Path, video_id: str, key: str, layout: str = CACHE_FORMAT) -> Path:
     """scored: one video's clip signals for one parameter set and keyframe content (`key`)."""
-    return root / PICKLE_LAYOUT / video_id / f"{key}.pkl"
+    return root / layout / video_id / f"{key}{CACHE_ENTRY_SUFFIX}"
 
 
 def caption_cache_path(root: Path, video_id: str, key: str) -> Path:
-    """captioned: one clip's caption for one backend, model and prompt (`key`)."""
+    """captioned: one clip's caption for one backend, model and prompt (`key`); checksummed JSON
+    (entries from before the checksum are refused and recomputed)."""
     return root / video_id / f"{key}.json"
 
 
+def preview_cache_dir(cache: Path, video_id: str) -> Path:
+    """The review page: small MP4 previews of one video's clips, encoded on demand."""
+    return cache / "previews" / video_id
+
+
 def video_cache_entries(cache: Path, sha256: str, video_id: str) -> list[Path]:
-    """Every local cache entry derived from one video, under `cache` (VCURATE_CACHE_DIR)."""
-    found = [analysis_cache_dir(cache / "analysis", sha256),
-             signals_cache_path(cache / "signals", video_id, "x").parent,
-             caption_cache_path(cache / "captions", video_id, "x").parent]
+    """Every local cache entry derived from one video, under `cache` (VCURATE_CACHE_DIR), in
+    the current format and the legacy ones."""
+    found = [caption_cache_path(cache / "captions", video_id, "x").parent]
+    found.append(preview_cache_dir(cache, video_id))  # the review page's previews show its pixels
+    for layout in (CACHE_FORMAT, *LEGACY_CACHE_FORMATS):
+        found += [analysis_cache_dir(cache / "analysis", sha256, layout),
+                  signals_cache_path(cache / "signals", video_id, "x", layout).parent]
     return [p for p in found if p.exists()]
 
 
@@ -77,6 +97,12 @@ def tier_tables_listed(paths: Iterable[str], tiers: Iterable[str]) -> dict[tuple
             if tier in wanted:
                 found[(parts[1], tier)] = path
     return found
+
+
+def reviews_path(source: str) -> str:
+    """The review decisions of one source (a per-source table, like a tier's; the purge filters
+    it by video_id with the tiers)."""
+    return f"{SOURCES}{source}/reviews.parquet"
 
 
 # clips
@@ -141,6 +167,11 @@ def audit_findings_path(audit_id: str) -> str:
     return f"audits/{audit_id}/findings.parquet"
 
 
+def audit_tags_path(audit_id: str) -> str:
+    """Which release tags a purge deleted (`vcurate purge --delete-tags`), and their commits."""
+    return f"audits/{audit_id}/deleted_tags.json"
+
+
 def audit_report_path(audit_id: str) -> str:
     return f"audits/{audit_id}/report.md"
 
@@ -164,6 +195,7 @@ class StoredObject:
 # kind -> what the purge does with it
 OBJECT_KINDS = {
     "tier_table": "rows filtered",
+    "review_table": "rows filtered",  # review decisions name their clip and video
     "video_object": "deleted with its video",  # keyframes, frame statistics, sheets, clip files
     "embeddings": "rows filtered",
     "route_sheet": "rebuilt without the video",
@@ -177,6 +209,7 @@ OBJECT_KINDS = {
 
 _VIDEO_KINDS = "|".join(VIDEO_OBJECT_KINDS)
 _PATTERNS = [
+    (re.compile(r"sources/(?P<source>[^/]+)/reviews\.parquet"), "review_table"),  # before tier_table
     (re.compile(r"sources/(?P<source>[^/]+)/(?P<tier>[^/]+)\.parquet"), "tier_table"),
     (re.compile(rf"sources/(?P<source>[^/]+)/clips/(?:{_VIDEO_KINDS})/(?P<video>v[0-9a-f]+)(?:[/.].*)?"),
      "video_object"),
@@ -186,7 +219,7 @@ _PATTERNS = [
     (re.compile(r"concepts/[^/]+\.parquet"), "centroids"),
     (re.compile(r"releases/(?P<tag>[^/]+)/manifest\.parquet"), "release_manifest"),
     (re.compile(r"releases/(?P<tag>[^/]+)/buckets\.parquet"), "release_buckets"),
-    (re.compile(r"audits/[^/]+/(?:findings\.parquet|report\.md)"), "audit"),
+    (re.compile(r"audits/[^/]+/(?:findings\.parquet|report\.md|deleted_tags\.json)"), "audit"),
     (re.compile(r"previews/[^/]+/(?:changes\.parquet|report\.md|policy\.yaml)"), "preview"),
 ]
 

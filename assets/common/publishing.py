@@ -1,6 +1,7 @@
 """The write-audit-publish tail every tier shares: commit, audit on the branch, merge or stop."""
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 import pyarrow as pa
 from dagster import (
@@ -15,7 +16,7 @@ from dagster import (
     MetadataValue,
 )
 
-from resources.lakefs import LakeFSResource, WapBranch
+from resources.lakefs import ConcurrentPublishError, LakeFSResource, WapBranch
 
 
 def last_published_commit(context: AssetExecutionContext, asset: str, partition: str) -> str | None:
@@ -46,6 +47,7 @@ def publish_if_audited(
     committed: bool, results: list[AssetCheckResult], path: str,
     metadata: Callable[[str], dict[str, object]], subject: str | None = None,
     on_publish: Callable[[str], None] | None = None,
+    claim: Callable[[str], AbstractContextManager[object]] | None = None,
 ) -> Iterator[AssetCheckResult | MaterializeResult]:
     """Merge into main when every blocking check passed; else report them and fail.
 
@@ -54,7 +56,10 @@ def publish_if_audited(
     stays reachable from main as the merge's parent), or the commit already holding it when
     nothing was committed. A failure there leaves main untouched: nothing may raise after a merge.
     `subject` names what is published (default: the partition, i.e. the source);
-    `on_publish(commit)` runs after the merge, before success is reported (release tags it).
+    `on_publish(commit)` runs after the merge, before success is reported.
+    `claim(audited_commit)` is entered just before the merge and exited after it: what must be
+    taken before main changes, so that losing it stops the merge (release takes its tag there);
+    a merge that fails exits it with the error, to give it back.
     """
     source = subject if subject is not None else context.partition_key
     # Non-blocking checks (severity WARN) are reported, never stop the merge.
@@ -69,7 +74,11 @@ def publish_if_audited(
         )
     if committed:
         built = metadata(wap.commit_id or wap.name)  # commit_for_audit set commit_id
-        data_commit = wap.publish(f"publish {tier} {source} (run {context.run.run_id[:8]})")
+        try:
+            with claim(wap.commit_id or wap.name) if claim is not None else nullcontext():
+                data_commit = wap.publish(f"publish {tier} {source} (run {context.run.run_id[:8]})")
+        except ConcurrentPublishError as error:  # another writer's publish won: say so plainly
+            raise Failure(description=str(error), allow_retries=False) from error
         if on_publish is not None:
             on_publish(data_commit)
     else:

@@ -1,7 +1,8 @@
 """release: every stage manifest of every source at one `main` commit, tagged for citation."""
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ from dagster import (
     MetadataValue,
     asset,
 )
+from lakefs.exceptions import ConflictException
 
 from assets.common.charts import bar_png, markdown_image
 from assets.common.layout import (
@@ -25,6 +27,7 @@ from assets.common.layout import (
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import OWNERS, start_tier_wap
 from assets.release.rows import bucket_counts, bucket_table
+from assets.upkeep.purge import deleted_tags
 from quality_checks.policy.resource import PolicyResource
 from quality_checks.policy.stages import STAGES
 from quality_checks.release import evaluate_release_checks, release_check_specs
@@ -45,10 +48,36 @@ def _by_clip(lakefs: LakeFSResource, sources: list[str], tier: str, ref: str) ->
     return rows
 
 
-def release_tag(day: str, existing: list[str]) -> str:
-    """`release-<date>-<n>`: n counts the releases already tagged that day."""
-    taken = [t for t in existing if t.startswith(f"release-{day}-")]
-    return f"release-{day}-{len(taken) + 1}"
+def release_tag(day: str, existing: Iterable[str]) -> str:
+    """`release-<date>-<n>`: one more than the highest n tagged that day. `existing` includes
+    tags deleted by a takedown: a name a model may cite never comes back with other content."""
+    prefix = f"release-{day}-"
+    taken = [int(t.removeprefix(prefix)) for t in existing
+             if t.startswith(prefix) and t.removeprefix(prefix).isdigit()]
+    return f"{prefix}{max(taken, default=0) + 1}"
+
+
+@contextmanager
+def _tag_taken(lakefs: LakeFSResource, tag: str, commit: str) -> Iterator[None]:
+    """Take the release tag on the audited commit before the release merges. lakeFS creates a tag
+    name once: of two releases that picked the same name, one takes it and merges, the other
+    stops here with main untouched, so no release merge on main is ever untagged. The tag names
+    the commit the checks ran on (main holds it as the release merge's second parent); a merge
+    that fails gives the tag back."""
+    try:
+        lakefs.tag(tag, commit)
+        lost = False
+    except ConflictException:
+        lost = True
+    if lost:  # raised outside the except block: the 409 is not the story
+        raise Failure(f"release {tag}: another release is running (it took tag {tag} first); main is "
+                      "untouched; release again once it has finished")
+    try:
+        yield
+    except BaseException:
+        with suppress(Exception):  # the merge's error is the one to report
+            lakefs.repo().tag(tag).delete()
+        raise
 
 
 @asset(
@@ -78,7 +107,7 @@ def release(context: AssetExecutionContext, lakefs: LakeFSResource, policy: Poli
     if manifest.num_rows == 0:  # e.g. after a purge removed everything: still a citable state
         context.log.warning("release: the stage manifests on main hold no sample")
     day = datetime.now(UTC).strftime("%Y%m%d")
-    tag = release_tag(day, [t.id for t in lakefs.repo().tags()])
+    tag = release_tag(day, [t.id for t in lakefs.repo().tags()] + deleted_tags(lakefs, head))
     rows = manifest.to_pylist()
     stats = bucket_counts(rows)
     summary = bucket_table(stats)
@@ -108,4 +137,4 @@ def release(context: AssetExecutionContext, lakefs: LakeFSResource, policy: Poli
                 f"| {s} | {b} | {n} |\n" for s in STAGES for b, n in sorted(stats[s].items())) + "\n" + (
                 markdown_image(bar_png({f"{s} {b}": n for s in STAGES for b, n in sorted(stats[s].items())},
                                        f"release {tag}"), "release buckets") if rows else "")),
-        }, subject=tag, on_publish=lambda commit: lakefs.tag(tag, commit))
+        }, subject=tag, claim=lambda audited: _tag_taken(lakefs, tag, audited))

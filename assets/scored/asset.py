@@ -16,6 +16,7 @@ from assets.common.layout import (
     SOURCES,
     centroids_path,
     embeddings_path,
+    reviews_path,
     route_sheet_path,
     tier_path,
     tier_tables_listed,
@@ -35,6 +36,7 @@ from assets.scored.rows import (
 )
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
+from quality_checks.routing.reviews import latest_decisions, queue_reason, waiting
 from quality_checks.routing.scored import ROUTES
 from quality_checks.schemas import SCORED_SCHEMA
 from quality_checks.scored import evaluate_scored_checks, scored_check_specs
@@ -45,6 +47,7 @@ from resources.sources import SourceRegistryResource
 
 TIER = "scored"
 CODE_VERSION = "scored-1"
+DEDUP_LOCK = "scored-dedup"  # repository-wide: every source's scored publish
 FUNNEL = (  # (layer, routes that leave the funnel at it), in the order governance applies them
     ("safety", ("blocked",)), ("provenance", ("quarantined",)), ("dedup + text/watermark", ("dropped",)),
     ("review", ("review",)),
@@ -93,43 +96,52 @@ def scored(
     signals, stats = compute_signals(
         clips, previous, params, lambda p: lakefs.read_bytes(p, ref=clips_commit),
         sources.cache("signals"), executor=compute.task_executor(), progress=report)
-    published = _published_elsewhere(lakefs, source_id, clips_commit)
-    dedup = rules.scored.dedup
-    concepts = rules.scored.concepts
-    centroid_file = centroids_path(dedup.embedder, concepts.k, concepts.seed)
-    centroids = stored_centroids(lakefs.read_table(centroid_file, ref=clips_commit))
-    table, embeddings, fitted = assemble(source_id, clips, licenses, signals, published, centroids,
-                                         rules, params.fingerprint(), clips_commit)
+    # Cross-source dedup (and the concept centroids every source shares) is decided against what
+    # main holds when this merges: one source at a time reads the others' kept clips, writes,
+    # audits and merges, under a lock all processes and machines share (resources/locks.py), so two
+    # sources holding the same bytes cannot both keep them. The signals above need no lock.
+    with lakefs.lock(DEDUP_LOCK, what=f"scored {source_id} (run {context.run.run_id[:8]})"):
+        head = lakefs.head()
+        published = _published_elsewhere(lakefs, source_id, head)
+        dedup = rules.scored.dedup
+        concepts = rules.scored.concepts
+        centroid_file = centroids_path(dedup.embedder, concepts.k, concepts.seed)
+        centroids = stored_centroids(lakefs.read_table(centroid_file, ref=head))
+        reviews = lakefs.read_table(reviews_path(source_id), ref=head)  # honoured, nothing recomputed
+        decisions = latest_decisions(reviews.to_pylist() if reviews is not None else [])
+        table, embeddings, fitted = assemble(source_id, clips, licenses, signals, published, centroids,
+                                             rules, params.fingerprint(), clips_commit, decisions)
 
-    wap = start_tier_wap(context, lakefs, TIER, CODE_VERSION, rules.hash,
-                         {"clips": clips_commit})
-    wap.write_table(path, table)
-    wap.write_table(embeddings_path(source_id), embeddings)
-    # the centroids are shared by every source: an empty file would break all later ones
-    if fitted is not None and len(fitted) and fitted is not centroids:
-        wap.write_table(centroid_file, pa.table({
-            "centroid": pa.array(fitted.tolist(), pa.list_(pa.float32()))}))
-    sheets = route_contact_sheets(table, lambda p: lakefs.read_bytes(p, ref=clips_commit))
-    for route, png in sheets.items():
-        wap.write_bytes(route_sheet_path(source_id, route), png, "image/png")
-    committed, audited = commit_for_audit(
-        wap, f"scored {source_id}: {table.num_rows} clips, "
-             f"{sum(1 for r in table.column('route').to_pylist() if r == 'train')} routed to train",
-        path, table)
-    published_kept = {r["clip_id"] for r in published.rows}
-    results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
-    results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
-    yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
-        **_metadata(table, stats, {c["uri"]: c["video_id"] for c in clips}), **report.metadata(),
-        "contact_sheets": MetadataValue.md(links_md([
-            (route, lakefs.object_url(route_sheet_path(source_id, route), commit))
-            for route in sorted(sheets)])),
-        "upstream_clips_commit": clips_commit,
-        "compute_executor": compute.executor,
-        "signals_fingerprint": params.fingerprint(),
-        "policy_hash": rules.hash,
-        "clips_checked_against_other_sources": len(published.rows),
-    })
+        wap = start_tier_wap(context, lakefs, TIER, CODE_VERSION, rules.hash,
+                             {"clips": clips_commit})
+        wap.write_table(path, table)
+        wap.write_table(embeddings_path(source_id), embeddings)
+        # the centroids are shared by every source: an empty file would break all later ones
+        if fitted is not None and len(fitted) and fitted is not centroids:
+            wap.write_table(centroid_file, pa.table({
+                "centroid": pa.array(fitted.tolist(), pa.list_(pa.float32()))}))
+        sheets = route_contact_sheets(table, lambda p: lakefs.read_bytes(p, ref=clips_commit))
+        for route, png in sheets.items():
+            wap.write_bytes(route_sheet_path(source_id, route), png, "image/png")
+        committed, audited = commit_for_audit(
+            wap, f"scored {source_id}: {table.num_rows} clips, "
+                 f"{sum(1 for r in table.column('route').to_pylist() if r == 'train')} routed to train",
+            path, table)
+        published_kept = {r["clip_id"] for r in published.rows}
+        results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
+        results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
+        yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
+            **_metadata(table, stats, {c["uri"]: c["video_id"] for c in clips}), **report.metadata(),
+            "contact_sheets": MetadataValue.md(links_md([
+                (route, lakefs.object_url(route_sheet_path(source_id, route), commit))
+                for route in sorted(sheets)])),
+            "upstream_clips_commit": clips_commit,
+            "compute_executor": compute.executor,
+            "signals_fingerprint": params.fingerprint(),
+            "policy_hash": rules.hash,
+            "clips_checked_against_other_sources": len(published.rows),
+            **_review_metadata(table, len(decisions)),
+        })
 
 
 def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Published:
@@ -159,6 +171,22 @@ def published_id(source: str, clip_id: str) -> str:
     """How a clip another source published is named in duplicate_of: the same bytes in two
     sources have the same clip_id, so the source tells them apart."""
     return f"{source}:{clip_id}"
+
+
+def _review_metadata(table: pa.Table, decisions: int) -> dict[str, object]:
+    """The review queue of this source by reason, and the decisions honoured (`vcurate review`)."""
+    rows = table.select(["route", "review_status", "safety_label", "provenance_label",
+                         "watermark_label"]).to_pylist()
+    queue = Counter(queue_reason(r) for r in rows if waiting(r))
+    status = Counter(r["review_status"] for r in rows)
+    return {
+        "review_queue": sum(queue.values()),
+        "review_queue_by_reason": MetadataValue.md("| reason | clips waiting |\n|---|---|\n" + "".join(
+            f"| {reason} | {n} |\n" for reason, n in sorted(queue.items())) if queue else "none waiting"),
+        "review_approved": status["approved"],
+        "review_rejected": status["rejected"],
+        "review_decisions_on_main": decisions,
+    }
 
 
 def _metadata(table: pa.Table, stats: ScoredStats, video_ids: dict[str, str]) -> dict[str, object]:

@@ -10,7 +10,6 @@ retry re-labels from stored scores without recomputing them.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -22,13 +21,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assets.common.cache import MachineFault, MachineFaultReport, machine_fault
 from assets.common.layout import signals_cache_path
-from media.files import write_bytes_atomically
+from media.cache_entries import CorruptEntry, discard, read_entry, write_entry
 from media.shots.keyframes import contact_sheet
-from media.signals.clip_signals import ClipInput, ClipSignals, SignalParams, score_video_clips
+from media.signals.clip_signals import (
+    ENTRY_KIND,
+    ClipInput,
+    ClipSignals,
+    SignalParams,
+    score_video_clips,
+    signals_from_entry,
+    signals_to_entry,
+)
 from media.signals.concepts import assign_concepts, fit_concepts
 from media.signals.dedup import DedupItem, DedupParams, find_duplicates
 from quality_checks.policy import Policy
+from quality_checks.routing.reviews import review_inputs, signals_fingerprint
 from quality_checks.routing.scored import govern
 from quality_checks.schemas import EMBEDDINGS_SCHEMA, SCORED_SCHEMA
 from resources.compute import TaskExecutor
@@ -46,6 +55,12 @@ _DEDUP = ("duplicate_group", "duplicate_of", "duplicate_match", "duplicate_simil
 SIGNAL_COLUMNS = tuple(f.name for f in SCORED_SCHEMA
                        if f.name not in {*LINEAGE, "license", *_LABELS, *_DEDUP,
                                          "policy_hash", "upstream_commit"})
+# What a reviewer decides on: a decision made on other values of these no longer holds.
+REVIEWED_COLUMNS = (*SIGNAL_COLUMNS, "license", "start_frame", "end_frame", "keyframes")
+
+
+def reviewed_fingerprint(row: dict) -> str:
+    return signals_fingerprint(row, REVIEWED_COLUMNS)
 
 
 @dataclass
@@ -81,17 +96,33 @@ class VideoJob:
         return digest.hexdigest()
 
 
-def score_with_cache(job: VideoJob, params: SignalParams, cache_root: str) -> tuple[list[ClipSignals], bool]:
-    """Worker: the signals of one video's clips, from the cache when present."""
+def score_with_cache(job: VideoJob, params: SignalParams,
+                     cache_root: str) -> tuple[list[ClipSignals], bool] | MachineFaultReport:
+    """Worker: the signals of one video's clips, from the cache when a sound entry is there (a
+    corrupt one is deleted and recomputed). A fault of the machine is returned, not raised, so
+    it fails the step instead of the video (assets/common/cache.py)."""
     key = job.cache_key(params)
     target = signals_cache_path(Path(cache_root), job.video_id, key)
-    if target.is_file():
-        return pickle.loads(target.read_bytes()), True
-    stats = pq.read_table(pa.BufferReader(job.stats_parquet))
-    columns = {name: stats.column(name).to_numpy(zero_copy_only=False) for name in stats.column_names}
-    result = score_video_clips(job.clips, columns, params)
-    write_bytes_atomically(target, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-    return result, False
+    try:
+        entry = read_entry(target, ENTRY_KIND, key)
+        if entry is not None:
+            try:
+                cached = signals_from_entry(entry)
+                if [c.clip_id for c in cached] == [c.clip_id for c in job.clips]:
+                    return cached, True
+            except CorruptEntry:
+                pass
+            discard(target)
+        stats = pq.read_table(pa.BufferReader(job.stats_parquet))
+        columns = {name: stats.column(name).to_numpy(zero_copy_only=False) for name in stats.column_names}
+        result = score_video_clips(job.clips, columns, params)
+        write_entry(target, signals_to_entry(result, key))
+        return result, False
+    except OSError as exc:
+        fault = machine_fault(exc, target)
+        if fault is None:
+            raise
+        return fault
 
 
 def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path, executor: TaskExecutor,
@@ -99,9 +130,11 @@ def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path
     """Score videos on `executor` as `jobs` yields them; yield (job, signals, error, cached).
     The executor reads `jobs` lazily with bounded tasks in flight, so reading keyframes from
     lakeFS overlaps scoring without holding every video in memory. A video that fails
-    yields its error; the others go on."""
+    yields its error; the others go on. A fault of the machine raises MachineFault."""
     score = partial(score_with_cache, params=params, cache_root=str(cache_root))
     for job, found, error in executor.map_unordered(COMPUTE_STAGE, score, jobs):
+        if isinstance(found, MachineFaultReport):
+            raise MachineFault(f"scored: scoring {job.uri}", found)
         if found is None:
             yield job, None, error, False
         else:
@@ -216,9 +249,11 @@ def assemble(
     source: str, clips: list[dict], licenses: dict[str, str],
     signals: dict[str, tuple[dict, np.ndarray]], published: Published,
     centroids: np.ndarray | None, policy: Policy, fingerprint: str, upstream_commit: str,
+    decisions: dict[str, dict] | None = None,
 ) -> tuple[pa.Table, pa.Table, np.ndarray | None]:
     """Dedup (global), concept clusters and governance labels → (scored, embeddings, centroids).
-    A source without clips fits nothing: the centroids come back as given (None when absent)."""
+    A source without clips fits nothing: the centroids come back as given (None when absent).
+    `decisions` (review decisions in force, by clip_id) are honoured while their signals hold."""
     rules = policy.scored
     rows = [{**{k: c[k] for k in LINEAGE}, "license": licenses[c["video_id"]],
              **signals[c["clip_id"]][0]} for c in clips if c["clip_id"] in signals]
@@ -252,6 +287,7 @@ def assemble(
         row.update(duplicate_group=dup.group_id, duplicate_of=dup.duplicate_of,
                    duplicate_match=dup.match, duplicate_similarity=dup.similarity,
                    concept_cluster=int(clusters[i]), concept_similarity=float(closeness[i]))
+        row.update(review_inputs((decisions or {}).get(row["clip_id"]), reviewed_fingerprint(row)))
         row.update(govern(row, policy))
         row.update(policy_hash=policy.hash, signals_fingerprint=fingerprint)
         row.setdefault("upstream_commit", upstream_commit)

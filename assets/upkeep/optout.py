@@ -6,6 +6,7 @@ from pathlib import Path
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    Config,
     DefaultSensorStatus,
     Failure,
     MetadataValue,
@@ -18,10 +19,11 @@ from dagster import (
     op,
     sensor,
 )
+from pydantic import Field
 
 from assets.common.layout import audit_findings_path
 from assets.common.partitions import SOURCE_PARTITIONS
-from assets.upkeep.purge import audit_optouts, purge_cache, purge_optouts
+from assets.upkeep.purge import audit_optouts, delete_release_tags, purge_cache, purge_optouts
 from resources.lakefs import LakeFSResource
 from resources.optout import OptOutResource
 from resources.sources import SourceRegistryResource
@@ -34,6 +36,7 @@ def _audit_metadata(report, lakefs: LakeFSResource) -> dict:
         "derived_rows": report.findings.num_rows,
         "releases_audited": ", ".join(report.releases) or "none",
         "unmatched_entries": len(report.unmatched),
+        "exports_with_opted_out": len(report.exports),
         "lakefs_commit": report.commit,
         "lakefs_commit_url": MetadataValue.url(lakefs.commit_url(report.commit)),
         "findings": f"lakefs://{lakefs.repository}/{report.commit[:12]}/{audit_findings_path(report.audit_id)}",
@@ -47,16 +50,25 @@ def audit_optouts_op(context: OpExecutionContext, lakefs: LakeFSResource, optout
     yield Output(report.audit_id)
 
 
+class PurgeConfig(Config):
+    delete_tags: bool = Field(
+        default=False, description="also delete the release tags that held opted-out data, so that lakeFS "
+        "GC (S3 storage) can remove their bytes; the deletion is recorded under audits/<id>/")
+
+
 @op(description="Audit, then remove every opted-out row and file from every tier on main (one "
                 "write-audit-publish commit); a whole-source opt-out also deletes its partition.")
-def purge_optouts_op(context: OpExecutionContext, lakefs: LakeFSResource, optouts: OptOutResource,
-                     sources: SourceRegistryResource):
+def purge_optouts_op(context: OpExecutionContext, config: PurgeConfig, lakefs: LakeFSResource,
+                     optouts: OptOutResource, sources: SourceRegistryResource):
     report = audit_optouts(lakefs, optouts.load(), context.run.run_id)
     yield AssetMaterialization(asset_key=AssetKey("optout_audit"), metadata=_audit_metadata(report, lakefs))
     try:
         result = purge_optouts(lakefs, report, context.run.run_id)
     except RuntimeError as exc:
         raise Failure(str(exc)) from exc
+    if config.delete_tags:
+        deleted = delete_release_tags(lakefs, report, context.run.run_id)
+        context.log.info(f"deleted release tags that held opted-out data: {', '.join(deleted) or 'none'}")
     # After the publish: a cache entry left behind is recomputable, never published again.
     cleared = purge_cache(Path(sources.cache_dir), report)
     context.log.info(f"removed {len(cleared)} local cache entries of opted-out videos")

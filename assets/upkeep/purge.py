@@ -21,10 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assets.common.layout import (
+    AUDITS,
     RELEASES,
     SOURCES,
     audit_findings_path,
     audit_report_path,
+    audit_tags_path,
     classify,
     embeddings_path,
     release_buckets_path,
@@ -38,6 +40,7 @@ from assets.common.layout import (
 )
 from assets.release.rows import bucket_counts, bucket_table
 from assets.scored.rows import route_contact_sheets
+from assets.upkeep.export import exports_holding
 from quality_checks.lineage import (
     FINDINGS_SCHEMA,
     TIER_KINDS,
@@ -50,7 +53,7 @@ from resources.lakefs import CommitMetadata, LakeFSResource, WapBranch
 from resources.optout import OptOutRegistry
 from resources.sources import s3_cache_folder
 
-TIERS = [t for t in TIER_KINDS if t != "release"]
+TIERS = [t for t in TIER_KINDS if t != "release"] + ["reviews"]  # decisions name their video_id too
 
 
 @dataclass
@@ -64,6 +67,7 @@ class AuditReport:
     raw_rows: list[dict] = field(default_factory=list)  # (source, video_id, sha256, uri) seen anywhere
     commit: str = ""  # the main commit holding the report
     by_ref: dict[str, Counter] = field(default_factory=dict)
+    exports: list[dict] = field(default_factory=list)  # ledger copies outside lakeFS holding opted-out data
 
 
 def _tier_tables(lakefs: LakeFSResource, ref: str) -> dict[tuple[str, str], pa.Table]:
@@ -101,7 +105,7 @@ def audit_optouts(lakefs: LakeFSResource, registry: OptOutRegistry, run_id: str)
     report = AuditReport(f"audit-{stamp}-{digest[:8]}", findings, "", [t for t, _ in releases], opted,
                          _unmatched(registry, raw, known), raw)
     report.by_ref = {ref: Counter(r["kind"] for r in rows if r["ref"] == ref) for ref, _, _ in refs}
-    report.markdown = _markdown(report, head)
+    report.markdown = _markdown(report, head) + _exports_section(report, lakefs.repository)
     wap = lakefs.start_wap("audit", report.audit_id[-8:], CommitMetadata(
         run_id=run_id, asset="optout_audit", partition="", code_version="audit-1",
         config_hash=digest[:16], upstream_commits={"main": head}))
@@ -135,12 +139,23 @@ def _markdown(report: AuditReport, head: str) -> str:
         lines += ["", f"**{len(report.unmatched)} registry entries match nothing** (check the id, sha256 "
                   "or uri: a uri is relative to the folder of sources.yaml, as raw_pool records it):", ""]
         lines += [f"- {entry}" for entry in report.unmatched]
-    held = [ref for ref, counts in report.by_ref.items() if ref != "main" and sum(counts.values())]
+    held = held_tags(report)
     lines += ["", "Release tags are history: a purge never rewrites them. "
               + (f"These releases contained opted-out data: {', '.join(held)}. Their bytes stay in lakeFS "
-                 "until the tags are deleted and garbage collection runs." if held else
+                 "until the tags are deleted (`vcurate purge --delete-tags`) and lakeFS garbage collection "
+                 "runs on S3 storage." if held else
                  "No release contained opted-out data.")]
     return "\n".join(lines)
+
+
+def _exports_section(report: AuditReport, repository: str) -> str:
+    """Exports outside lakeFS (the export ledger) holding opted-out samples: no purge reaches them,
+    so the report names each copy for its owner to delete."""
+    report.exports = exports_holding(report.opted, repository)
+    lines = ["", f"Exports outside lakeFS holding opted-out samples: {len(report.exports)}."]
+    lines += [f"- `{e['destination']}` ({e['format']} of {e['tag']}, {e['exported_at']}): "
+              f"{len(e['opted_out_samples'])} opted-out sample(s)" for e in report.exports]
+    return "\n" + "\n".join(lines)
 
 
 def _release_tables(paths: list[str], kind: str) -> list[str]:
@@ -190,6 +205,42 @@ def purge_cache(cache_dir: Path, report: AuditReport) -> list[Path]:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
             removed += entries
     return removed
+
+
+def held_tags(report: AuditReport) -> list[str]:
+    """The release tags the audit found opted-out data in."""
+    return sorted(ref for ref, counts in report.by_ref.items() if ref != "main" and sum(counts.values()))
+
+
+def deleted_tags(lakefs: LakeFSResource, ref: str) -> list[str]:
+    """Every release tag a takedown deleted, from the records under audits/ on `ref`."""
+    names: list[str] = []
+    for path in lakefs.list_paths(AUDITS, ref=ref):
+        if path == audit_tags_path(path.split("/")[1]):
+            names += json.loads(lakefs.read_bytes(path, ref=ref) or b"{}").get("tags", {})
+    return names
+
+
+def delete_release_tags(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> list[str]:
+    """Delete the release tags that held opted-out data (after the purge, never before: main
+    must be clean first) and record which, with the commit each pointed at, under the audit.
+    Their bytes become collectable by lakeFS GC; a new release is the citable replacement."""
+    tags = held_tags(report)
+    if not tags:
+        return []
+    pointed = {tag: lakefs.resolve(tag) for tag in tags}
+    record = {"audit_id": report.audit_id, "run_id": run_id, "deleted_at": datetime.now(UTC).isoformat(),
+              "tags": pointed}
+    wap = lakefs.start_wap("audit", report.audit_id[-8:] + "-tags", CommitMetadata(
+        run_id=run_id, asset="optout_audit", partition="", code_version="audit-1",
+        config_hash=report.audit_id, upstream_commits={"main": lakefs.head()}))
+    wap.write_bytes(audit_tags_path(report.audit_id), json.dumps(record, indent=1).encode(),
+                    "application/json")
+    wap.commit(f"opt-out audit {report.audit_id}: delete release tags {', '.join(tags)}")
+    wap.publish(f"publish tag deletions of {report.audit_id}")
+    for tag in tags:
+        lakefs.repo().tag(tag).delete()
+    return tags
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pydantic import Field
 
 from assets.common.layout import tier_path
 from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.locks import partition_lock_name
 
 CODE_VERSION = "rollback-1"
 # Dagster's documented tags for an event's versions (dagster.DataVersion reads the first one).
@@ -82,7 +83,12 @@ def rollback_partition(
     Raises RollbackError, with main untouched, when `to_commit` names no commit of main's own
     line, when nothing was published after it, when it holds no table for the partition, or
     when the reverted branch's table differs from the target's (that branch is kept).
+
+    It runs under the partition's lock (every publish of the partition takes it too) and reverts
+    only what main held when it started: a publish of the partition merged while it waited was
+    reported as a success and is not what was asked to go, so it refuses then (RollbackError).
     """
+    seen = lakefs.head()
     if not requested_by.strip() or not reason.strip():
         raise RollbackError(f"rollback {tier} {source}: requested_by and reason are required "
                             "(they are recorded on the commit and in Dagster)")
@@ -90,6 +96,22 @@ def rollback_partition(
     if target is None:
         raise RollbackError(f"rollback {tier} {source}: '{to_commit}' names no commit, branch or "
                             f"tag in lakeFS repository {lakefs.repository}; main is untouched")
+    with lakefs.lock(partition_lock_name(tier, source), what=f"rollback {tier} {source} (run {run_id[:8]})"):
+        for commit in lakefs.first_parent_log():  # main now, back to where this rollback found it
+            if commit.id == seen:
+                break
+            if _publishes(commit, tier, source):
+                raise RollbackError(
+                    f"rollback {tier} {source}: {commit.id[:12]} (run "
+                    f"{(commit.metadata or {}).get('dagster_run_id', '')[:8]}) published {tier} {source} "
+                    f"after this rollback started, and a rollback reverts only what main held when it "
+                    f"started; main is untouched; `vcurate history {tier} {source}` lists the publishes, "
+                    "run the rollback again to revert that one too")
+        return _rollback_locked(lakefs, tier, source, target, requested_by, reason, run_id)
+
+
+def _rollback_locked(lakefs: LakeFSResource, tier: str, source: str, target: str, requested_by: str,
+                     reason: str, run_id: str) -> RollbackResult:
     after, restored = _publishes_since(lakefs.first_parent_log(), target, tier, source)
     if after is None:
         raise RollbackError(

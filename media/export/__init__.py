@@ -1,1 +1,1 @@
-"""Training-sample output: resolution/aspect/frame buckets, transcodes, shards."""
+"""Training-sample output: resolution/aspect/frame buckets, transcodes, release exports, the loader."""

@@ -21,7 +21,9 @@ import cv2
 import numpy as np
 from scenedetect import FrameTimecode
 
+from media.cache_entries import CorruptEntry, Entry
 from media.decode.frames import FrameRange, NotSegmentable, decode_analysis_frames, frame_to_jpeg, nominal_fps
+from media.decode.hashing import sha256_file
 from media.shots.camera_motion import FlowParams
 from media.shots.detectors import ShotDetector
 from media.shots.dissolves import DissolveDetector, choose_transitions
@@ -116,6 +118,60 @@ class VideoAnalysis:
         rows = [(label, [self.keyframe_jpegs.get(clip.keyframes.get(role, -1)) for role in ROLES])
                 for label, clip in zip(clip_labels, self.clips, strict=True)]
         return contact_sheet(rows)
+
+
+ENTRY_KIND = "video-analysis"
+
+
+def analysis_to_entry(analysis: VideoAnalysis, key: str, folder: Path) -> Entry:
+    """A cache entry of `analysis` (media/cache_entries.py). Cut files stay beside it in `folder`,
+    named relative to it, each with its size and sha256 so a damaged one is noticed on reading."""
+    files = {}
+    for start, name in analysis.clip_files.items():
+        path = Path(name)
+        files[str(start)] = [path.relative_to(folder).as_posix(), path.stat().st_size, sha256_file(path)]
+    meta = {"frame_count": analysis.frame_count, "fps": analysis.fps, "width": analysis.width,
+            "height": analysis.height, "rotation": analysis.rotation, "cuts": analysis.cuts,
+            "transitions": analysis.transitions, "segments": analysis.segments, "clip_files": files,
+            "clips": [[c.start, c.end, c.start_s, c.end_s, c.keyframes] for c in analysis.clips]}
+    return Entry(ENTRY_KIND, key, meta, arrays={f"stats/{k}": v for k, v in analysis.stats.items()},
+                 blobs={f"keyframe/{frame}": jpeg for frame, jpeg in analysis.keyframe_jpegs.items()})
+
+
+def analysis_from_entry(entry: Entry, folder: Path) -> VideoAnalysis:
+    """The analysis an entry holds; CorruptEntry when a part is inconsistent, a keyframe is not
+    a decodable JPEG or a cut file is missing or changed (a checksum cannot see those)."""
+    try:
+        meta = entry.meta
+        count = int(meta["frame_count"])
+        stats = {name.removeprefix("stats/"): array for name, array in entry.arrays.items()}
+        if any(a.ndim != 1 or len(a) != count or a.dtype.kind != "f" for a in stats.values()):
+            raise CorruptEntry("frame statistics do not match the frame count")
+        jpegs = {int(name.removeprefix("keyframe/")): blob for name, blob in entry.blobs.items()}
+        for frame, jpeg in jpegs.items():
+            if cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is None:
+                raise CorruptEntry(f"keyframe {frame} is not a decodable JPEG")
+        clips = [Clip(int(a), int(b), float(sa), float(sb), {str(r): int(f) for r, f in roles.items()})
+                 for a, b, sa, sb, roles in meta["clips"]]
+        if any(not 0 <= c.start < c.end <= count for c in clips):
+            raise CorruptEntry("a clip lies outside the video")
+        files = {}
+        for start, (name, size, digest) in meta["clip_files"].items():
+            path = folder / name
+            if not path.is_file() or path.stat().st_size != size or sha256_file(path) != digest:
+                raise CorruptEntry(f"cut file {path} is missing or changed")
+            files[int(start)] = str(path)
+        return VideoAnalysis(
+            frame_count=count, fps=float(meta["fps"]), width=int(meta["width"]),
+            height=int(meta["height"]), rotation=int(meta["rotation"]),
+            cuts=[int(c) for c in meta["cuts"]],
+            transitions=[(int(a), int(b)) for a, b in meta["transitions"]],
+            stats=stats, clips=clips, keyframe_jpegs=jpegs, clip_files=files,
+            segments=int(meta["segments"]))
+    except CorruptEntry:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a well-formed entry of the wrong shape
+        raise CorruptEntry(f"unreadable analysis: {type(exc).__name__}: {exc}") from exc
 
 
 @contextlib.contextmanager

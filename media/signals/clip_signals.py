@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from media.cache_entries import CorruptEntry, Entry
 from media.decode.hashing import phash
 from media.shots.camera_motion import CameraMotion, CameraParams, classify_camera
 from media.shots.keyframes import decode_keyframe
@@ -77,6 +78,34 @@ class ClipSignals:
     columns: dict[str, object]  # the scored table's signal columns
     embedding: np.ndarray  # clip vector, L2-normalised
     seconds: dict[str, float]  # CPU seconds per signal family, for the funnel's cost column
+
+
+ENTRY_KIND = "clip-signals"
+
+
+def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
+    """A cache entry (media/cache_entries.py) of one video's clip signals."""
+    meta = [{"clip_id": s.clip_id, "columns": s.columns, "seconds": s.seconds} for s in signals]
+    return Entry(ENTRY_KIND, key, meta, arrays={f"embedding/{i}": s.embedding for i, s in enumerate(signals)})
+
+
+def signals_from_entry(entry: Entry) -> list[ClipSignals]:
+    """The signals an entry holds; CorruptEntry when its parts do not fit together."""
+    try:
+        out = []
+        for i, item in enumerate(entry.meta):
+            vector = entry.arrays[f"embedding/{i}"]
+            if vector.ndim != 1 or vector.dtype.kind != "f" or not isinstance(item["columns"], dict):
+                raise CorruptEntry(f"clip {i}: malformed signals")
+            out.append(ClipSignals(str(item["clip_id"]), item["columns"], vector,
+                                   {str(k): float(v) for k, v in item["seconds"].items()}))
+    except CorruptEntry:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a well-formed entry of the wrong shape
+        raise CorruptEntry(f"unreadable signals: {type(exc).__name__}: {exc}") from exc
+    if len(entry.arrays) != len(out):
+        raise CorruptEntry("embeddings and clips differ in number")
+    return out
 
 
 class SignalModels:

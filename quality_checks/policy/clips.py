@@ -34,6 +34,9 @@ class ClipsPolicy(Strict):
     keyframe_short_side: int = Field(_ANALYSIS.keyframe_short_side, ge=64)
     camera_frame_step: int = Field(_ANALYSIS.camera_frame_step, ge=1, le=4)
     cut_files: bool = _ANALYSIS.cut_files
+    # Accepted videos whose analysis failed (bad media, changed since raw_pool) may be at most
+    # this share (blocking). A fault of the machine never counts: it fails the step instead.
+    max_failed_rate: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ranges(self) -> ClipsPolicy:

@@ -6,8 +6,9 @@
 4. quality     high | medium | low                   (routes and weights only, never drops)
 
 `route` is what later tiers obey: train (eligible for stages, at `weight`), review (held
-until a person approves), dropped (duplicate or text/watermark interference), blocked
-(safety) or quarantined (provenance). Every reason names the policy field it applied.
+until a person approves), dropped (duplicate, text/watermark interference, or rejected in
+review), blocked (safety) or quarantined (provenance). Every reason names the policy field it
+applied.
 """
 
 from __future__ import annotations
@@ -15,26 +16,29 @@ from __future__ import annotations
 from typing import Any
 
 from quality_checks.policy import Policy
+from quality_checks.routing.reviews import decided
 
+APPROVED = "approved in review"
 ROUTES = ("train", "review", "dropped", "blocked", "quarantined")
 REVIEW_STATUSES = ("not_required", "needs_review", "approved", "rejected")
 
 
 def govern(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
-    """Labels, reasons, review status, route and weight for one scored clip row."""
-    labels: dict[str, Any] = {}
-    labels.update(_safety(row, policy))
-    labels.update(_provenance(row, policy))
-    labels.update(_watermark(row, policy))
-    labels.update(_quality(row, policy))
-
-    review = [r for flag, r in ((labels["safety_label"] == "borderline", labels["safety_reason"]),
-                                (labels["provenance_label"] == "review", labels["provenance_reason"]),
-                                (labels["watermark_label"] == "watermark_review",
-                                 labels["watermark_reason"]))
-              if flag]
-    labels["review_status"] = "needs_review" if review else "not_required"
-    labels["review_reason"] = "; ".join(review) or None
+    """Labels, reasons, review status, route and weight for one scored clip row. A review
+    decision the row carries (quality_checks/routing/reviews.py) is honoured: an approval
+    resolves the doubts that sent the clip to review, a rejection drops it."""
+    decision = decided(row)
+    labels = _layers(row, policy, approved=False)
+    review = _review_reasons(labels)
+    approved = decision == "approved" and bool(review)
+    if approved:  # the person resolved every doubt: each layer takes its next rule
+        labels = _layers(row, policy, approved=True)
+    if approved or decision == "rejected":
+        labels["review_status"], labels["review_reason"] = decision, row["review_reason"]
+        review = []
+    else:
+        labels["review_status"] = "needs_review" if review else "not_required"
+        labels["review_reason"] = "; ".join(review) or None
 
     reasons: list[str] = []
     if labels["safety_label"] == "unsafe":
@@ -51,6 +55,9 @@ def govern(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
             labels["watermark_label"] == "subtitles" and policy.scored.text.drop_subtitles):
         route = "dropped"
         reasons.append(labels["watermark_reason"])
+    elif decision == "rejected":
+        route = "dropped"
+        reasons.append(f"rejected in review: {row['review_reason']}")
     elif review:
         route = "review"
         reasons.extend(review)
@@ -63,29 +70,45 @@ def govern(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
     return labels
 
 
-def _safety(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+def _layers(row: dict[str, Any], policy: Policy, approved: bool) -> dict[str, Any]:
+    return {**_safety(row, policy, approved), **_provenance(row, policy, approved),
+            **_watermark(row, policy, approved), **_quality(row, policy)}
+
+
+def _review_reasons(labels: dict[str, Any]) -> list[str]:
+    return [r for flag, r in ((labels["safety_label"] == "borderline", labels["safety_reason"]),
+                              (labels["provenance_label"] == "review", labels["provenance_reason"]),
+                              (labels["watermark_label"] == "watermark_review", labels["watermark_reason"]))
+            if flag]
+
+
+def _safety(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
     rules, score = policy.scored.safety, row["nsfw_max"]
     if score >= rules.block_at:
         return {"safety_label": "unsafe",
                 "safety_reason": f"nsfw {score:.3f} >= policy.scored.safety.block_at {rules.block_at}"}
     if score >= rules.review_at:
-        return {"safety_label": "borderline",
-                "safety_reason": f"nsfw {score:.3f} >= policy.scored.safety.review_at {rules.review_at}"}
+        reason = f"nsfw {score:.3f} >= policy.scored.safety.review_at {rules.review_at}"
+        if approved:
+            return {"safety_label": "safe", "safety_reason": f"{reason}; {APPROVED}"}
+        return {"safety_label": "borderline", "safety_reason": reason}
     return {"safety_label": "safe", "safety_reason": None}
 
 
-def _provenance(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+def _provenance(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
     license_id = row["license"]
     if license_id in policy.licenses.review:
-        return {"provenance_label": "review",
-                "provenance_reason": f"license {license_id} is in policy.licenses.review"}
+        reason = f"license {license_id} is in policy.licenses.review"
+        if approved:
+            return {"provenance_label": "allowed", "provenance_reason": f"{reason}; {APPROVED}"}
+        return {"provenance_label": "review", "provenance_reason": reason}
     if license_id in policy.licenses.allowed:
         return {"provenance_label": "allowed", "provenance_reason": None}
     return {"provenance_label": "quarantined",
             "provenance_reason": f"license {license_id} is not in policy.licenses.allowed"}
 
 
-def _watermark(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+def _watermark(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
     text, mark = policy.scored.text, policy.scored.watermark
     ratio, box = row["text_ratio_max"], row["text_box_max_fraction"]
     if row["watermark_score"] >= mark.drop_at:
@@ -100,7 +123,7 @@ def _watermark(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
         return {"watermark_label": "heavy_text",
                 "watermark_reason": f"a text box covers {box:.3f} of the frame "
                                     f"> policy.scored.text.drop_box_fraction {text.drop_box_fraction}"}
-    if row["watermark_score"] >= mark.review_at:
+    if row["watermark_score"] >= mark.review_at and not approved:  # approved: no watermark seen
         return {"watermark_label": "watermark_review",
                 "watermark_reason": f"watermark {row['watermark_score']:.2f} "
                                     f">= policy.scored.watermark.review_at {mark.review_at}"}
