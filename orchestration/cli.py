@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("tag", help="a release tag, e.g. release-20261121-1")
     export.add_argument("--format", choices=["webdataset", "csv", "jsonl"], default="webdataset")
     # resolved now: the commands run from the project root (load_project_env changes directory)
-    export.add_argument("--to", type=lambda p: Path(p).resolve(), required=True, help="a new or empty folder")
+    export.add_argument("--to", type=_export_destination, required=True,
+                        help="a new or empty folder, s3://bucket/prefix/, or `lakefs` "
+                             "(exports/<tag>/<format>/, through write-audit-publish: the purge reaches it)")
 
     optout = commands.add_parser("opt-out", help="the opt-out registry (optout.yaml)")
     optout_actions = optout.add_subparsers(dest="action", required=True)
@@ -336,6 +338,11 @@ def _publish_release() -> str | None:
     print(f"\nrelease {meta['release_tag']}: {meta['dagster/row_count']} samples ({counts})")
     print(f"  lakeFS commit: {meta['lakefs_commit']}\n  manifest:      {meta['manifest']}")
     return meta["release_tag"]
+
+
+def _export_destination(value: str) -> str:
+    # a folder is resolved now: the CLI changes to the project root before the job runs
+    return value if value == "lakefs" or value.startswith("s3://") else str(Path(value).resolve())
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from resources.optout import OptOutRegistry
 
 TIER_KINDS = {"raw_pool": "raw_video", "clips": "clip", "scored": "scored_clip", "captioned": "caption",
               "stage_256p": "stage_sample", "stage_480p": "stage_sample", "stage_720p": "stage_sample",
-              "sft": "stage_sample", "release": "release_sample"}
+              "sft": "stage_sample", "release": "release_sample", "export": "export_sample"}
 
 FINDINGS_SCHEMA = pa.schema([
     ("ref", pa.string()), ("ref_kind", pa.string()), ("commit", pa.string()), ("table", pa.string()),

@@ -24,17 +24,18 @@ from dagster import materialize
 
 from assets.captioned.asset import captioned
 from assets.clips.asset import clips
-from assets.common.layout import release_manifest_path, tier_path
+from assets.common.layout import export_prefix, export_samples_path, release_manifest_path, tier_path
 from assets.raw_pool.asset import raw_pool
 from assets.release.asset import release
 from assets.scored.asset import scored
 from assets.stages.asset import stage_assets
 from assets.upkeep.export import LEDGER_ENV, export_release_job, export_tag, read_ledger
-from assets.upkeep.optout import audit_optout
+from assets.upkeep.optout import audit_optout, purge_optout
 from media.decode.probe import probe_video_file
 from media.export.loader import BucketedVideoDataset, Member, decode_mp4, plan_epoch, scan_export
 from media.export.release_export import bucket_name, export_release
 from orchestration import cli
+from resources.lakefs import LakeFSResource
 from tests.conftest import ACCESS_KEY, SECRET_KEY, Pipeline, write_registry
 from tests.video_factory import write_video
 
@@ -268,6 +269,20 @@ def test_export_release_end_to_end_ledger_and_audit(pipeline: Pipeline, workdir:
     assert not _export_job(pipeline, registry, "release-19990101-1", "csv", workdir / "nope",
                            raise_on_error=False).success
 
+    # Into lakeFS (write-audit-publish; the purge reaches it) and to an S3 bucket (the ledger names it).
+    in_lakefs = _export_job(pipeline, registry, tag, "webdataset", "lakefs")
+    kept = lakefs.list_paths(export_prefix(tag, "webdataset"))
+    assert export_samples_path(tag, "webdataset") in kept and any(p.endswith(".tar") for p in kept)
+    assert lakefs.read_table(export_samples_path(tag, "webdataset")).num_rows == len(manifest)
+    assert in_lakefs.output_for_node("export_release_op").startswith(f"lakefs://{lakefs.repository}/")
+    bucket = f"{lakefs.repository}-exp"
+    LakeFSResource(**{**lakefs.model_dump(), "repository": bucket,
+                      "storage_namespace": f"local://{bucket}"}).create_repository()
+    assert _export_job(pipeline, registry, tag, "jsonl", f"s3://{bucket}/main/train/").success
+    listed = pipeline.s3.get_client().list_objects_v2(Bucket=bucket, Prefix="main/train/")["Contents"]
+    assert any(o["Key"] == "main/train/index.json" for o in listed)
+    assert read_ledger(ledger)[-1]["destination"] == f"s3://{bucket}/main/train/"
+
     bikes = next(r["video_id"] for r in manifest if r["uri"].endswith("bikes.mp4"))
     (workdir / "optout.yaml").write_text(yaml.safe_dump({"videos": [{
         "uri": "videos/bikes.mp4", "source": "films", "reason": "creator request",
@@ -278,7 +293,12 @@ def test_export_release_end_to_end_ledger_and_audit(pipeline: Pipeline, workdir:
     report = audit.get_asset_materialization_events()[0].materialization.metadata["report"].value
     opted = sum(r["video_id"] == bikes for r in manifest)
     assert opted and str(out.resolve()) in report and str((workdir / "export-csv").resolve()) in report
-    assert f"{opted} opted-out sample" in report
+    assert f"{opted} opted-out sample" in report and f"s3://{bucket}/main/train/" in report
+
+    purged = purge_optout.execute_in_process(instance=pipeline.instance, resources={
+        k: resources[k] for k in ("lakefs", "optouts", "sources")})
+    assert purged.success
+    assert lakefs.list_paths(export_prefix(tag, "webdataset")) == []  # the export held it: gone whole
 
 
 def test_workers_split_a_rank_round_robin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

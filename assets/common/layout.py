@@ -163,6 +163,19 @@ def release_buckets_path(tag: str) -> str:
     return f"releases/{tag}/buckets.parquet"
 
 
+EXPORTS = "exports/"
+
+
+def export_prefix(tag: str, fmt: str) -> str:
+    """An export of a release kept in lakeFS (`vcurate export <tag> --to lakefs`)."""
+    return f"{EXPORTS}{tag}/{fmt}/"
+
+
+def export_samples_path(tag: str, fmt: str) -> str:
+    """The lineage of an export in lakeFS (sample, source, video): what the audit queries."""
+    return f"{export_prefix(tag, fmt)}samples.parquet"
+
+
 def audit_findings_path(audit_id: str) -> str:
     return f"audits/{audit_id}/findings.parquet"
 
@@ -203,6 +216,8 @@ OBJECT_KINDS = {
     "centroids": "kept: means over every source's clips, no pixels, ids or text of one video",
     "release_manifest": "rows filtered (the copy on main; the tag is history)",
     "release_buckets": "rebuilt from the filtered manifest",
+    "export_samples": "the export it describes is deleted when it holds a purged sample",
+    "export_file": "deleted with its export when the export holds a purged sample",
     "audit": "kept: the record of the takedown (video and clip ids, no content)",
     "preview": "kept: branch-only policy previews (ids and routes, no content)",
 }
@@ -219,6 +234,8 @@ _PATTERNS = [
     (re.compile(r"concepts/[^/]+\.parquet"), "centroids"),
     (re.compile(r"releases/(?P<tag>[^/]+)/manifest\.parquet"), "release_manifest"),
     (re.compile(r"releases/(?P<tag>[^/]+)/buckets\.parquet"), "release_buckets"),
+    (re.compile(r"exports/(?P<tag>[^/]+)/[^/]+/samples\.parquet"), "export_samples"),
+    (re.compile(r"exports/(?P<tag>[^/]+)/[^/]+/.+"), "export_file"),
     (re.compile(r"audits/[^/]+/(?:findings\.parquet|report\.md|deleted_tags\.json)"), "audit"),
     (re.compile(r"previews/[^/]+/(?:changes\.parquet|report\.md|policy\.yaml)"), "preview"),
 ]

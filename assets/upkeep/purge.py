@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from assets.common.layout import (
     AUDITS,
+    EXPORTS,
     RELEASES,
     SOURCES,
     audit_findings_path,
@@ -97,6 +98,7 @@ def audit_optouts(lakefs: LakeFSResource, registry: OptOutRegistry, run_id: str)
             manifest = lakefs.read_table(release_manifest_path(ref), ref=commit)
             if manifest is not None:
                 rows += findings_rows(ref, kind, commit, "release", find_derived("release", manifest, opted))
+    rows += _export_findings(lakefs, head, opted)
     findings = pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     digest = hashlib.sha256(json.dumps(registry.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
@@ -114,6 +116,24 @@ def audit_optouts(lakefs: LakeFSResource, registry: OptOutRegistry, run_id: str)
     wap.commit(f"opt-out audit {report.audit_id}: {findings.num_rows} derived rows")
     report.commit = wap.publish(f"publish opt-out audit {report.audit_id}")
     return report
+
+
+def _export_findings(lakefs: LakeFSResource, head: str, opted: OptedOut) -> list[dict]:
+    """Samples of the exports kept in lakeFS (`exports/<tag>/<format>/`) derived from opted-out
+    lineage; each finding cites every file of its export, which the purge deletes whole."""
+    rows = []
+    for path in lakefs.list_paths(EXPORTS, ref=head):
+        stored = classify(path)
+        if stored is None or stored.kind != "export_samples":
+            continue
+        found = find_derived("export", lakefs.read_table(path, ref=head), opted)
+        if found.num_rows:
+            prefix = path.rsplit("/", 1)[0] + "/"
+            files = lakefs.list_paths(prefix, ref=head)
+            found = found.set_column(found.schema.get_field_index("paths"), "paths",
+                                     pa.array([files] * found.num_rows, pa.list_(pa.string())))
+            rows += findings_rows("main", "branch", head, f"export:{prefix}", found)
+    return rows
 
 
 def _unmatched(registry: OptOutRegistry, raw: list[dict], known: set[str]) -> list[str]:
@@ -288,6 +308,9 @@ def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> P
                 kept = pc.is_in(embeddings.column("clip_id"), table.column("clip_id"))
                 wap.write_table(embeddings_path(source), embeddings.filter(kept))
     _rebuild_aggregates(lakefs, wap, {r["source"] for r in main_rows} - set(whole), report.opted)
+    exported = sorted({p for r in main_rows if r["table"].startswith("export:") for p in r["paths"] or []})
+    wap.delete_paths(exported)  # an export holding a purged sample goes whole: re-export the new release
+    deleted += len(exported)
     cited = sorted({p for r in main_rows if r["source"] not in whole for p in r["paths"] or []})
     per_video = tuple(prefix for r in main_rows if r["source"] not in whole
                       for prefix in video_object_prefixes(r["source"], r["video_id"]))
