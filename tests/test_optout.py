@@ -46,21 +46,32 @@ def _job(job, pipeline: Pipeline, registry: Path):
     return result
 
 
-def test_optout_audit_purge_and_release(pipeline: Pipeline, workdir: Path):
-    (workdir / "anim").mkdir()
+def films_source(pipeline: Pipeline, workdir: Path, policy: str = POLICY, anim: bool = False) -> Path:
+    """The registry of source `films` (bikes and a gradient; with `anim`, also source `anim`
+    holding Big Buck Bunny), under `policy`. Shared by the tests of the last tiers."""
     shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
     write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
-    shutil.copy(DATA / "bigbuckbunny.mp4", workdir / "anim" / "bunny.mp4")
+    sources = [{"id": "films", "kind": "local", "uri": "videos", "license": "CC0-1.0"}]
+    if anim:
+        (workdir / "anim").mkdir()
+        shutil.copy(DATA / "bigbuckbunny.mp4", workdir / "anim" / "bunny.mp4")
+        sources.append({"id": "anim", "kind": "local", "uri": "anim", "license": "CC0-1.0"})
     pipeline.policy_path = str(workdir / "policy.yaml")
-    Path(pipeline.policy_path).write_text(POLICY)
-    registry = write_registry(workdir, [
-        {"id": "films", "kind": "local", "uri": "videos", "license": "CC0-1.0"},
-        {"id": "anim", "kind": "local", "uri": "anim", "license": "CC0-1.0"},
-    ])
-    for source in ("films", "anim"):
+    Path(pipeline.policy_path).write_text(policy)
+    return write_registry(workdir, sources)
+
+
+def ingest(pipeline: Pipeline, registry: Path, sources: tuple[str, ...] = ("films",)) -> None:
+    """raw_pool, then every tier up to the stages, of each source."""
+    for source in sources:
         pipeline.run(registry, source)
         assert materialize(EVERYTHING, partition_key=source, selection=EVERYTHING[1:-1],
                            resources=pipeline.resources(registry), instance=pipeline.instance).success
+
+
+def test_optout_audit_purge_and_release(pipeline: Pipeline, workdir: Path):
+    registry = films_source(pipeline, workdir, anim=True)
+    ingest(pipeline, registry, ("films", "anim"))
     r1 = _release(pipeline, registry)
     lakefs = pipeline.lakefs
     raw = lakefs.read_table(tier_path("films", "raw_pool")).to_pylist()

@@ -4,7 +4,6 @@ for a video opted out but not yet purged. Real lakeFS, real Dagster runs, real v
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from dagster import materialize
@@ -12,9 +11,8 @@ from dagster import materialize
 from assets.common.layout import tier_path
 from assets.release.asset import release
 from assets.upkeep.rollback import rollback_tier
-from tests.conftest import Pipeline, write_registry
-from tests.test_optout import DATA, EVERYTHING, POLICY
-from tests.video_factory import write_video
+from tests.conftest import Pipeline
+from tests.test_optout import EVERYTHING, POLICY, films_source, ingest
 
 # Every clip of a CC0 source waits for review: a stricter policy than POLICY.
 STRICT = POLICY.replace("licenses:\n  allowed: [CC0-1.0]\n",
@@ -37,15 +35,10 @@ def _release_check(result) -> dict:
 
 
 def test_release_refuses_samples_a_rollback_made_stale(pipeline: Pipeline, workdir: Path):
-    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
-    write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
-    policy = Path(workdir / "policy.yaml")
-    pipeline.policy_path = str(policy)
-    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
+    registry = films_source(pipeline, workdir, STRICT)
+    policy = Path(pipeline.policy_path)
     lakefs = pipeline.lakefs
 
-    policy.write_text(STRICT)
     pipeline.run(registry, "films")
     _materialize(pipeline, registry, EVERYTHING[1:3])  # clips, scored
     strict_commit = lakefs.head()
@@ -80,13 +73,8 @@ def test_release_refuses_samples_a_rollback_made_stale(pipeline: Pipeline, workd
 
 
 def test_release_refuses_a_video_opted_out_but_not_purged(pipeline: Pipeline, workdir: Path):
-    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
-    pipeline.policy_path = str(workdir / "policy.yaml")
-    Path(pipeline.policy_path).write_text(POLICY)
-    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
-    pipeline.run(registry, "films")
-    _materialize(pipeline, registry, EVERYTHING[1:-1])
+    registry = films_source(pipeline, workdir)
+    ingest(pipeline, registry)
     assert pipeline.lakefs.read_table(tier_path("films", "stage_256p")).num_rows > 0
     pipeline.optout_path.write_text(
         "videos:\n  - {uri: videos/bikes.mp4, reason: r, requested_at: 2026-12-03, requested_by: a@b}\n")

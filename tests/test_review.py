@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import shutil
 import threading
 import time
 import urllib.error
@@ -39,8 +38,7 @@ from quality_checks.policy import Policy
 from quality_checks.routing.reviews import latest_decisions, review_inputs, signals_fingerprint
 from quality_checks.routing.scored import govern
 from tests.conftest import Pipeline, materialization_metadata, write_registry
-from tests.test_optout import DATA, EVERYTHING, POLICY
-from tests.video_factory import write_video
+from tests.test_optout import EVERYTHING, POLICY, films_source
 
 # Every clip of the CC0 source waits for review; stage_256p takes human-approved clips only.
 REVIEWED = POLICY.replace("licenses:\n  allowed: [CC0-1.0]\n",
@@ -100,12 +98,7 @@ def _scored(pipeline: Pipeline) -> dict[str, dict]:
 
 
 def test_review_decisions_end_to_end(pipeline: Pipeline, workdir: Path):
-    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
-    write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
-    pipeline.policy_path = str(workdir / "policy.yaml")
-    Path(pipeline.policy_path).write_text(REVIEWED)
-    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
+    registry = films_source(pipeline, workdir, REVIEWED)
     lakefs = pipeline.lakefs
     pipeline.run(registry, "films")
     result = _materialize(pipeline, registry, EVERYTHING[1:3])  # clips, scored

@@ -20,10 +20,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from assets.common.layout import reviews_path, tier_path
 from orchestration.review_app import ReviewData, create_app, login_from_env, source_files
-from tests.conftest import Pipeline, write_registry
-from tests.test_optout import DATA, EVERYTHING
+from tests.conftest import Pipeline
+from tests.test_optout import EVERYTHING, films_source
 from tests.test_review import REVIEWED, serve
-from tests.video_factory import write_video
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +40,7 @@ def _materialize(pipeline: Pipeline, registry: Path, selection: list) -> None:
 
 
 def test_review_clips_from_the_keyboard(pipeline: Pipeline, workdir: Path):
-    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
-    write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
-    pipeline.policy_path = str(workdir / "policy.yaml")
-    Path(pipeline.policy_path).write_text(REVIEWED)
-    registry = write_registry(workdir, [{"id": "films", "kind": "local", "uri": "videos",
-                                         "license": "CC0-1.0"}])
+    registry = films_source(pipeline, workdir, REVIEWED)
     lakefs = pipeline.lakefs
     pipeline.run(registry, "films")
     _materialize(pipeline, registry, EVERYTHING[1:3])  # clips, scored: every clip waits for review

@@ -10,14 +10,12 @@ again) and the audit's findings under audits/ (the record of what was removed).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from dagster import materialize
 
 from assets.common.layout import classify, route_sheet_path, tier_path
 from assets.scored.rows import route_contact_sheets
@@ -26,7 +24,7 @@ from resources.config_files import ConfigError
 from resources.lakefs import LakeFSResource
 from resources.optout import OptOutRegistry, add_optout
 from tests.conftest import Pipeline, write_registry
-from tests.test_optout import DATA, EVERYTHING, POLICY, _job, _release
+from tests.test_optout import _job, _release, films_source, ingest
 from tests.video_factory import write_video
 
 # Where a taken-down video's identifiers may remain (see the module docstring).
@@ -65,26 +63,9 @@ def _metadata_values(pipeline: Pipeline, key: str) -> list[str]:
     return values
 
 
-def _two_sources(pipeline: Pipeline, workdir: Path) -> Path:
-    (workdir / "anim").mkdir()
-    shutil.copy(DATA / "bikes.mp4", workdir / "videos" / "bikes.mp4")
-    write_video(workdir / "videos" / "gradient.mp4", seconds=4.0, width=640, height=360)
-    shutil.copy(DATA / "bigbuckbunny.mp4", workdir / "anim" / "bunny.mp4")
-    pipeline.policy_path = str(workdir / "policy.yaml")
-    Path(pipeline.policy_path).write_text(POLICY)
-    registry = write_registry(workdir, [
-        {"id": "films", "kind": "local", "uri": "videos", "license": "CC0-1.0"},
-        {"id": "anim", "kind": "local", "uri": "anim", "license": "CC0-1.0"},
-    ])
-    for source in ("films", "anim"):
-        pipeline.run(registry, source)
-        assert materialize(EVERYTHING, partition_key=source, selection=EVERYTHING[1:-1],
-                           resources=pipeline.resources(registry), instance=pipeline.instance).success
-    return registry
-
-
 def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Path):
-    registry = _two_sources(pipeline, workdir)
+    registry = films_source(pipeline, workdir, anim=True)
+    ingest(pipeline, registry, ("films", "anim"))
     r1 = _release(pipeline, registry)
     lakefs = pipeline.lakefs
     raw = {r["uri"]: r for r in lakefs.read_table(tier_path("films", "raw_pool")).to_pylist()}

@@ -30,7 +30,7 @@ from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-2"  # signals-2: temporal_signature for dedup
+SIGNALS_VERSION = "signals-3"  # signals-2: temporal_signature for dedup; signals-3: int8 text detector
 
 
 @dataclass(frozen=True)
