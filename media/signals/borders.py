@@ -52,27 +52,41 @@ def _run_from_edge(lines: np.ndarray, params: BorderParams) -> int:
     extent = len(lines)
     lines = lines[: int(params.max_total * extent) + 2, ::2]
     colour = np.median(lines[0], axis=0).astype(np.int16)
-    distance = np.abs(lines.astype(np.int16) - colour).max(axis=2)
-    near = (distance <= params.colour_tolerance).mean(axis=1)
-    ok = near >= params.min_flat_share
-    weak = near >= params.gap_share
     max_gap = max(1, int(params.max_gap * extent))
+    # Most frames have no bar, and the scan stops at the first line or two: measure the lines
+    # nearest the edge first and more only when the scan runs past them (the same answer as
+    # measuring every line at once, at a fraction of the cost).
+    count = min(len(lines), 16)
+    while True:
+        distance = np.abs(lines[:count].astype(np.int16) - colour).max(axis=2)
+        near = (distance <= params.colour_tolerance).mean(axis=1)
+        size, reached_end = _scan(near >= params.min_flat_share, near >= params.gap_share, max_gap)
+        if count == len(lines) or (not reached_end and size + 2 <= count):
+            break
+        count = min(len(lines), count * 4)
+    if size == len(near):
+        return size
+    step = np.median(distance[size : size + 2], axis=1).max()
+    return size if step >= params.min_step else 0
+
+
+def _scan(ok: np.ndarray, weak: np.ndarray, max_gap: int) -> tuple[int, bool]:
+    """Bar lines from the edge (gaps of weak lines allowed), and whether the scan needed every line."""
     size = i = 0
-    while i < len(near):
+    while i < len(ok):
         if ok[i]:
             i += 1
             size = i
             continue
         j = i
-        while j < len(near) and weak[j] and not ok[j] and j - i < max_gap:
+        while j < len(ok) and weak[j] and not ok[j] and j - i < max_gap:
             j += 1
-        if j == i or j == len(near) or not ok[j]:
-            break
+        if j == len(ok):
+            return size, True
+        if j == i or not ok[j]:
+            return size, False
         i = j
-    if size == len(near):
-        return size
-    step = np.median(distance[size : size + 2], axis=1).max()
-    return size if step >= params.min_step else 0
+    return size, True
 
 
 def border_signals(keyframes: list[np.ndarray], params: BorderParams = BorderParams()) -> BorderSignals:
