@@ -7,10 +7,12 @@ statistics), then `score_video_clips` computes every signal from those stored ke
 scored worker does (models loaded once, one thread). Reported: CPU ms per clip for each signal
 family, clips per CPU second, and the model load time.
 
-`--baseline` also scores every video with the settings scored shipped before issue 20 (the
-fp32 PP-OCR detector at box threshold 0.4), in the same process, alternating which of the two
-goes first from video to video, so both see the same machine load. It prints both columns,
-their ratio, and how far the signal values moved (NSFW and embeddings must not move at all).
+`--text-precision` picks the PP-OCR detector scored here: int8 (the default of this bench: the
+opt-in int8 detector of media/signals/int8.py at box threshold 0.6) or fp32 (the tier's
+default). `--baseline` also scores every video with the tier's default settings (the fp32
+detector at box threshold 0.4), in the same process, alternating which of the two goes first
+from video to video, so both see the same machine load. It prints both columns, their ratio,
+and how far the signal values moved (NSFW and embeddings must not move at all).
 Results go to .vcurate/bench/scored.json.
 """
 
@@ -32,8 +34,9 @@ from media.signals.clip_signals import ClipInput, SignalModels, SignalParams, sc
 from media.signals.text import TextParams
 
 OUT = Path(".vcurate/bench")
-# What scored ran before issue 20: the packaged fp32 detector and its calibrated box threshold.
+# The tier's default: the packaged fp32 detector and its calibrated box threshold.
 BASELINE_TEXT = TextParams(precision="fp32", box_threshold=0.4)
+TEXT = {"fp32": BASELINE_TEXT, "int8": TextParams(precision="int8", box_threshold=0.6)}
 
 
 def main() -> None:
@@ -41,10 +44,12 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, default=None)
     parser.add_argument("--embedder", default="opennsfw", choices=("opennsfw", "dinov2"))
     parser.add_argument("--limit", type=int, default=12, help="videos to use")
-    parser.add_argument("--baseline", action="store_true", help="also run today's settings, interleaved")
+    parser.add_argument("--text-precision", default="int8", choices=tuple(TEXT))
+    parser.add_argument("--baseline", action="store_true", help="also run the default settings, interleaved")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    params = {"new": SignalParams(embedder=args.embedder, models_dir=str(OUT / "models"), threads=1)}
+    params = {"new": SignalParams(text=TEXT[args.text_precision], embedder=args.embedder,
+                                  models_dir=str(OUT / "models"), threads=1)}
     if args.baseline:
         params["baseline"] = replace(params["new"], text=BASELINE_TEXT)
     models, load_s = {}, {}

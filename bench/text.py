@@ -306,6 +306,9 @@ def main() -> None:
                         "default is 736)")
     parser.add_argument("--sheet", action="store_true", help="write clean keyframes with detections "
                         "to .vcurate/bench/text_clean.png")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "int8"),
+                        help="the detector: the packaged fp32 model (the default) or the opt-in int8 copy "
+                        "(media/signals/int8.py) at box threshold 0.6")
     args = parser.parse_args()
     footage = require_footage(args.footage)
     cv2.setNumThreads(1)
@@ -313,7 +316,7 @@ def main() -> None:
     clips = build_clips(footage, args.clips, args.seed)
     if not clips:
         sys.exit(f"{footage}: none of the text-free source files found")
-    default = TextParams()
+    default = TextParams() if args.precision == "fp32" else TextParams(precision="int8", box_threshold=0.6)
     print(f"{len(clips)} clips x {KEYFRAMES} keyframes from {len({c.source for c in clips})} sources, "
           f"{sum(len(o) for c in clips for o in c.overlays)} overlays, seed {args.seed}, "
           f"fonts: {len(fonts()) or 'Hershey'}\n")

@@ -10,6 +10,7 @@ constant colour in every keyframe (a logo on black) cannot be told from bars by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,25 +46,25 @@ class BorderSignals:
     params: BorderParams
 
 
-def _run_from_edge(lines: np.ndarray, params: BorderParams) -> int:
-    """Lines (rows or columns, outermost first; shape n × samples × 3) that form a bar."""
+def _run_from_edge(edge: Callable[[int], np.ndarray], extent: int, params: BorderParams) -> int:
+    """Lines from one edge that form a bar; `edge(n)` gives the n outermost lines (rows or
+    columns of every keyframe, outermost first; shape n × samples × 3) of the `extent`."""
     # A bar longer than max_total is a flat frame anyway, and every other pixel along a line is
     # plenty to find its colour share: both keep this cheap next to the detector.
-    extent = len(lines)
-    lines = lines[: int(params.max_total * extent) + 2, ::2]
-    colour = np.median(lines[0], axis=0).astype(np.int16)
+    total = min(extent, int(params.max_total * extent) + 2)
+    colour = np.median(edge(1)[0, ::2], axis=0).astype(np.int16)
     max_gap = max(1, int(params.max_gap * extent))
     # Most frames have no bar, and the scan stops at the first line or two: measure the lines
     # nearest the edge first and more only when the scan runs past them (the same answer as
     # measuring every line at once, at a fraction of the cost).
-    count = min(len(lines), 16)
+    count = min(total, 16)
     while True:
-        distance = np.abs(lines[:count].astype(np.int16) - colour).max(axis=2)
+        distance = np.abs(edge(count)[:, ::2].astype(np.int16) - colour).max(axis=2)
         near = (distance <= params.colour_tolerance).mean(axis=1)
         size, reached_end = _scan(near >= params.min_flat_share, near >= params.gap_share, max_gap)
-        if count == len(lines) or (not reached_end and size + 2 <= count):
+        if count == total or (not reached_end and size + 2 <= count):
             break
-        count = min(len(lines), count * 4)
+        count = min(total, count * 4)
     if size == len(near):
         return size
     step = np.median(distance[size : size + 2], axis=1).max()
@@ -98,13 +99,20 @@ def border_signals(keyframes: list[np.ndarray], params: BorderParams = BorderPar
         raise ValueError(f"border_signals: keyframes differ in shape {sorted(shapes)}")
     stack = np.stack(keyframes)  # K × H × W × 3
     height, width = stack.shape[1:3]
-    # Rows as (H, K·W, 3): flat along the row and equal across keyframes in one test.
-    rows = stack.transpose(1, 0, 2, 3).reshape(height, -1, 3)
-    cols = stack.transpose(2, 0, 1, 3).reshape(width, -1, 3)
-    top = _run_from_edge(rows, params)
-    bottom = _run_from_edge(rows[::-1], params)
-    left = _run_from_edge(cols, params)
-    right = _run_from_edge(cols[::-1], params)
+    # Rows as (n, K·W, 3): flat along the row and equal across keyframes in one test; only the
+    # lines a scan reads are gathered.
+    def rows(n: int, flip: bool = False) -> np.ndarray:
+        part = stack[:, ::-1][:, :n] if flip else stack[:, :n]
+        return part.transpose(1, 0, 2, 3).reshape(n, -1, 3)
+
+    def cols(n: int, flip: bool = False) -> np.ndarray:
+        part = stack[:, :, ::-1][:, :, :n] if flip else stack[:, :, :n]
+        return part.transpose(2, 0, 1, 3).reshape(n, -1, 3)
+
+    top = _run_from_edge(rows, height, params)
+    bottom = _run_from_edge(lambda n: rows(n, flip=True), height, params)
+    left = _run_from_edge(cols, width, params)
+    right = _run_from_edge(lambda n: cols(n, flip=True), width, params)
     if top + bottom >= params.max_total * height or left + right >= params.max_total * width:
         return BorderSignals(0.0, 0.0, 0.0, 0.0, (0.0, 0.0, 1.0, 1.0), True, params)
 

@@ -30,7 +30,7 @@ from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-3"  # signals-2: temporal_signature for dedup; signals-3: int8 text detector
+SIGNALS_VERSION = "signals-3"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values)
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class SignalModels:
 
     def __init__(self, params: SignalParams):
         cache = Path(params.models_dir or Path.home() / ".cache" / "vcurate" / "models")
-        self.text = TextDetector(params.text, threads=params.threads)
+        self.text = TextDetector(params.text, threads=params.threads, cache_dir=cache)
         self.nsfw = NsfwModel(cache, threads=params.threads)
         self.embedder = (DinoV2Embedder(cache, threads=params.threads) if params.embedder == "dinov2"
                          else OpenNsfwEmbedder(self.nsfw))
