@@ -36,7 +36,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,7 +45,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import psutil
+
+from bench.process_tree import TreeSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / ".vcurate" / "bench" / "load"
@@ -273,52 +273,6 @@ def run_media_pipeline(cfg: dict) -> dict:
 
 
 # --- the parent: run children, sample their process tree ---------------------------------------
-
-class TreeSampler:
-    """Peak RSS (summed over a process and its descendants) and CPU seconds of the tree."""
-
-    def __init__(self, pid: int, interval: float = 0.25):
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        self.peak_rss = 0
-        self.peak_main_rss = 0
-        self.cpu: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> TreeSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            total = 0
-            for proc in procs:
-                try:
-                    with proc.oneshot():
-                        rss = proc.memory_info().rss
-                        times = proc.cpu_times()
-                except psutil.Error:
-                    continue
-                total += rss
-                self.cpu[proc.pid] = times.user + times.system
-                if proc.pid == self.root.pid:
-                    self.peak_main_rss = max(self.peak_main_rss, rss)
-            self.peak_rss = max(self.peak_rss, total)
-            self._stop.wait(self.interval)
-
-    @property
-    def cpu_s(self) -> float:
-        return sum(self.cpu.values())
-
 
 def measured(kind: str, cfg: dict) -> dict:
     """Run `kind` ('pipeline' or 'media') with `cfg` in a fresh process; its result + resources."""

@@ -32,14 +32,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
-import psutil
-
 from bench.footage import list_videos, require_footage
+from bench.process_tree import TreeSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / ".vcurate" / "bench" / "pipeline"
@@ -109,53 +107,6 @@ def run_child(cfg: dict) -> dict:
 
 # --- sampling the process tree ------------------------------------------------------------------
 
-class Timeline:
-    """(time, tree CPU seconds so far, tree RSS) every `interval` s for a process and its children."""
-
-    def __init__(self, pid: int, interval: float = 0.25):
-        self.root = psutil.Process(pid)
-        self.interval = interval
-        self.samples: list[tuple[float, float, int]] = []
-        self._cpu: dict[int, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Timeline:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            rss = 0
-            for proc in procs:
-                try:
-                    with proc.oneshot():
-                        rss += proc.memory_info().rss
-                        times = proc.cpu_times()
-                        self._cpu[proc.pid] = times.user + times.system + times.children_user \
-                            + times.children_system
-                except psutil.Error:
-                    continue
-            self.samples.append((time.time(), sum(self._cpu.values()), rss))
-            self._stop.wait(self.interval)
-
-    def window(self, start: float, end: float) -> tuple[float, int]:
-        """CPU seconds of the tree between two times (nearest samples) and the peak RSS inside."""
-        inside = [s for s in self.samples if start <= s[0] <= end]
-        before = [s for s in self.samples if s[0] <= start] or self.samples[:1]
-        after = [s for s in self.samples if s[0] >= end] or self.samples[-1:]
-        peak = max((s[2] for s in inside), default=max(before[-1][2], after[0][2]))
-        return after[0][1] - before[-1][1], peak
-
-
 # --- the floor ------------------------------------------------------------------------------------
 
 def _decode_one(path: str) -> None:
@@ -217,7 +168,7 @@ def one_repeat(endpoint: str, footage: Path, workers: int) -> dict:
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "bench.pipeline", "--child", json.dumps(cfg),
                              str(out)], cwd=ROOT, env=env)
-    with Timeline(proc.pid) as timeline:
+    with TreeSampler(proc.pid, include_reaped=True) as timeline:
         code = proc.wait()
     wall = time.monotonic() - started
     if code != 0 or not out.is_file():
@@ -229,7 +180,7 @@ def one_repeat(endpoint: str, footage: Path, workers: int) -> dict:
         tiers[step] = {"wall_s": end - start, "cpu_s": cpu, "peak_rss_mb": peak / 2**20}
     result.update(tiers=tiers, process_wall_s=wall,
                   process_cpu_s=timeline.samples[-1][1] if timeline.samples else 0.0,
-                  peak_rss_mb=max((s[2] for s in timeline.samples), default=0) / 2**20)
+                  peak_rss_mb=timeline.peak_rss / 2**20)
     shutil.rmtree(work / "cache", ignore_errors=True)
     return result
 
