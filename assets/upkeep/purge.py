@@ -210,17 +210,21 @@ def _rebuild_aggregates(lakefs: LakeFSResource, wap: WapBranch, sources: set[str
 def purge_cache(cache_dir: Path, report: AuditReport) -> list[Path]:
     """Delete every local cache entry of the opted-out videos (analyses with their keyframes and
     cut files, signals, captions, S3 downloads); returns what was removed."""
-    def opted_out(row: dict) -> bool:
-        return row["source"] in report.opted.sources or any(
-            video == row["video_id"] and scope in (None, row["source"])
-            for scope, video in report.opted.videos)
-
+    if not report.raw_rows:
+        return []
+    # the same lineage query as every tier decides which videos are opted out
+    found = find_derived("raw_pool", pa.Table.from_pylist(report.raw_rows), report.opted)
+    opted = set(zip(found.column("source").to_pylist(), found.column("video_id").to_pylist(), strict=True))
     removed = []
     for row in report.raw_rows:
-        if opted_out(row):
+        if (row["source"], row["video_id"]) in opted:
             entries = video_cache_entries(cache_dir, row["sha256"], row["video_id"])
             if row["uri"].startswith("s3://"):
-                entries += [p for p in [s3_cache_folder(cache_dir / "objects", row["uri"])] if p.exists()]
+                try:
+                    folder = s3_cache_folder(cache_dir / "objects", row["uri"])
+                except ValueError:  # a key refused at ingest was never downloaded
+                    folder = None
+                entries += [folder] if folder is not None and folder.exists() else []
             for entry in entries:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
             removed += entries
