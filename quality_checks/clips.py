@@ -110,7 +110,8 @@ def _keyframes(rows: list[dict], stored: set[str]) -> AssetCheckResult:
 def _failed_videos(videos: int, failed: dict[str, str], policy: Policy) -> AssetCheckResult:
     rate = len(failed) / videos if videos else 0.0
     limit = policy.clips.max_failed_rate
-    examples = "; ".join(f"{uri}: {why}" for uri, why in sorted(failed.items())[:5])
+    # reasons, never the uris (the event log outlives a takedown; which videos: the failures table)
+    examples = "; ".join(sorted({why.replace(uri, "<video>") for uri, why in failed.items()})[:5])
     return _result(FAILED_VIDEOS, rate <= limit, failed=len(failed), videos=videos,
                    failed_rate=round(rate, 4), limit=limit, examples=examples or "none",
                    configured_at="policy.clips.max_failed_rate")

@@ -313,6 +313,10 @@ class LakeFSResource(ConfigurableResource):
     def object_url(self, path: str, ref: str) -> str:
         return f"{self._ui_base()}/repositories/{self.repository}/object?ref={ref}&path={path}"
 
+    def folder_url(self, prefix: str, ref: str) -> str:
+        """The lakeFS UI's listing of the objects under `prefix` at `ref`."""
+        return f"{self._ui_base()}/repositories/{self.repository}/objects?ref={ref}&path={prefix}"
+
     def _ui_base(self) -> str:
         # These links land in Dagster metadata and CLI output: never with credentials in them.
         return strip_userinfo(self.ui_url or self.endpoint).rstrip("/")

@@ -5,10 +5,15 @@ optionally scoped to one source. The registry fails closed: a missing or unreada
 error (a file that lists nothing is the empty registry), because a mistyped VCURATE_OPTOUT
 would otherwise switch every opt-out off without a word. Entries are normalised on load
 (uris as raw_pool records them, lower-case hashes) so that they compare equal to the tables.
+
+Refusals on record name no video: raw_pool's row of an opted-out video and the audit's findings
+after a purge hold `redacted(...)` digests of its identifiers, which an entry is matched against
+(so the entry is known to be honoured) and which cannot be read back into an id or a uri.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from collections.abc import Iterable
@@ -23,6 +28,26 @@ from resources.config_files import ConfigError, describe_validation_error, load_
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _VIDEO_ID = re.compile(r"v[0-9a-f]{32}")
+REDACTED = "redacted:"
+
+
+def redacted(value: str) -> str:
+    """The digest a refusal record keeps in place of an identifier (video_id, sha256, uri, clip
+    or sample id, object path). Deterministic, so an entry can be matched against it; a prefix
+    no real identifier has, so no table mistakes it for one."""
+    if not value or value.startswith(REDACTED):
+        return value
+    return REDACTED + hashlib.sha256(b"vcurate-optout\0" + value.encode()).hexdigest()[:32]
+
+
+_IDS = re.compile(r"\b(?:v[0-9a-f]{32}|c[0-9a-f]{24})\b")  # video ids, clip ids
+
+
+def redact_ids(text: str) -> str:
+    """`text` with every video and clip id replaced by its digest: for what Dagster's event log
+    keeps (check examples), which no purge can rewrite. The digest still tells rows apart and
+    matches `redacted(id)` of a row read from the table."""
+    return _IDS.sub(lambda m: redacted(m.group(0)), text)
 
 
 def normalise_uri(uri: str) -> str:
@@ -87,6 +112,13 @@ class VideoOptOut(_Entry):
             return False
         return (self.video_id == video_id) or (self.sha256 == sha256) or (self.uri == uri)
 
+    def matches_refusal(self, row: dict) -> bool:
+        """Whether a redacted refusal row (raw_pool, `redacted` identifiers) is this entry's."""
+        if self.source and self.source != row["source"]:
+            return False
+        return any(mine and redacted(mine) == row[key]
+                   for key, mine in (("video_id", self.video_id), ("sha256", self.sha256), ("uri", self.uri)))
+
 
 class OptOutRegistry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -111,7 +143,8 @@ class OptOutRegistry(BaseModel):
         source, video_id, sha256, uri), described for a report; they protect nothing today."""
         rows = list(raw_rows)
         return [describe(e) for e in self.videos
-                if not any(e.matches(r["source"], r["video_id"], r["sha256"], r["uri"]) for r in rows)]
+                if not any(e.matches(r["source"], r["video_id"], r["sha256"], r["uri"])
+                           or e.matches_refusal(r) for r in rows)]
 
 
 def describe(entry: VideoOptOut) -> str:

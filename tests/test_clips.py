@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import av
@@ -243,8 +244,11 @@ def test_parameter_change_reanalyses_and_leaves_no_orphan_objects(pipeline: Pipe
     Path(pipeline.policy_path).write_text("clips:\n  trim_frames: 8\n")
     meta = run_clips()
     assert meta["videos_analysed"] == 1 and meta["published"] is True
-    # a link per video's contact sheet in lakeFS, never the picture (the event log cannot be purged)
-    assert "/object?ref=" in meta["contact_sheets"] and "data:image" not in meta["contact_sheets"]
+    # a link to the folder of contact sheets in lakeFS, never a picture or a video's id (the
+    # event log cannot be purged)
+    sheets = meta["contact_sheets"]
+    assert "/objects?ref=" in sheets and "contact_sheets/" in sheets
+    assert "data:image" not in sheets and not re.search(r"v[0-9a-f]{32}", sheets)
     assert "data:image/png;base64" in meta["duration_histogram"]
     after = pipeline.lakefs.read_table(tier_path("cams", "clips")).to_pylist()
     assert [r["start_frame"] for r in after] == [r["start_frame"] + 6 for r in before]

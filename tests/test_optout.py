@@ -20,6 +20,7 @@ from assets.stages.asset import stage_assets
 from assets.upkeep.optout import audit_optout, purge_optout
 from assets.upkeep.rollback import rollback_tier, tier_history
 from quality_checks.policy.stages import STAGES
+from resources.optout import redacted
 from tests.conftest import Pipeline, write_registry
 from tests.video_factory import write_video
 
@@ -126,7 +127,8 @@ def test_optout_audit_purge_and_release(pipeline: Pipeline, workdir: Path):
     assert not any(p for p in lakefs.list_paths("sources/films/") if bikes in p)
     assert "anim" not in pipeline.instance.get_dynamic_partitions("source")
     raw_after = {r["video_id"]: r for r in lakefs.read_table(tier_path("films", "raw_pool")).to_pylist()}
-    assert raw_after[bikes]["status"] == "opted_out"  # the refusal stays on record
+    assert raw_after[redacted(bikes)]["status"] == "opted_out"  # the refusal stays on record, as digests
+    assert "anim" not in {r["source"] for r in raw_after.values()}  # a whole source leaves no refusal rows
     assert any(r["video_id"] == gradient for r in lakefs.read_table(tier_path("films", "clips")).to_pylist())
     r2_manifest = lakefs.read_table(f"releases/{r2}/manifest.parquet", ref=r2).to_pylist()
     assert r2 != r1 and not any(r["source"] == "anim" or r["video_id"] == bikes for r in r2_manifest)

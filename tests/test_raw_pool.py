@@ -15,6 +15,7 @@ from assets.common.layout import tier_path
 from assets.raw_pool.asset import raw_pool
 from quality_checks import raw_pool as checks
 from resources.lakefs import LakeFSResource
+from resources.optout import redacted
 from tests.conftest import Pipeline, materialization_metadata, write_policy, write_registry
 from tests.video_factory import (
     write_bad_inputs,
@@ -181,10 +182,15 @@ def test_opt_outs_are_honoured(pipeline: Pipeline, workdir: Path):
     metadata = materialization_metadata(pipeline.run(registry, "cams"))
     assert metadata["files_probed"] == 0  # decisions re-derive from stored probes
     rows = _rows(pipeline)
-    assert rows["clip1.mp4"]["status"] == "opted_out"
-    assert rows["clip1.mp4"]["reason"] == "opted_out_video"
-    assert "legal@example.com" in rows["clip1.mp4"]["reason_detail"]
-    assert rows["clip0.mp4"]["status"] == "accepted"
+    # The refusal names nothing of the video: its identifiers are digests, its probe is gone.
+    refusal = rows[redacted("videos/clip1.mp4")]
+    assert refusal["status"] == "opted_out" and refusal["reason"] == "opted_out_video"
+    assert refusal["video_id"] == redacted(victim["video_id"]) and refusal["duration_s"] is None
+    assert "legal@example.com" in refusal["reason_detail"]
+    assert "clip1.mp4" not in rows and rows["clip0.mp4"]["status"] == "accepted"
+    again = materialization_metadata(pipeline.run(registry, "cams"))
+    assert again["files_probed"] == 0 and again["opted_out"] == 1  # the refusal is reused, not re-probed
+    assert _rows(pipeline) == rows
 
     pipeline.optout_path.write_text(yaml.safe_dump({"sources": [{
         "source": "cams", "reason": "licence withdrawn", "requested_at": "2026-11-21",

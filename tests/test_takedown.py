@@ -2,9 +2,10 @@
 with real Dagster runs and real videos. After opt-out + purge + a new release, every object on
 `main`, in the new release tag and in the local cache is scanned for the video's content.
 
-The identifiers (video_id, sha256, uri, clip ids) stay in exactly two places, on purpose:
-raw_pool's row marked `opted_out` (the refusal on record, so the video is never ingested
-again) and the audit's findings under audits/ (the record of what was removed).
+No object, cache entry or Dagster event names the video afterwards (video_id, sha256, uri,
+clip ids): the refusal on record (raw_pool's `opted_out` row) and the audit's findings keep
+digests of the identifiers, which whoever holds the opt-out entry can check and nobody else
+can read back.
 """
 
 from __future__ import annotations
@@ -22,13 +23,10 @@ from assets.scored.rows import route_contact_sheets
 from assets.upkeep.optout import audit_optout, purge_optout
 from resources.config_files import ConfigError
 from resources.lakefs import LakeFSResource
-from resources.optout import OptOutRegistry, add_optout
+from resources.optout import OptOutRegistry, add_optout, load_optouts, redacted
 from tests.conftest import Pipeline, write_registry
 from tests.test_optout import _job, _release, films_source, ingest
 from tests.video_factory import write_video
-
-# Where a taken-down video's identifiers may remain (see the module docstring).
-RECORDS = ("audits/",)
 
 
 def _objects(lakefs: LakeFSResource, ref: str) -> dict[str, bytes]:
@@ -99,14 +97,19 @@ def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Pat
         assert not unknown, f"objects lineage does not know on {ref}: {unknown}"
         for path, blob in objects.items():
             assert not any(k in blob for k in keyframes), f"{ref}:{path} holds a keyframe of the video"
-            if path.startswith(RECORDS) or path == tier_path("films", "raw_pool"):
-                continue
             text = _text_of(path, blob)
             held = [i for i in identifiers if i in text]
             assert not held, f"{ref}:{path} still names {held}"
-    # raw_pool keeps only the refusal: the row is opted_out, nothing else of it is used
+    # raw_pool keeps only the refusal: the row is opted_out, its identifiers digests that the
+    # entry still matches (so the audit knows it honoured, not "matches nothing").
     refusal = {r["uri"]: r for r in lakefs.read_table(tier_path("films", "raw_pool")).to_pylist()}
-    assert refusal["videos/bikes.mp4"]["status"] == "opted_out"
+    row = refusal[redacted("videos/bikes.mp4")]
+    assert row["status"] == "opted_out" and row["sha256"] == redacted(bikes["sha256"])
+    assert row["duration_s"] is None and row["bytes"] == 0
+    assert load_optouts(pipeline.optout_path).unmatched(refusal.values()) == []
+    findings = [p for p in lakefs.list_paths("audits/") if p.endswith("findings.parquet")]
+    redacted_ids = {r["video_id"] for p in findings for r in lakefs.read_table(p).to_pylist()}
+    assert redacted_ids == {redacted(bikes["video_id"])}
 
     # Aggregates that mixed the video with others were rebuilt without it.
     scored_after = lakefs.read_table(tier_path("films", "scored"))
@@ -133,7 +136,9 @@ def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Pat
 
     # The Dagster instance: its event log cannot be purged, so it never held source content.
     events = _event_log(pipeline)
-    assert events and bikes["uri"] not in events and "bikes.mp4" not in events
+    assert events and "bikes.mp4" not in events
+    held = {i: events[max(0, events.find(i) - 200):events.find(i) + 80] for i in identifiers if i in events}
+    assert not held, f"the Dagster event log names the video: {held}"
     assert not any(c[:60] in events for c in captions)
     for key in ("contact_sheets", "contact_sheet"):
         for value in _metadata_values(pipeline, key):

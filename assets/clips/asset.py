@@ -13,8 +13,8 @@ from dagster import (
 
 from assets.clips.rows import ClipsStats, build_clips
 from assets.common.charts import histograms_png, markdown_image
-from assets.common.layout import clips_prefix, tier_path
-from assets.common.metadata import failures_md, links_md, table_metadata
+from assets.common.layout import clips_prefix, failures_path, tier_path
+from assets.common.metadata import failures_md, failures_table, links_md, table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
@@ -76,6 +76,8 @@ def clips(
         delete=wap.delete_paths, progress=report,
     )
     wap.write_table(path, table)
+    video_ids = {v["uri"]: v["video_id"] for v in accepted}
+    wap.write_table(failures_path(source_id, TIER), failures_table(source_id, TIER, stats.failed, video_ids))
     committed, audited = commit_for_audit(
         wap, f"clips {source_id}: {table.num_rows} clips from "
              f"{stats.videos - len(stats.failed)} videos", path, table,
@@ -85,20 +87,21 @@ def clips(
     results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
     # `ref`: the audited commit (read before the merge), which main's merge keeps as a parent
     yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda ref: {
-        **_metadata(table, stats, {v["uri"]: v["video_id"] for v in accepted}), **report.metadata(),
-        "contact_sheets": MetadataValue.md(_sheet_links(lakefs, table, ref)),
+        **_metadata(table, stats, video_ids, failures_path(source_id, TIER)), **report.metadata(),
+        "contact_sheets": MetadataValue.md(_sheet_links(lakefs, source_id, table, ref)),
         "upstream_raw_pool_commit": raw_commit,
         "compute_executor": compute.executor,
         "analysis_fingerprint": params.fingerprint(),
     })
 
 
-def _metadata(table: pa.Table, stats: ClipsStats, video_ids: dict[str, str]) -> dict[str, object]:
+def _metadata(table: pa.Table, stats: ClipsStats, video_ids: dict[str, str],
+              failures_at: str) -> dict[str, object]:
     durations = table.column("duration_s").to_pylist()
     buckets = Counter(min(int(d // 2) * 2, 16) for d in durations)
     histogram = "".join(f"| {b}-{b + 2} s | {buckets[b]} |\n" for b in sorted(buckets))
     fps = stats.frames_decoded / stats.seconds_analyzing if stats.seconds_analyzing else 0.0
-    failures = failures_md(stats.failed, video_ids)
+    failures = failures_md(stats.failed, video_ids, failures_at)
     return {
         **table_metadata(table, CLIPS_SCHEMA),
         "videos": stats.videos,
@@ -117,8 +120,10 @@ def _metadata(table: pa.Table, stats: ClipsStats, video_ids: dict[str, str]) -> 
     }
 
 
-def _sheet_links(lakefs: LakeFSResource, table: pa.Table, ref: str) -> str:
-    """One link per video's contact sheet in lakeFS (a picture inlined here could never be purged)."""
-    sheets = sorted(set(zip(table.column("video_id").to_pylist(),
-                            table.column("contact_sheet_path").to_pylist(), strict=True)))
-    return links_md([(vid, lakefs.object_url(sheet, ref)) for vid, sheet in sheets])
+def _sheet_links(lakefs: LakeFSResource, source_id: str, table: pa.Table, ref: str) -> str:
+    """A link to the folder of per-video contact sheets in lakeFS: a picture inlined here, or a
+    link naming a video, could never be purged from the event log."""
+    videos = len(set(table.column("video_id").to_pylist()))
+    folder = f"{clips_prefix(source_id)}/contact_sheets/"
+    return links_md([(f"{videos} per-video contact sheets", lakefs.folder_url(folder, ref))]
+                    if videos else [])

@@ -4,6 +4,7 @@ Writers, the lineage audit and the purge all name objects through these function
 object one of them writes cannot escape the others. Layout of the repository:
 
     sources/<source>/<tier>.parquet                        one table per (tier, source)
+    sources/<source>/<tier>_failures.parquet               videos that tier could not process
     sources/<source>/clips/<kind>/<video_id>[/...]         per-video objects (VIDEO_OBJECT_KINDS)
     sources/<source>/scored/embeddings.parquet             clip embeddings (dedup across sources)
     sources/<source>/scored/sheets/<route>.png             contact sheet per route
@@ -97,6 +98,13 @@ def tier_tables_listed(paths: Iterable[str], tiers: Iterable[str]) -> dict[tuple
             if tier in wanted:
                 found[(parts[1], tier)] = path
     return found
+
+
+def failures_path(source: str, tier: str) -> str:
+    """The videos one tier's last run of a source could not process, and why: a per-source table
+    like a tier's (the purge filters it by video_id with the tiers), since Dagster metadata, which
+    no purge can rewrite, only counts them."""
+    return f"{SOURCES}{source}/{tier}_failures.parquet"
 
 
 def reviews_path(source: str) -> str:
@@ -218,7 +226,7 @@ OBJECT_KINDS = {
     "release_buckets": "rebuilt from the filtered manifest",
     "export_samples": "the export it describes is deleted when it holds a purged sample",
     "export_file": "deleted with its export when the export holds a purged sample",
-    "audit": "kept: the record of the takedown (video and clip ids, no content)",
+    "audit": "kept: the record of the takedown (after the purge, digests of its ids; no content)",
     "preview": "kept: branch-only policy previews (ids and routes, no content)",
 }
 

@@ -31,8 +31,8 @@ from resources.sources import SourceFile, SourceRegistryResource, list_source_fi
 
 TIER = "raw_pool"
 CODE_VERSION = "raw_pool-1"
-# video_id, not uri: Dagster's event log cannot be purged (assets/common/metadata.py)
-PREVIEW_COLUMNS = ("video_id", "status", "reason", "duration_s", "fps", "width", "height", "codec")
+# Grouped, no row per video: Dagster's event log cannot be purged (assets/common/metadata.py)
+PREVIEW_COLUMNS = ("status", "reason", "codec", "size", "fps", "videos")
 
 
 @tier_asset(
@@ -97,12 +97,13 @@ def raw_pool(
 
 def _table_metadata(table) -> dict[str, object]:
     columns = [TableColumn(f.name, str(f.type)) for f in RAW_POOL_SCHEMA]
-    preview = table.select(list(PREVIEW_COLUMNS)).slice(0, 10).to_pylist()
-    header = "| " + " | ".join(PREVIEW_COLUMNS) + " |\n|" + "---|" * len(PREVIEW_COLUMNS) + "\n"
-    body = "".join(
-        "| " + " | ".join(_cell(row[c]) for c in PREVIEW_COLUMNS) + " |\n" for row in preview
-    )
     rows = table.to_pylist()
+    groups = Counter((r["status"], r["reason"], r["codec"],
+                      f"{r['width']}x{r['height']}" if r["width"] else None,
+                      round(r["fps"], 2) if r["fps"] else None) for r in rows)
+    header = "| " + " | ".join(PREVIEW_COLUMNS) + " |\n|" + "---|" * len(PREVIEW_COLUMNS) + "\n"
+    body = "".join("| " + " | ".join(_cell(v) for v in (*key, n)) + " |\n"
+                   for key, n in groups.most_common(15))
     accepted = [r for r in rows if r["status"] == "accepted"]
     charts = markdown_image(bar_png(dict(Counter(r["reason"] or r["status"] for r in rows).most_common()),
                                     "videos by status / reason"), "statuses")

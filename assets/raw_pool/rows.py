@@ -23,7 +23,7 @@ from media.decode.hashing import sha256_file, video_id_for
 from media.decode.probe import VideoProbe, probe_video_file
 from quality_checks.policy import RawPoolPolicy
 from quality_checks.schemas import RAW_POOL_SCHEMA
-from resources.optout import OptOutRegistry
+from resources.optout import REDACTED, OptOutRegistry, redacted
 from resources.redact import redact
 from resources.sources import SourceFile
 
@@ -116,17 +116,23 @@ def build_raw_pool(
     files = list(files)
     stats = RawPoolStats(listed=len(files))
     known = {row["uri"]: row for row in previous.to_pylist()} if previous is not None else {}
-    stats.removed = len(set(known) - {f.uri for f in files})
+    stats.removed = len({u for u in known if not u.startswith(REDACTED)} - {f.uri for f in files})
 
     measured: dict[str, dict[str, Any]] = {}
+    refused: dict[str, dict[str, Any]] = {}  # unchanged files whose refusal still holds
     fresh = []
     for file in files:
         old = known.get(file.uri)
+        refusal = known.get(redacted(file.uri))
         if old is not None and old["fingerprint"] == file.fingerprint:
             measured[file.uri] = {key: old[key] for key in _MEASURED}
+        elif (refusal is not None and refusal["fingerprint"] == redacted(file.fingerprint)
+              and (optouts.for_source(source) is not None
+                   or any(e.matches_refusal(refusal) for e in optouts.videos))):
+            refused[file.uri] = refusal
         else:
             fresh.append(file)
-    stats.reused = len(measured)
+    stats.reused = len(measured) + len(refused)
     stats.probed = len(fresh)
 
     started = time.monotonic()
@@ -151,11 +157,15 @@ def build_raw_pool(
     first_uri_by_sha: dict[str, str] = {}
     source_optout = optouts.for_source(source)
     for file in files:
-        row = {**{key: None for key in RAW_POOL_SCHEMA.names}, **measured[file.uri]}
+        if file.uri in refused:  # decided again on its digests, with the registry of today
+            row = dict(refused[file.uri])
+            video_optout = next((e for e in optouts.videos if e.matches_refusal(row)), None)
+        else:
+            row = {**{key: None for key in RAW_POOL_SCHEMA.names}, **measured[file.uri]}
+            row.update(source=source, uri=file.uri, license=license,
+                       video_id=video_id_for(row["sha256"] or _unread_id(file)))
+            video_optout = optouts.for_video(source, row["video_id"], row["sha256"], file.uri)
         sha = row["sha256"]
-        row.update(source=source, uri=file.uri, license=license,
-                   video_id=video_id_for(sha or _unread_id(file)))
-        video_optout = optouts.for_video(source, row["video_id"], sha, file.uri)
         if source_optout is not None:
             decision = ("opted_out", "opted_out_source",
                         f"source opted out on {source_optout.requested_at} by "
@@ -177,5 +187,16 @@ def build_raw_pool(
         stats.by_status[decision[0]] += 1
         if decision[1]:
             stats.by_reason[decision[1]] += 1
-        rows.append(row)
+        rows.append(refusal_row(row) if decision[0] == "opted_out" else row)
     return pa.Table.from_pylist(rows, schema=RAW_POOL_SCHEMA), stats
+
+
+def refusal_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row an opted-out video leaves in raw_pool: that a file of the source was refused, when
+    and why, with its identifiers as digests (resources/optout.py `redacted`) and nothing of its
+    content, so that neither the table nor a takedown's record names the video."""
+    kept = {"source", "license", "fetched_at", "status", "reason", "reason_detail"}
+    out = {key: (row[key] if key in kept else None) for key in RAW_POOL_SCHEMA.names}
+    out.update(video_id=redacted(row["video_id"]), uri=redacted(row["uri"]),
+               sha256=redacted(row["sha256"]), bytes=0, fingerprint=redacted(row["fingerprint"]))
+    return out

@@ -16,12 +16,13 @@ from assets.common.layout import (
     SOURCES,
     centroids_path,
     embeddings_path,
+    failures_path,
     reviews_path,
     route_sheet_path,
     tier_path,
     tier_tables_listed,
 )
-from assets.common.metadata import failures_md, links_md, table_metadata
+from assets.common.metadata import failures_md, failures_table, links_md, table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
@@ -116,6 +117,9 @@ def scored(
                              {"clips": clips_commit})
         wap.write_table(path, table)
         wap.write_table(embeddings_path(source_id), embeddings)
+        video_ids = {c["uri"]: c["video_id"] for c in clips}
+        wap.write_table(failures_path(source_id, TIER),
+                        failures_table(source_id, TIER, stats.failed, video_ids))
         # the centroids are shared by every source: an empty file would break all later ones
         if fitted is not None and len(fitted) and fitted is not centroids:
             wap.write_table(centroid_file, pa.table({
@@ -131,7 +135,7 @@ def scored(
         results = evaluate_scored_checks(audited, rules, [c["clip_id"] for c in clips], published_kept)
         results.append(no_opted_out_lineage(TIER, audited, optouts.load()))
         yield from publish_if_audited(context, lakefs, wap, TIER, committed, results, path, lambda commit: {
-            **_metadata(table, stats, {c["uri"]: c["video_id"] for c in clips}), **report.metadata(),
+            **_metadata(table, stats, video_ids, failures_path(source_id, TIER)), **report.metadata(),
             "contact_sheets": MetadataValue.md(links_md([
                 (route, lakefs.object_url(route_sheet_path(source_id, route), commit))
                 for route in sorted(sheets)])),
@@ -189,7 +193,8 @@ def _review_metadata(table: pa.Table, decisions: int) -> dict[str, object]:
     }
 
 
-def _metadata(table: pa.Table, stats: ScoredStats, video_ids: dict[str, str]) -> dict[str, object]:
+def _metadata(table: pa.Table, stats: ScoredStats, video_ids: dict[str, str],
+              failures_at: str) -> dict[str, object]:
     rows = table.to_pylist()
     routes = Counter(r["route"] for r in rows)
     remaining, funnel = len(rows), "| layer | in | removed | pass rate |\n|---|---|---|---|\n"
@@ -209,7 +214,7 @@ def _metadata(table: pa.Table, stats: ScoredStats, video_ids: dict[str, str]) ->
     labels = {f"{layer}: {label}": n for layer in ("safety_label", "provenance_label", "watermark_label",
                                                    "quality_label", "camera_motion", "route")
               for label, n in sorted(Counter(r[layer] for r in rows).items())}
-    failures = failures_md(stats.failed, video_ids)
+    failures = failures_md(stats.failed, video_ids, failures_at)
     return {
         **table_metadata(table, SCORED_SCHEMA),
         **{f"route_{route}": routes[route] for route in ROUTES},

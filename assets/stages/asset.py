@@ -15,8 +15,8 @@ from dagster import (
 )
 
 from assets.common.charts import bar_png, markdown_image
-from assets.common.layout import stage_media_prefix, tier_path
-from assets.common.metadata import failures_md, table_metadata
+from assets.common.layout import failures_path, stage_media_prefix, tier_path
+from assets.common.metadata import failures_md, failures_table, table_metadata
 from assets.common.progress import Progress
 from assets.common.publishing import commit_for_audit, publish_if_audited
 from assets.common.tier import read_upstream, start_tier_wap, tier_asset
@@ -75,6 +75,9 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
         if stale:
             wap.delete_paths(stale)
         wap.write_table(path, table)
+        video_ids = {r["uri"]: r["video_id"] for r in scored_rows}
+        wap.write_table(failures_path(source_id, stage),
+                        failures_table(source_id, stage, stats.failed, video_ids))
         committed, audited = commit_for_audit(
             wap, f"{stage} {source_id}: {table.num_rows} samples", path, table)
         ref = wap.name if committed else None
@@ -87,8 +90,8 @@ def build_stage_asset(stage: str) -> AssetsDefinition:
                 source, vid, videos.get(vid, {}).get("sha256", ""), videos.get(vid, {}).get("uri", ""))
             is not None)
         yield from publish_if_audited(context, lakefs, wap, stage, committed, results, path,
-                                      lambda commit: {**_metadata(stage, table, stats, {
-                                          r["uri"]: r["video_id"] for r in scored_rows}),
+                                      lambda commit: {**_metadata(
+                                          stage, table, stats, video_ids, failures_path(source_id, stage)),
                                           **report.metadata()})
 
     return _stage
@@ -109,7 +112,7 @@ def _probe(lakefs: LakeFSResource, path: str, ref: str | None) -> dict | None:
 
 
 def _metadata(stage: str, table: pa.Table, stats: StageStats,
-              video_ids: dict[str, str]) -> dict[str, object]:
+              video_ids: dict[str, str], failures_at: str) -> dict[str, object]:
     rows = table.to_pylist()
     buckets = Counter(f"{r['bucket_aspect']} {r['width']}x{r['height']} {r['frames']}f" for r in rows)
     # group reasons by their rule, not their measured values
@@ -120,7 +123,7 @@ def _metadata(stage: str, table: pa.Table, stats: StageStats,
         "samples": stats.samples,
         "exported": stats.exported,
         "reused": stats.reused,
-        "export_failures": MetadataValue.md(failures_md(stats.failed, video_ids)),
+        "export_failures": MetadataValue.md(failures_md(stats.failed, video_ids, failures_at)),
         # the funnel as a picture, so a stage that kept nothing still shows why
         "rejections": MetadataValue.md("".join(f"- {k}: {n}\n" for k, n in reasons.most_common(15)) + (
             "\n" + markdown_image(bar_png({"kept": stats.samples, **dict(reasons.most_common(11))},

@@ -39,6 +39,7 @@ from assets.common.layout import (
     video_cache_entries,
     video_object_prefixes,
 )
+from assets.raw_pool.rows import refusal_row
 from assets.release.rows import bucket_counts, bucket_table
 from assets.scored.rows import route_contact_sheets
 from assets.upkeep.export import exports_holding
@@ -51,10 +52,13 @@ from quality_checks.lineage import (
     opted_out_ids,
 )
 from resources.lakefs import CommitMetadata, LakeFSResource, WapBranch
-from resources.optout import OptOutRegistry
+from resources.optout import OptOutRegistry, redacted
 from resources.sources import s3_cache_folder
 
-TIERS = [t for t in TIER_KINDS if t != "release"] + ["reviews"]  # decisions name their video_id too
+# Per-source tables the audit and the purge filter by video_id: the tiers', the review decisions'
+# and the tiers' failure lists (layout.failures_path), which name their videos too.
+TIERS = ([t for t in TIER_KINDS if t != "release"] + ["reviews"]
+         + [f"{t}_failures" for t in TIER_KINDS if t not in ("raw_pool", "captioned", "release", "export")])
 
 
 @dataclass
@@ -207,6 +211,22 @@ def _rebuild_aggregates(lakefs: LakeFSResource, wap: WapBranch, sources: set[str
         wap.write_table(release_buckets_path(tag), bucket_table(bucket_counts(kept.to_pylist())))
 
 
+def _redact_findings(lakefs: LakeFSResource, wap: WapBranch) -> None:
+    """Every audit's findings on the branch, identifiers replaced by their digests: once the
+    purge is published the record says what was removed (kinds, tiers, refs, counts) and can be
+    checked against an opt-out entry, but names nothing of the video."""
+    for path in wap.list_paths(AUDITS):
+        stored = classify(path)
+        if stored is None or stored.kind != "audit" or not path.endswith("findings.parquet"):
+            continue
+        rows = lakefs.read_table(path, ref=wap.name).to_pylist()
+        for row in rows:
+            for key in ("video_id", "clip_id", "sample_id"):
+                row[key] = redacted(row[key]) if row[key] else row[key]
+            row["paths"] = [redacted(p) for p in row["paths"] or []]
+        wap.write_table(path, pa.Table.from_pylist(rows, schema=FINDINGS_SCHEMA))
+
+
 def purge_cache(cache_dir: Path, report: AuditReport) -> list[Path]:
     """Delete every local cache entry of the opted-out videos (analyses with their keyframes and
     cut files, signals, captions, S3 downloads); returns what was removed."""
@@ -297,11 +317,10 @@ def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> P
         if not videos:
             continue
         hit = pc.is_in(table.column("video_id"), pa.array(sorted(videos)))
-        if tier == "raw_pool":
-            table = table.set_column(table.schema.get_field_index("status"), "status",
-                                     pc.if_else(hit, "opted_out", table.column("status")))
-            table = table.set_column(table.schema.get_field_index("reason"), "reason",
-                                     pc.if_else(hit, "opted_out_purged", table.column("reason")))
+        if tier == "raw_pool":  # the row stays as the refusal on record, naming nothing
+            table = pa.Table.from_pylist(
+                [refusal_row({**r, "status": "opted_out", "reason": "opted_out_purged"}) if h else r
+                 for r, h in zip(table.to_pylist(), hit.to_pylist(), strict=True)], schema=table.schema)
         else:
             removed[f"{source}:{tier}"] = pc.sum(hit).as_py() or 0
             table = table.filter(pc.invert(hit))
@@ -323,6 +342,7 @@ def purge_optouts(lakefs: LakeFSResource, report: AuditReport, run_id: str) -> P
     doomed = sorted((set(cited) | {p for p in stored if p.startswith(per_video)}) & stored)
     wap.delete_paths(doomed)
     deleted += len(doomed)
+    _redact_findings(lakefs, wap)
     wap.commit(f"purge opted-out lineage ({report.audit_id}): {sum(removed.values())} rows, {deleted} files")
     # Audit the branch: nothing derived from opted-out lineage may remain in any tier.
     left = [r for (source, tier), table in _tier_tables(lakefs, wap.name).items()
