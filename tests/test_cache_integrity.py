@@ -27,9 +27,11 @@ import pytest
 from dagster import materialize
 
 from assets.clips.asset import clips
-from assets.common.layout import embeddings_path, tier_path
+from assets.common.layout import embeddings_path, failures_path, tier_path
 from assets.raw_pool.asset import raw_pool
 from assets.scored.asset import scored
+from assets.upkeep.optout import purge_optout
+from resources.optout import add_optout
 from tests.conftest import Pipeline, materialization_metadata, write_registry
 from tests.video_factory import write_cut_video, write_video
 
@@ -188,6 +190,20 @@ def test_a_file_changed_after_raw_pool_fails_its_video_and_caches_nothing_under_
     assert "changed since raw_pool: re-run raw_pool" in meta["failures"]
     published = pipeline.lakefs.read_table(tier_path("a", "clips")).to_pylist()
     assert {r["uri"] for r in published} == {"videos/cuts.mp4"}
+    # Which video failed is in lakeFS, not in the event log (no purge reaches that) ...
+    steady = old["videos/steady.mp4"]["video_id"]
+    assert steady not in meta["failures"] and "clips_failures.parquet" in meta["failures"]
+    failures = pipeline.lakefs.read_table(failures_path("a", "clips")).to_pylist()
+    assert [(f["video_id"], f["tier"]) for f in failures] == [(steady, "clips")]
+    assert "changed since raw_pool" in failures[0]["reason"] and "steady.mp4" not in failures[0]["reason"]
+    # ... where a takedown of the video removes its row.
+    add_optout(pipeline.optout_path, {"video_id": steady, "reason": "r", "requested_at": "2026-12-04",
+                                      "requested_by": "a@b"}, whole_source=False)
+    resources = pipeline.resources(registry)
+    assert purge_optout.execute_in_process(
+        instance=pipeline.instance,
+        resources={k: resources[k] for k in ("lakefs", "optouts", "sources")}).success
+    assert pipeline.lakefs.read_table(failures_path("a", "clips")).num_rows == 0
 
 
 # --- machine faults: a full, read-only or forbidden cache ---------------------------------------

@@ -300,3 +300,58 @@ def test_one_big_group_survives_edge_compaction(monkeypatch):
     assert {r.group_id for r in results} == {"c17"}
     assert sum(r.kept for r in results) == 1
     assert all(r.match == "embedding" and r.similarity == pytest.approx(1.0) for r in results if not r.kept)
+
+
+def wave(frames: int, period: float, *, phase: float = 0.0, gain: float = 1.0, base: float = 110.0,
+         noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """A temporal signature whose luma mean and spread rise and fall `frames / period` times."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / period + phase
+    return temporal_signature({"luma_mean": base + gain * 6 * np.sin(2 * np.pi * t) + rng.normal(0, noise, frames),
+                               "luma_std": 40 + gain * 3 * np.cos(2 * np.pi * t) + rng.normal(0, noise, frames)})
+
+
+CONFIRMED = DedupParams(cosine_threshold=0.935, confirmed_cosine_threshold=0.85,
+                        signature_confirm_correlation=0.9)
+
+
+def test_a_heavy_crop_below_the_cosine_bar_is_linked_when_its_signature_confirms():
+    """A 60 % crop or a letterboxed copy embeds at about 0.88 of its original: under the cosine bar,
+    but its luma curves still rise and fall with the original's (other gain and offset)."""
+    original, copy = _unit(1, 0, 0), _unit(1, 0.54, 0)
+    assert 0.85 < float(original @ copy) < 0.935
+    items = [item("a", 0, embedding=original, signature=wave(75, 40)),
+             item("a-crop", 1, embedding=copy, signature=wave(75, 40, gain=0.7, base=90, noise=0.2, seed=1)),
+             # looks as alike, but its curves do not follow a's: another shot
+             item("other", 2, embedding=_unit(1, 0, 0.54), signature=wave(75, 23, phase=0.3)),
+             # a still shot says nothing, so it needs the full cosine bar
+             item("still", 3, embedding=_unit(1, -0.54, 0), signature=signature(75, None, noise=0.02))]
+    results = by_id(find_duplicates(items, CONFIRMED))
+    assert results["a-crop"].duplicate_of == "a" and results["a-crop"].match == "embedding"
+    assert results["other"].kept and results["other"].group_id == "other"
+    assert results["still"].kept and results["still"].group_id == "still"
+    # without the second bar (the default before issue 17) the crop is missed
+    assert by_id(find_duplicates(items, DedupParams(cosine_threshold=0.935)))["a-crop"].kept
+
+
+def test_alignment_lets_a_copy_with_shifted_clip_bounds_through_the_veto():
+    """A re-timed copy whose clip starts 4 signature points later than the original's: at zero
+    shift its curves run against the original's (half a cycle off), at the best shift they match."""
+    k = np.arange(40)
+    mean, spread = 110 + 6 * np.sin(2 * np.pi * k / 8), 40 + 3 * np.sin(2 * np.pi * k / 8 + 1)
+    items = [item("a", 0, embedding=_unit(1, 0, 0), signature=np.r_[mean[:32], spread[:32]]),
+             item("a-later", 1, embedding=_unit(1, 0.1, 0),
+                  signature=0.9 * np.r_[mean[4:36], spread[4:36]] + 5)]
+    plain = by_id(find_duplicates(items, DedupParams(cosine_threshold=0.9, signature_max_shift=0.0)))
+    assert plain["a-later"].kept  # vetoed: the curves correlate at -1
+    aligned = by_id(find_duplicates(items, DedupParams(cosine_threshold=0.9, signature_max_shift=0.15)))
+    assert aligned["a-later"].duplicate_of == "a"
+
+
+def test_new_params_are_validated():
+    with pytest.raises(ValueError, match="confirmed_cosine_threshold"):
+        DedupParams(confirmed_cosine_threshold=0.0)
+    with pytest.raises(ValueError, match="signature_confirm_correlation"):
+        DedupParams(signature_confirm_correlation=2.0)
+    with pytest.raises(ValueError, match="signature_max_shift"):
+        DedupParams(signature_max_shift=0.6)

@@ -47,7 +47,10 @@ from media.shots.spans import SpanParams, clip_spans
 # analysis-4: keyframes encoded from the YUV planes; keyframe spacing set from the frame count.
 # analysis-5: the shot detector and dissolves read a colour frame half the analysis size;
 # 10-bit, RGB and other non-8-bit-YUV sources give a Y-plane luma like the rest.
-ANALYSIS_VERSION = "analysis-5"
+# analysis-6: repeated frames skip the shot detector, flashes are no cuts (media/shots/guards.py),
+# light changes are no dissolves, neighbouring gradual transitions are one; spans keep every
+# shot of min_clip_s (media/shots/spans.py).
+ANALYSIS_VERSION = "analysis-6"
 _KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
 # How a run is spread over processes; results do not depend on it, so not in the fingerprint.
 _EXECUTION_ONLY = ("segment_workers", "segment_min_frames")
@@ -59,6 +62,11 @@ class AnalysisParams:
     detector: str = "adaptive"
     detector_params: dict[str, Any] = field(default_factory=dict)
     dissolves: bool = True  # also find gradual transitions (see media/shots/dissolves.py)
+    dissolve_params: dict[str, Any] = field(default_factory=dict)  # DissolveDetector's fields
+    # Frames within this mean |difference| (0..255) of the last new one are repeats (frame-rate
+    # conversion) and skip the shot detector; None feeds every frame (media/shots/guards.py).
+    repeat_below: float | None = 0.75
+    flash_frames: int = 4  # a cut the picture returns from within this many frames is a flash
     cut_files: bool = False  # also re-encode every clip to its own file (a second decode)
     analysis_short_side: int = 144
     keyframe_short_side: int = 384
@@ -280,8 +288,8 @@ def _seams(params: AnalysisParams, rate: float) -> Seams:
     detector = params.detector_params
     min_len = FrameTimecode(detector.get("min_scene_len", 15), fps=float(rate)).frame_num
     window = int(detector.get("window_width", 2))
-    dissolve = max(DissolveDetector().lengths) + 1
-    memory = min_len + window + 2
+    dissolve = max(DissolveDetector(**params.dissolve_params).lengths) + 1
+    memory = min_len + window + 2 + params.flash_frames
     warmup = max(dissolve, 2 * memory)
     return Seams(warmup=warmup + warmup % 2, margin=3 * memory, tail=memory)
 
@@ -323,8 +331,9 @@ class _Span:
 
 def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
                   segment: Segment | None, threads: bool) -> _Span:
-    detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate)
-    dissolves = DissolveDetector() if params.dissolves else None
+    detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate,
+                            repeat_below=params.repeat_below, flash_frames=params.flash_frames)
+    dissolves = DissolveDetector(**params.dissolve_params) if params.dissolves else None
     stats = FrameStats(motion_threshold=params.motion_threshold,
                        flow=FlowParams(frame_step=params.camera_frame_step))
     # With a known spacing the sampler never reaches its cap; without one it thins itself.
@@ -415,7 +424,7 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
     starts = arrays["seconds"]
     ends = np.append(starts[1:], starts[-1] + durations[-1])
     candidates = [c for span in spans for c in span.candidates]
-    transitions = choose_transitions(candidates) if params.dissolves else []
+    transitions = _joined(choose_transitions(candidates)) if params.dissolves else []
     # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
     cuts = sorted({c for span in spans for c in span.cuts
                    if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)})
@@ -438,6 +447,18 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
         rotation=first.rotation, cuts=cuts, transitions=transitions, stats=arrays, clips=clips,
         keyframe_jpegs={i: b for i, b in keyframes.items() if i in used}, segments=len(spans),
     )
+
+
+def _joined(transitions: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Gradual transitions at most `_NEAR` + 1 frames apart as one: a fade out and the fade in
+    after it (their windows meet at the black frame), or two halves of one long dissolve."""
+    joined: list[tuple[int, int]] = []
+    for start, end in transitions:
+        if joined and start - joined[-1][1] <= _NEAR + 1:
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def start_segment_workers(workers: int | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Shot boundaries: PySceneDetect's detectors (or TransNetV2), fed frame by frame from our decode."""
+"""Shot boundaries: PySceneDetect's detectors (or TransNetV2), fed frame by frame from our decode,
+behind the guards of media/shots/guards.py (repeated frames, flashes)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from scenedetect import (
     HashDetector,
     HistogramDetector,
 )
+
+from media.shots.guards import FlashGuard, RepeatedFrames
 
 
 class _ContentScoreInTwoCalls:
@@ -60,15 +63,25 @@ DETECTORS = {
 
 @dataclass
 class ShotDetector:
-    """Wraps one PySceneDetect detector; `cuts` are first-frame indices of new shots."""
+    """Wraps one PySceneDetect detector; `cuts` are first-frame indices of new shots.
+
+    `repeat_below`: frames closer than this (mean |difference|, 0..255) to the last new one
+    are repeats and skip the detector (None: every frame is fed). `flash_frames`: a cut the
+    picture comes back from within this many frames is a flash, not a cut (0: off). Neither
+    applies to TransNetV2, which sees its own windows of frames.
+    """
 
     name: str = "adaptive"
     params: dict[str, Any] = field(default_factory=dict)
     fps: float = 25.0
     cuts: list[int] = field(default_factory=list)
+    repeat_below: float | None = None
+    flash_frames: int = 0
 
     def __post_init__(self) -> None:
         self._last = 0
+        self._repeats = RepeatedFrames(self.repeat_below) if self.repeat_below is not None else None
+        self._flashes = FlashGuard(self.flash_frames) if self.flash_frames > 0 else None
         self._rate = FrameTimecode(0, fps=float(self.fps))
         self._transnet = None
         if self.name == "transnetv2":
@@ -86,10 +99,14 @@ class ShotDetector:
         self._last = index
         if self._transnet is not None:
             return self._transnet.feed(index, bgr)
-        # A timecode as the rate: PySceneDetect then reuses its Fraction instead of rebuilding
-        # one from the float on every frame (a third of the detector's own Python time).
-        found = self._detector.process_frame(FrameTimecode(index, fps=self._rate), bgr)
-        new = [tc.frame_num for tc in found if tc.frame_num > 0]
+        new: list[int] = []
+        if self._repeats is None or not self._repeats.is_repeat(bgr):
+            # A timecode as the rate: PySceneDetect then reuses its Fraction instead of rebuilding
+            # one from the float on every frame (a third of the detector's own Python time).
+            found = self._detector.process_frame(FrameTimecode(index, fps=self._rate), bgr)
+            new = [tc.frame_num for tc in found if tc.frame_num > 0]
+        if self._flashes is not None:
+            new = self._flashes.feed(index, bgr, new)
         self.cuts.extend(new)
         return new
 
@@ -100,5 +117,12 @@ class ShotDetector:
             return new
         found = self._detector.post_process(FrameTimecode(self._last, fps=self._rate))
         new = [tc.frame_num for tc in found if 0 < tc.frame_num <= self._last]
+        if self._flashes is not None:
+            new = self._flashes.finish(new)
         self.cuts.extend(new)
         return new
+
+    @property
+    def flashes(self) -> list[int]:
+        """Frames where the detector fired at a flash (dropped as cuts)."""
+        return list(self._flashes.dropped) if self._flashes is not None else []

@@ -8,8 +8,10 @@ with the blends (1-a)·A + a·B. A window whose frames match their blends closel
 B differ like two shots, is a candidate. Camera motion mostly fails the test, because the
 average of two shifted pictures is a ghost, not the picture in between; what passes is
 settled by contrast: a blend of two unrelated pictures is flatter in the middle than at
-either end (a fade to or from black is exempt: one end is flat already). Overlapping
-candidates keep the best one.
+either end (a fade to or from black is exempt: one end is flat already). A light change
+(a cloud, a lamp, auto-exposure) blends a picture with a darker or brighter copy of itself:
+when the last frame is the first one relit (a gain and an offset per channel explain it),
+the window is no transition. Overlapping candidates keep the best one.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class DissolveDetector:
     max_misfit: float = 0.33  # blend error relative to |A - B|
     max_contrast_ratio: float = 0.92  # mid-window contrast relative to the ends' mean
     max_step: float = 0.45  # no single frame step may carry this share of the change
+    # Relit: the last frame is the first times a gain plus an offset (per channel), up to this
+    # share of the last frame's own spread. 0 turns the test off.
+    max_relit_misfit: float = 0.5
     _frames: deque = field(default_factory=deque)
     _steps: deque = field(default_factory=deque)
     _bounds: list[float] = field(default_factory=list)
@@ -102,6 +107,8 @@ class DissolveDetector:
             return None
         contrast_a, contrast_b = _contrast(a), _contrast(b)
         if min(contrast_a, contrast_b) >= 0.25 * max(contrast_a, contrast_b):  # not a fade
+            if _relit_misfit(a, b) < self.max_relit_misfit:
+                return None  # the same picture, brighter or darker
             mid = _contrast(window[length // 2])
             if mid > self.max_contrast_ratio * (contrast_a + contrast_b) / 2:
                 return None
@@ -137,6 +144,16 @@ def _shrink(bgr: np.ndarray) -> np.ndarray:
 def _contrast(image: np.ndarray) -> float:
     """Mean per-channel spread: a uniform colour shift (exposure, white balance) leaves it alone."""
     return float(cv2.meanStdDev(image)[1].mean())
+
+
+def _relit_misfit(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean |b - (g·a + o)| with the least-squares gain g and offset o of each channel, relative
+    to b's own mean |b - mean(b)|: near 0 when b is a relit a, near 1 when they are unrelated."""
+    x = a.reshape(-1, a.shape[-1]).astype(np.float64)
+    y = b.reshape(-1, b.shape[-1]).astype(np.float64)
+    dx, dy = x - x.mean(axis=0), y - y.mean(axis=0)
+    gain = (dx * dy).sum(axis=0) / np.maximum((dx * dx).sum(axis=0), 1e-9)
+    return float(np.abs(dy - gain * dx).mean() / max(np.abs(dy).mean(), 1e-9))
 
 
 def _mean_abs(x: np.ndarray, y: np.ndarray) -> float:

@@ -2,6 +2,11 @@
 
 Spans are half-open frame ranges `[start, end)` over the decoded frame sequence; seconds
 come from the frames' own timestamps, so variable frame rate stays exact.
+
+A shot of at least `min_clip_s` always keeps a clip: trimming takes fewer frames where the
+full trim would leave it short, and re-clipping at a motion spike happens only where the
+part kept is long enough. A clip after a gradual transition starts at its first clean frame
+(the transition's frames are already left out; `trim_after_transition` adds a margin).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ class SpanParams:
     min_clip_s: float = 2.0
     max_clip_s: float = 16.0
     trim_frames: int = 2
+    trim_after_transition: int = 0  # frames dropped after a dissolve or fade (its end is clean)
     spike_motion: float = 0.5  # a frame this busy ...
     spike_delta: float = 0.35  # ... and this far above its neighbours' median is a spike
     spike_window: int = 5
@@ -43,12 +49,14 @@ def clip_spans(
     shots = shot_spans(cuts, n, list(transitions))
     if params.stitch_below_motion is not None:
         shots = _stitch(shots, motion, params.stitch_below_motion)
+    after = {e for _, e in transitions}
     clips: list[tuple[int, int]] = []
     for start, end in shots:
-        start, end = start + params.trim_frames, end - params.trim_frames
+        lead = params.trim_after_transition if start in after else params.trim_frames
+        start, end = _trimmed(start, end, lead, params.trim_frames, starts_s, ends_s, params.min_clip_s)
         if end - start < 2:
             continue
-        start, end = _reclip_at_spikes(start, end, motion, params)
+        start, end = _reclip_at_spikes(start, end, motion, params, starts_s, ends_s)
         for a, b in _split_long(start, end, starts_s, ends_s, params.max_clip_s):
             if ends_s[b - 1] - starts_s[a] >= params.min_clip_s:
                 clips.append((a, b))
@@ -65,8 +73,26 @@ def _stitch(shots: list[tuple[int, int]], motion: np.ndarray, below: float) -> l
     return merged
 
 
-def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams) -> tuple[int, int]:
-    """xGen-VideoSyn-1: split at a motion spike and keep the longer side, until none is left."""
+def _trimmed(start: int, end: int, lead: int, tail: int, starts_s: np.ndarray, ends_s: np.ndarray,
+             min_s: float) -> tuple[int, int]:
+    """`[start + lead, end - tail)`, trimming less (the larger side first) where the full trim
+    would take a shot of `min_s` below it."""
+    def long_enough(lead: int, tail: int) -> bool:
+        return end - tail - 1 >= start + lead and ends_s[end - tail - 1] - starts_s[start + lead] >= min_s
+
+    if end - start >= 1 and ends_s[end - 1] - starts_s[start] >= min_s:
+        while lead + tail > 0 and not long_enough(lead, tail):
+            lead, tail = (lead - 1, tail) if lead >= tail else (lead, tail - 1)
+    return start + lead, end - tail
+
+
+def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams,
+                      starts_s: np.ndarray, ends_s: np.ndarray) -> tuple[int, int]:
+    """xGen-VideoSyn-1: split at a motion spike and keep the longer side, until none is left.
+
+    Two spikes within `spike_window` frames are a flash (the picture changes and comes back),
+    not a cut the detector missed: neither splits. Nor does a spike whose longer side would
+    be shorter than `min_clip_s` (the shot would be lost)."""
     while end - start > 2:
         segment = motion[start:end]
         spikes = []
@@ -77,11 +103,17 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams) -
             delta = segment[i] - median(neighbours)
             if delta >= p.spike_delta:
                 spikes.append((delta, i))
-        if not spikes:
+        spikes = [(d, i) for d, i in spikes if not any(0 < abs(i - j) <= p.spike_window for _, j in spikes)]
+        cut = None
+        for _, at in sorted(spikes, reverse=True):
+            at += start
+            a, b = (start, at) if at - start >= end - (at + 1) else (at + 1, end)
+            if b - a >= 1 and ends_s[b - 1] - starts_s[a] >= p.min_clip_s:
+                cut = (a, b)
+                break
+        if cut is None:
             break
-        _, at = max(spikes)
-        cut = start + at
-        start, end = (start, cut) if cut - start >= end - (cut + 1) else (cut + 1, end)
+        start, end = cut
     return start, end
 
 

@@ -123,3 +123,15 @@ def border_signals(keyframes: list[np.ndarray], params: BorderParams = BorderPar
     left_f, right_f = fraction(left, width), fraction(right, width)
     return BorderSignals(t, b, left_f, right_f, (left_f, t, 1.0 - left_f - right_f, 1.0 - t - b), False,
                          params)
+
+
+def active_picture(rgb: np.ndarray, crop: tuple[float, float, float, float]) -> np.ndarray:
+    """`rgb` cut to `crop` (BorderSignals.crop: x, y, w, h as fractions of the frame), so a
+    letterboxed or pillarboxed copy is hashed and embedded on the picture it shares with its
+    original. A whole-frame crop returns `rgb` itself."""
+    if crop == (0.0, 0.0, 1.0, 1.0):
+        return rgb
+    h, w = rgb.shape[:2]
+    x0, y0 = round(crop[0] * w), round(crop[1] * h)
+    x1, y1 = max(x0 + 1, round((crop[0] + crop[2]) * w)), max(y0 + 1, round((crop[1] + crop[3]) * h))
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1])

@@ -25,12 +25,13 @@ from media.shots.keyframes import decode_keyframe
 from media.signals.borders import BorderParams, BorderSignals, border_signals
 from media.signals.dedup import temporal_signature
 from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
-from media.signals.nsfw import NsfwModel
+from media.signals.nsfw import NsfwModel, drawn_score
 from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-3"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values)
+SIGNALS_VERSION = "signals-4"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
+# 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class SignalParams:
     quality: QualityParams = field(default_factory=QualityParams)
     camera: CameraParams = field(default_factory=CameraParams)
     embedder: str = "dinov2"  # dinov2 | opennsfw
+    # Keyframes OpenNSFW scores at least this high also get a drawn_score (the others are left
+    # unmeasured: None). The safety guard needs it only near block_at, and it costs 2 ms a keyframe.
+    drawn_min_nsfw: float = 0.5
     aesthetic: AestheticConfig = field(default_factory=AestheticConfig)
     models_dir: str = ""  # where edited ONNX graphs are cached; not part of the fingerprint
     threads: int = 1  # per worker process
@@ -153,6 +157,7 @@ class _KeyframeScores:
     unique: list[bytes]  # the distinct JPEGs, in first-seen order
     boxes: dict[bytes, list[TextBox]]
     nsfw_scores: dict[bytes, float]
+    drawn: dict[bytes, float | None]  # drawn_score where OpenNSFW >= SignalParams.drawn_min_nsfw
     embedding: dict[bytes, np.ndarray]
     aesthetic: dict[bytes, float] | None
     hashes: dict[bytes, int]
@@ -171,6 +176,7 @@ def _score_keyframes(clips: list[ClipInput], params: SignalParams, models: Signa
     with timer("nsfw"):
         nsfw = models.nsfw.infer(rgbs)
         nsfw_scores = dict(zip(unique, nsfw.scores.tolist(), strict=True))
+        drawn = {j: drawn_score(images[j]) if nsfw_scores[j] >= params.drawn_min_nsfw else None for j in unique}
     with timer("embedding"):
         vectors = nsfw.embeddings if params.embedder == "opennsfw" else models.embedder.embed(rgbs)
         embedding = dict(zip(unique, vectors, strict=True))
@@ -180,7 +186,8 @@ def _score_keyframes(clips: list[ClipInput], params: SignalParams, models: Signa
             aesthetic = dict(zip(unique, models.aesthetic.score(rgbs).tolist(), strict=True))
     with timer("phash"):
         hashes = {j: phash(images[j]) for j in unique}
-    return _KeyframeScores(images, unique, boxes, nsfw_scores, embedding, aesthetic, hashes, timer.seconds)
+    return _KeyframeScores(images, unique, boxes, nsfw_scores, drawn, embedding, aesthetic, hashes,
+                           timer.seconds)
 
 
 def _decode_distinct_keyframes(clips: list[ClipInput]) -> dict[bytes, np.ndarray]:
@@ -211,7 +218,7 @@ def _score_clip(clip: ClipInput, stats: dict[str, np.ndarray], params: SignalPar
         camera = classify_camera(part, clip.fps, params.camera)
     columns = {
         **_overlay_columns(text, mark, borders),
-        **_content_columns([batch.nsfw_scores[j] for j in frames], quality,
+        **_content_columns([batch.nsfw_scores[j] for j in frames], [batch.drawn[j] for j in frames], quality,
                            [batch.aesthetic[j] for j in frames] if batch.aesthetic else None),
         **_motion_columns(part, camera),
         **_identity_columns(frames, batch.hashes, part, models.embedder.name),
@@ -235,11 +242,14 @@ def _overlay_columns(text: TextSignals, mark: WatermarkSignals, borders: BorderS
     }
 
 
-def _content_columns(scores: list[float], quality: QualitySignals,
+def _content_columns(scores: list[float], drawn: list[float | None], quality: QualitySignals,
                      aesthetic: list[float] | None) -> dict[str, object]:
-    """Safety, technical quality and aesthetic columns (`aesthetic` is None without a scorer)."""
+    """Safety, technical quality and aesthetic columns (`aesthetic` is None without a scorer).
+    The per-keyframe lists follow the clip's distinct keyframes, in the order of `phashes`."""
     return {
         "nsfw_max": float(max(scores)), "nsfw_mean": float(np.mean(scores)),
+        "keyframe_nsfw": [float(v) for v in scores],
+        "keyframe_drawn": [None if v is None else float(v) for v in drawn],
         "sharpness": quality.sharpness, "exposure_under": quality.under_exposed,
         "exposure_over": quality.over_exposed, "exposure_label": quality.exposure_label,
         "brightness": quality.luma_mean, "contrast": quality.contrast,

@@ -61,6 +61,16 @@ class DedupParams:
     # change the bench must veto (a card sliding in) spreads 0.36; 0.1 and 0.25 score the same
     # there, 0.5 misses that change. 12-13 % of the bench's curves are flatter than 0.25.
     signature_min_spread: float = 0.25
+    # Temporal alignment: curves are compared at the best of the shifts up to this share of the
+    # clip's length, so a copy whose clip starts or ends a little apart (shot boundaries found
+    # on a re-timed or cropped copy) still rises and falls with its original.
+    signature_max_shift: float = 0.0
+    # A second, lower cosine bar for links the signatures confirm: where at least one channel
+    # moves in both clips and every such channel correlates at least signature_confirm_correlation
+    # (at its best alignment). Heavy crops and boxed copies fall below cosine_threshold but keep
+    # the original's luma rhythm. 1.0 (or cosine_threshold): no second bar.
+    confirmed_cosine_threshold: float = 1.0
+    signature_confirm_correlation: float = 0.9
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
@@ -70,6 +80,15 @@ class DedupParams:
                              "must lie in [-1, 1] (-1: veto off)")
         if self.signature_min_spread < 0:
             raise ValueError(f"DedupParams.signature_min_spread={self.signature_min_spread}: must be >= 0")
+        if not 0.0 < self.confirmed_cosine_threshold <= 1.0:
+            raise ValueError(f"DedupParams.confirmed_cosine_threshold={self.confirmed_cosine_threshold}: "
+                             "must lie in (0, 1]")
+        if not -1.0 <= self.signature_confirm_correlation <= 1.0:
+            raise ValueError(f"DedupParams.signature_confirm_correlation={self.signature_confirm_correlation}: "
+                             "must lie in [-1, 1]")
+        if not 0.0 <= self.signature_max_shift <= 0.5:
+            raise ValueError(f"DedupParams.signature_max_shift={self.signature_max_shift}: "
+                             "must lie in [0, 0.5]")
         if self.phash_min_matches < 1:
             raise ValueError(f"DedupParams.phash_min_matches={self.phash_min_matches}: must be >= 1")
         if not -1 <= self.phash_max_distance <= 32:
@@ -138,8 +157,10 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
         links.add(a, b, PHASH, 1.0 - distance / 64.0)
     timing = _Timing(items, params)
     found = []
-    for a, b, cosine in _cosine_pairs(_embedding_matrix(items), params.cosine_threshold):
-        keep = ~timing.contradicts(a, b)
+    lowest = min(params.cosine_threshold, params.confirmed_cosine_threshold)
+    for a, b, cosine in _cosine_pairs(_embedding_matrix(items), lowest):
+        contradicts, confirms = timing.judge(a, b)
+        keep = ~contradicts & ((cosine >= params.cosine_threshold) | confirms)
         found.append((a[keep], b[keep], cosine[keep]))
     if found:
         a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
@@ -149,9 +170,10 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
 
 
 class _Timing:
-    """Each clip's signature channels as centred unit curves, and which of them move at all."""
+    """Each clip's signature channels, which of them move at all, and the correlation of two
+    clips' curves at their best alignment (a shift of up to `signature_max_shift`)."""
 
-    _CHUNK = 1 << 18  # pairs per vectorised correlation step (bounds the gathered curves)
+    _CHUNK = 1 << 16  # pairs per vectorised correlation step (bounds the gathered curves)
 
     def __init__(self, items: Sequence[DedupItem], params: DedupParams) -> None:
         channels = len(SIGNATURE_CHANNELS)
@@ -162,37 +184,65 @@ class _Timing:
                              f"{channels} equal curves (media.signals.dedup.temporal_signature)")
         length = sizes.pop() // channels if sizes else 1
         self.min_correlation = params.signature_min_correlation
-        self.unit = np.zeros((channels, len(items), length), np.float32)
+        self.confirm_correlation = params.signature_confirm_correlation
+        self.shift = int(round(params.signature_max_shift * (length - 1)))
+        self.curves = np.zeros((channels, len(items), length), np.float32)
         self.moves = np.zeros((channels, len(items)), bool)
-        if given and self.min_correlation > -1.0:
+        if given:
             curves = np.stack([np.asarray(items[i].signature, np.float64).reshape(channels, length)
                                for i in given], axis=1)  # (channel, clip, point)
             centred = curves - curves.mean(axis=2, keepdims=True)
             norm = np.linalg.norm(centred, axis=2)
             self.moves[:, given] = (norm / np.sqrt(length) >= params.signature_min_spread) & (norm > 0)
-            self.unit[:, given] = centred / np.where(norm > 0, norm, 1.0)[..., None]
-        self.active = bool(self.moves.any())
+            self.curves[:, given] = curves
+        self.active = bool(self.moves.any())  # some curve can confirm or veto
+        self.vetoes = self.active and self.min_correlation > -1.0
 
-    def contradicts(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Per pair (a[k], b[k]): some channel moves in both clips and correlates too little."""
-        out = np.zeros(len(a), bool)
-        if not self.active:
-            return out
+    def correlations(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(channel, pair) best-aligned Pearson correlation of clips a[k] and b[k], and whether
+        the channel moves in both (elsewhere the correlation is meaningless and set to 0)."""
+        channels, _, length = self.curves.shape
+        best = np.zeros((channels, len(a)), np.float32)
+        both = self.moves[:, a] & self.moves[:, b]
+        # Overlaps shorter than half the clip say little; never shift that far.
+        shifts = range(-min(self.shift, length // 2), min(self.shift, length // 2) + 1)
         for start in range(0, len(a), self._CHUNK):
             part = slice(start, start + self._CHUNK)
-            for unit, moves in zip(self.unit, self.moves, strict=True):
-                both = moves[a[part]] & moves[b[part]]
-                r = np.einsum("ij,ij->i", unit[a[part]], unit[b[part]])
-                out[part] |= both & (r < self.min_correlation)
-        return out
+            for c in range(channels):
+                x, y = self.curves[c, a[part]], self.curves[c, b[part]]
+                r_best = np.full(len(x), -np.inf, np.float32)
+                for s in shifts:
+                    xs, ys = (x[:, s:], y[:, : length - s]) if s >= 0 else (x[:, : length + s], y[:, -s:])
+                    xs, ys = xs - xs.mean(axis=1, keepdims=True), ys - ys.mean(axis=1, keepdims=True)
+                    den = np.linalg.norm(xs, axis=1) * np.linalg.norm(ys, axis=1)
+                    r = np.einsum("ij,ij->i", xs, ys) / np.where(den > 0, den, 1.0)
+                    r_best = np.maximum(r_best, np.where(den > 0, r, -np.inf))
+                best[c, part] = np.where(np.isfinite(r_best), r_best, 0.0)
+        return np.where(both, best, 0.0), both
+
+    def judge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per pair (a[k], b[k]): (contradicts, confirms). Contradicts: some channel moves in both
+        clips and correlates below signature_min_correlation. Confirms: some channel moves in
+        both, and every such channel correlates at least signature_confirm_correlation."""
+        if not self.active or len(a) == 0:
+            return np.zeros(len(a), bool), np.zeros(len(a), bool)
+        r, both = self.correlations(a, b)
+        contradicts = (both & (r < self.min_correlation)).any(axis=0)
+        if not self.vetoes:
+            contradicts[:] = False
+        confirms = both.any(axis=0) & (~both | (r >= self.confirm_correlation)).all(axis=0)
+        return contradicts, confirms
 
     def any_contradiction(self, left: np.ndarray, right: np.ndarray) -> bool:
         """Whether some clip of `left` contradicts some clip of `right`."""
-        for unit, moves in zip(self.unit, self.moves, strict=True):
-            ml, mr = left[moves[left]], right[moves[right]]
-            if len(ml) and len(mr) and bool(((unit[ml] @ unit[mr].T) < self.min_correlation).any()):
-                return True
-        return False
+        if not self.vetoes:
+            return False
+        movers = self.moves.any(axis=0)
+        ml, mr = left[movers[left]], right[movers[right]]
+        if not len(ml) or not len(mr):
+            return False
+        a, b = np.repeat(ml, len(mr)), np.tile(mr, len(ml))
+        return bool(self.judge(a, b)[0].any())
 
 
 def _merges_without_contradiction(labels: np.ndarray, a: np.ndarray, b: np.ndarray, cosine: np.ndarray,
@@ -201,7 +251,7 @@ def _merges_without_contradiction(labels: np.ndarray, a: np.ndarray, b: np.ndarr
     `labels`, grown by the links kept so far) is dropped when they hold a contradicting pair.
     Without any moving signature every link is kept (plain transitive groups)."""
     accepted = np.ones(len(a), bool)
-    if not timing.active:
+    if not timing.vetoes:
         return accepted
     by_label = np.argsort(labels, kind="stable")
     sorted_labels = labels[by_label]

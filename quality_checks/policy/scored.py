@@ -27,10 +27,19 @@ _MEASUREMENTS = {"text": TextParams, "borders": BorderParams, "watermark": Water
 
 class SafetyPolicy(Strict):
     """Layer 1. OpenNSFW probability, max over a clip's keyframes (Yahoo's own guidance:
-    below 0.2 safe, above 0.8 unsafe, the band between needs a person)."""
+    below 0.2 safe, above 0.8 unsafe, the band between needs a person).
+
+    OpenNSFW scores flat-coloured drawings high. With `drawn_guard` on, a clip whose every
+    keyframe at or above `block_at` is a drawing (media.signals.nsfw.drawn_score >= `drawn_at`)
+    goes to review instead of being blocked; a photographic keyframe at or above `block_at`
+    still blocks, and nothing the model scores at or above `review_at` ever goes to train
+    unreviewed. The drawn score is measured only on keyframes OpenNSFW scores >= 0.5
+    (SignalParams.drawn_min_nsfw): with `block_at` below that, keyframes under 0.5 block."""
 
     block_at: float = Field(0.8, ge=0, le=1)
     review_at: float = Field(0.2, ge=0, le=1)
+    drawn_guard: bool = True
+    drawn_at: float = Field(0.5, ge=0, le=1)  # calibrated: photographs <= 0.30, flat cartoons >= 0.66
 
     @model_validator(mode="after")
     def _order(self) -> SafetyPolicy:

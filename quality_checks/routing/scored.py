@@ -85,14 +85,32 @@ def _review_reasons(labels: dict[str, Any]) -> list[str]:
 def _safety(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
     rules, score = policy.scored.safety, row["nsfw_max"]
     if score >= rules.block_at:
-        return {"safety_label": "unsafe",
-                "safety_reason": f"nsfw {score:.3f} >= policy.scored.safety.block_at {rules.block_at}"}
+        blocking = photographic_nsfw_max(row, rules.drawn_at) if rules.drawn_guard else score
+        if blocking >= rules.block_at:
+            return {"safety_label": "unsafe",
+                    "safety_reason": f"nsfw {blocking:.3f} >= policy.scored.safety.block_at {rules.block_at}"}
+        # Only drawn keyframes score that high: OpenNSFW misreads flat-coloured drawings, so a
+        # person decides (never train unreviewed, never blocked on the model's word alone).
+        reason = (f"nsfw {score:.3f} >= policy.scored.safety.block_at {rules.block_at} on drawn keyframes "
+                  f"only (drawn_score >= policy.scored.safety.drawn_at {rules.drawn_at}): review, not blocked")
+        if approved:
+            return {"safety_label": "safe", "safety_reason": f"{reason}; {APPROVED}"}
+        return {"safety_label": "borderline", "safety_reason": reason}
     if score >= rules.review_at:
         reason = f"nsfw {score:.3f} >= policy.scored.safety.review_at {rules.review_at}"
         if approved:
             return {"safety_label": "safe", "safety_reason": f"{reason}; {APPROVED}"}
         return {"safety_label": "borderline", "safety_reason": reason}
     return {"safety_label": "safe", "safety_reason": None}
+
+
+def photographic_nsfw_max(row: dict[str, Any], drawn_at: float) -> float:
+    """The highest OpenNSFW score among a clip's keyframes that are not drawings (drawn_score
+    below `drawn_at`, or not measured); `nsfw_max` when the row has no per-keyframe scores."""
+    scores, drawn = row.get("keyframe_nsfw"), row.get("keyframe_drawn")
+    if not scores or drawn is None or len(drawn) != len(scores):
+        return float(row["nsfw_max"])
+    return max((float(s) for s, d in zip(scores, drawn, strict=True) if d is None or d < drawn_at), default=0.0)
 
 
 def _provenance(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
