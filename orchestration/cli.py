@@ -77,6 +77,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="also delete the release tags that held opted-out data (then lakeFS GC on S3 "
                             "storage can remove their bytes); recorded under audits/<id>/")
 
+    takedown = commands.add_parser(
+        "takedown", help="purge, delete the release tags that held opted-out data, re-cut a release, "
+                         "run lakeFS GC (Spark) and prove the bytes are gone (lakeFS on S3 storage)")
+    takedown.add_argument("--physical", action="store_true", required=True,
+                          help="delete the bytes, not only the rows on main (expires lakeFS history)")
+    takedown.add_argument("--yes", action="store_true",
+                          help="do not ask before deleting tags and expiring history")
+    takedown.add_argument("--min-age-s", type=int, default=None,
+                          help="collect objects written this recently too (lakeFS's default keeps 6 h)")
+
     gc = commands.add_parser("gc-rules", help="print lakeFS garbage-collection rules (JSON)")
     gc.add_argument("--main-days", type=int, default=7)
     gc.add_argument("--other-days", type=int, default=1)
@@ -164,6 +174,10 @@ def _ensure_lakefs() -> None:
         raise SystemExit(f"lakeFS at {endpoint} is not reachable (LAKECTL_SERVER_ENDPOINT_URL)")
     else:
         server = _local_server()
+        store = _local_store()
+        if store is not None:
+            store.start()
+            print(f"SeaweedFS: S3 at {store.endpoint} (data in {store.data_dir}, pid {store.process.pid})")
         server.start()
         print(f"lakeFS: started {endpoint} (data in {server.data_dir}, pid {server.process.pid})")
     lakefs = lakefs_from_env()
@@ -177,14 +191,32 @@ def _ensure_lakefs() -> None:
 
 
 def _local_server():
+    """The local lakeFS: on the local blockstore, or, when VCURATE_BLOCKSTORE_S3_ENDPOINT names a
+    local port (`./dev demo --s3`), on S3 storage in a SeaweedFS started beside it (its own data
+    dirs: a repository cannot change blockstore)."""
     from orchestration.dev.lakefs_server import LocalLakeFS
 
+    store = _local_store()
     return LocalLakeFS(
-        data_dir=STATE_DIR / "lakefs",
+        data_dir=STATE_DIR / ("lakefs-s3" if store else "lakefs"),
         access_key_id=os.environ["LAKECTL_CREDENTIALS_ACCESS_KEY_ID"],
         secret_access_key=os.environ["LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY"],
         port=endpoint_port(lakefs_endpoint()),
+        s3=store.blockstore() if store else None,
     )
+
+
+def _local_store():
+    endpoint = os.environ.get("VCURATE_BLOCKSTORE_S3_ENDPOINT", "")
+    if not endpoint or not endpoint_is_local(endpoint):
+        return None
+    from orchestration.dev.seaweedfs import LocalS3
+
+    bucket = os.environ.get("VCURATE_LAKEFS_STORAGE_NAMESPACE", "s3://vcurate/").removeprefix("s3://")
+    return LocalS3(data_dir=STATE_DIR / "seaweedfs",
+                   access_key_id=os.environ["VCURATE_BLOCKSTORE_S3_ACCESS_KEY_ID"],
+                   secret_access_key=os.environ["VCURATE_BLOCKSTORE_S3_SECRET_ACCESS_KEY"],
+                   bucket=bucket.split("/")[0], s3_port=endpoint_port(endpoint))
 
 
 def _lakefs(args: argparse.Namespace) -> int:
@@ -195,6 +227,8 @@ def _lakefs(args: argparse.Namespace) -> int:
         _ensure_lakefs()
     elif args.action == "stop":
         _local_server().stop()
+        if (store := _local_store()) is not None:
+            store.stop()
         print("lakeFS: stopped")
     elif args.action == "status":
         endpoint = _shown_endpoint()
@@ -446,6 +480,39 @@ def _purge(args: argparse.Namespace) -> int:
     return _release(args)
 
 
+def _takedown(args: argparse.Namespace) -> int:
+    """The physical takedown (assets/upkeep/takedown.py), on the lakeFS and object store the
+    environment names (VCURATE_BLOCKSTORE_S3_ENDPOINT, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY)."""
+    from dagster import DagsterInstance
+
+    from assets.upkeep.takedown import ObjectStore, physical_takedown, takedown_materialization
+    env = {k: os.environ.get(f"VCURATE_BLOCKSTORE_S3_{k}") for k in ("ENDPOINT", "ACCESS_KEY_ID",
+                                                                      "SECRET_ACCESS_KEY")}
+    if not all(env.values()):
+        print("the physical takedown needs lakeFS on S3 storage: set VCURATE_BLOCKSTORE_S3_ENDPOINT, "
+              "_ACCESS_KEY_ID and _SECRET_ACCESS_KEY (`./dev demo --s3` starts such a setup)",
+              file=sys.stderr)
+        return 2
+    if not args.yes and input(
+            "This deletes the release tags that held opted-out data and expires lakeFS history for "
+            "every video (older commits become unreadable). Go on? [y/N] ").strip().lower() != "y":
+        return 1
+    from orchestration.definitions import defs
+
+    lakefs = _lakefs_resource()
+    optouts, sources = (defs.resources[k].process_config_and_initialize() for k in ("optouts", "sources"))
+    store = ObjectStore(env["ENDPOINT"], env["ACCESS_KEY_ID"], env["SECRET_ACCESS_KEY"])
+    logs = Path(sources.cache_dir) / "gc-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    report = physical_takedown(lakefs, store, optouts.load(), sources.cache_dir, "cli", _publish_release,
+                               logs, min_age_s=args.min_age_s)
+    DagsterInstance.get().report_runless_asset_event(takedown_materialization(report, lakefs))
+    from assets.upkeep.takedown import report_markdown
+
+    print(report_markdown(report))
+    return 0 if not report.still_stored and not report.still_readable else 1
+
+
 def _rollback(args: argparse.Namespace) -> int:
     config = {k: getattr(args, k) for k in ("tier", "source", "to_commit", "requested_by", "reason")}
     result = _run_job("rollback_tier", {"ops": {"rollback_partition": {"config": config}}})
@@ -547,6 +614,7 @@ _COMMANDS = {
     "opt-out": _optout,
     "audit": _audit,
     "purge": _purge,
+    "takedown": _takedown,
     "rollback": _rollback,
     "history": _history,
     "gc-rules": _gc_rules,

@@ -14,6 +14,7 @@ from dagster_aws.s3 import S3Resource
 
 from assets.raw_pool.asset import raw_pool
 from orchestration.dev.lakefs_server import LocalLakeFS, free_port
+from orchestration.dev.seaweedfs import LocalS3
 from quality_checks.policy.resource import PolicyResource
 from resources.captioners.resource import CaptionersResource
 from resources.compute import ComputeResource
@@ -23,6 +24,8 @@ from resources.sources import SourceRegistryResource
 
 ACCESS_KEY = "AKIAIOSFOLVCURATETST"
 SECRET_KEY = "vcurate-test-secret-0123456789abcdefghij"
+STORE_KEY = "AKIASTOREVCURATETEST"  # the object store's own identity (lakeFS and Spark use it)
+STORE_SECRET = "vcurate-store-secret-0123456789abcdefgh"
 
 
 @pytest.fixture(scope="session")
@@ -37,20 +40,47 @@ def lakefs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLak
         yield server
 
 
-@pytest.fixture
-def lakefs_resource(lakefs_server: LocalLakeFS) -> LakeFSResource:
-    """A LakeFSResource on its own, new repository, so tests never see each other's commits.
-    Created here, as first setup does: a materialization never creates a repository."""
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    """A real S3-compatible store (SeaweedFS's S3 gateway) for lakeFS's S3 blockstore."""
+    with LocalS3(data_dir=tmp_path_factory.mktemp("seaweedfs"), access_key_id=STORE_KEY,
+                 secret_access_key=STORE_SECRET) as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def s3_lakefs_server(tmp_path_factory: pytest.TempPathFactory,
+                     object_store: LocalS3) -> Iterator[LocalLakeFS]:
+    """lakeFS on S3 storage, where its garbage collector can delete bytes."""
+    server = LocalLakeFS(data_dir=tmp_path_factory.mktemp("lakefs-s3"), access_key_id=ACCESS_KEY,
+                         secret_access_key=SECRET_KEY, port=free_port(), s3=object_store.blockstore())
+    with server:
+        yield server
+
+
+def new_repository(server: LocalLakeFS) -> LakeFSResource:
     name = f"t-{uuid.uuid4().hex[:12]}"
-    resource = LakeFSResource(
-        endpoint=lakefs_server.endpoint,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        repository=name,
-        storage_namespace=f"local://{name}",
-    )
+    resource = LakeFSResource(endpoint=server.endpoint, access_key_id=ACCESS_KEY,
+                              secret_access_key=SECRET_KEY, repository=name,
+                              storage_namespace=server.namespace(name))
     resource.create_repository()
     return resource
+
+
+@pytest.fixture
+def lakefs_resource(request: pytest.FixtureRequest, lakefs_server: LocalLakeFS) -> LakeFSResource:
+    """A LakeFSResource on its own, new repository, so tests never see each other's commits.
+    Created here, as first setup does: a materialization never creates a repository. A test that
+    takes the `blockstore` argument runs twice: on the local blockstore and on S3 storage."""
+    server = lakefs_server
+    if "blockstore" in request.fixturenames and request.getfixturevalue("blockstore") == "s3":
+        server = request.getfixturevalue("s3_lakefs_server")
+    return new_repository(server)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "blockstore" in metafunc.fixturenames:
+        metafunc.parametrize("blockstore", ["local", "s3"])
 
 
 @pytest.fixture

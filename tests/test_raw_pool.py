@@ -41,7 +41,9 @@ def _rows(pipeline: Pipeline, ref: str = "main") -> dict[str, dict]:
     return {row["uri"].split("/")[-1]: row for row in table.to_pylist()}
 
 
-def test_materialization_merges_one_commit_with_lineage_metadata(pipeline: Pipeline, workdir: Path):
+def test_materialization_merges_one_commit_with_lineage_metadata(
+        pipeline: Pipeline, workdir: Path, blockstore: str):
+    assert pipeline.lakefs.storage_namespace.startswith(f"{'s3' if blockstore == 's3' else 'local'}://")
     registry = _good_source(workdir)
     before = pipeline.lakefs.head()
 

@@ -44,7 +44,9 @@ def _objects(pipeline: Pipeline, prefix: str, ref: str) -> dict[str, str]:
     return {o.path: o.checksum for o in pipeline.lakefs.repo().ref(ref).objects(prefix=prefix)}
 
 
-def test_rollback_restores_one_partition_byte_for_byte(pipeline: Pipeline, workdir: Path):
+def test_rollback_restores_one_partition_byte_for_byte(
+        pipeline: Pipeline, workdir: Path, blockstore: str):
+    assert pipeline.lakefs.storage_namespace.startswith(f"{'s3' if blockstore == 's3' else 'local'}://")
     write_cut_video(workdir / "videos" / "cuts.mp4", segment_seconds=(3.0, 3.0), fps=24)
     registry = _registry(workdir)
     write_static_video(workdir / "other" / "static.mp4", seconds=2)

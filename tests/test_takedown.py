@@ -61,7 +61,9 @@ def _metadata_values(pipeline: Pipeline, key: str) -> list[str]:
     return values
 
 
-def test_a_takedown_leaves_nothing_of_the_video(pipeline: Pipeline, workdir: Path):
+def test_a_takedown_leaves_nothing_of_the_video(
+        pipeline: Pipeline, workdir: Path, blockstore: str):
+    assert pipeline.lakefs.storage_namespace.startswith(f"{'s3' if blockstore == 's3' else 'local'}://")
     registry = films_source(pipeline, workdir, anim=True)
     ingest(pipeline, registry, ("films", "anim"))
     r1 = _release(pipeline, registry)

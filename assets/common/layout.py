@@ -193,6 +193,15 @@ def audit_tags_path(audit_id: str) -> str:
     return f"audits/{audit_id}/deleted_tags.json"
 
 
+def audit_takedown_path(audit_id: str) -> str:
+    """The physical takedown's report (GC run, addresses checked); `.md` beside it for people."""
+    return f"audits/{audit_id}/takedown.json"
+
+
+# Where lakeFS's garbage collector writes its run reports, under a storage namespace.
+GC_REPORTS = "_lakefs/retention/gc/unified/"
+
+
 def audit_report_path(audit_id: str) -> str:
     return f"audits/{audit_id}/report.md"
 
@@ -244,7 +253,8 @@ _PATTERNS = [
     (re.compile(r"releases/(?P<tag>[^/]+)/buckets\.parquet"), "release_buckets"),
     (re.compile(r"exports/(?P<tag>[^/]+)/[^/]+/samples\.parquet"), "export_samples"),
     (re.compile(r"exports/(?P<tag>[^/]+)/[^/]+/.+"), "export_file"),
-    (re.compile(r"audits/[^/]+/(?:findings\.parquet|report\.md|deleted_tags\.json)"), "audit"),
+    (re.compile(r"audits/[^/]+/(?:findings\.parquet|report\.md|deleted_tags\.json|takedown\.(?:json|md))"),
+     "audit"),
     (re.compile(r"previews/[^/]+/(?:changes\.parquet|report\.md|policy\.yaml)"), "preview"),
 ]
 

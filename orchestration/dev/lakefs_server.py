@@ -1,4 +1,6 @@
-"""Run a real lakeFS server locally: local block storage and local KV under one data dir.
+"""Run a real lakeFS server locally: local KV under one data dir, and block storage either in
+that dir (the quick default) or on an S3-compatible store (`S3Blockstore`: SeaweedFS started by
+orchestration/dev/seaweedfs.py, or any S3), where lakeFS garbage collection can delete bytes.
 
 Credentials are fixed by the caller (from the environment), and lakeFS's `installation`
 settings create that admin user on first start, so no setup step is needed.
@@ -28,6 +30,21 @@ from orchestration.dev.lakefs_binary import find_lakefs_binary
 from resources.lakefs import LakeFSResource, RepositoryMissingError
 
 
+@dataclass(frozen=True)
+class S3Blockstore:
+    """Where lakeFS keeps its objects when they live on S3: a repository's storage namespace is
+    then `s3://<bucket>/<repository>`."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+    region: str = "us-east-1"
+
+    def namespace(self, repository: str) -> str:
+        return f"s3://{self.bucket}/{repository}"
+
+
 @dataclass
 class LocalLakeFS:
     data_dir: Path
@@ -35,6 +52,7 @@ class LocalLakeFS:
     secret_access_key: str
     port: int = 8000
     binary: Path | None = None
+    s3: S3Blockstore | None = None  # None: the local blockstore under data_dir
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     # set by start(): True when this start found no lakeFS database in data_dir (first setup)
     fresh: bool = field(default=False, init=False)
@@ -54,10 +72,7 @@ class LocalLakeFS:
             "  type: local",
             "  local:",
             f"    path: {self.data_dir / 'kv'}",
-            "blockstore:",
-            "  type: local",
-            "  local:",
-            f"    path: {self.data_dir / 'blocks'}",
+            *self._blockstore_yaml(),
             "auth:",
             "  encrypt:",
             # Encrypts the stored credentials; see encrypt_key().
@@ -79,6 +94,19 @@ class LocalLakeFS:
             f"  secret_access_key: {self.secret_access_key}",
             "",
         ])
+
+    def _blockstore_yaml(self) -> list[str]:
+        if self.s3 is None:
+            return ["blockstore:", "  type: local", "  local:", f"    path: {self.data_dir / 'blocks'}"]
+        return ["blockstore:", "  type: s3", "  s3:", f"    endpoint: {self.s3.endpoint}",
+                "    force_path_style: true", "    discover_bucket_region: false",
+                f"    region: {self.s3.region}", "    credentials:",
+                f"      access_key_id: {self.s3.access_key_id}",
+                f"      secret_access_key: {self.s3.secret_access_key}"]
+
+    def namespace(self, repository: str) -> str:
+        """The storage namespace a repository of this server gets."""
+        return self.s3.namespace(repository) if self.s3 else f"local://{repository}"
 
     def start(self, timeout_s: float = 60.0) -> LocalLakeFS:
         """Start the server in its own process group and wait until it is healthy."""
