@@ -497,15 +497,15 @@ def _takedown(args: argparse.Namespace) -> int:
             "This deletes the release tags that held opted-out data and expires lakeFS history for "
             "every video (older commits become unreadable). Go on? [y/N] ").strip().lower() != "y":
         return 1
-    from orchestration.definitions import defs
+    from resources.optout import load_optouts
 
     lakefs = _lakefs_resource()
-    optouts, sources = (defs.resources[k].process_config_and_initialize() for k in ("optouts", "sources"))
     store = ObjectStore(env["ENDPOINT"], env["ACCESS_KEY_ID"], env["SECRET_ACCESS_KEY"])
-    logs = Path(sources.cache_dir) / "gc-logs"
+    cache = Path(os.environ["VCURATE_CACHE_DIR"])  # the resources' own settings (orchestration/resources.py)
+    logs = cache / "gc-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    report = physical_takedown(lakefs, store, optouts.load(), sources.cache_dir, "cli", _publish_release,
-                               logs, min_age_s=args.min_age_s)
+    report = physical_takedown(lakefs, store, load_optouts(Path(os.environ["VCURATE_OPTOUT"])), cache, "cli",
+                               _publish_release, logs, min_age_s=args.min_age_s)
     DagsterInstance.get().report_runless_asset_event(takedown_materialization(report, lakefs))
     from assets.upkeep.takedown import report_markdown
 

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestration.dev.lakefs_binary import cache_dir
 from resources.redact import redact
 
 GC_CLIENT = "lakefs-spark-client-301_2.12-0.10.0"
@@ -35,6 +34,11 @@ _NEEDED = (GC_CLIENT, "api-client-", "scalapb-runtime", "lenses_", "fastparse_",
            "swagger-annotations", "logging-interceptor", "hadoop-aws-", "aws-java-sdk-bundle",
            "json4s-native_")
 
+
+
+def cache_dir() -> Path:
+    """The tool cache the lakeFS and SeaweedFS binaries share (orchestration/dev/lakefs_binary.py)."""
+    return Path(os.environ.get("VCURATE_CACHE", "~/.cache/vcurate")).expanduser()
 
 
 class GcUnavailable(RuntimeError):

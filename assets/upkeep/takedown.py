@@ -25,7 +25,7 @@ import lakefs_sdk
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assets.common.layout import RELEASES, SOURCES, classify
+from assets.common.layout import EXPORTS, RELEASES, SOURCES, classify
 from quality_checks.lineage import OptedOut
 from resources.lakefs import LakeFSResource
 
@@ -95,7 +95,7 @@ def held_objects(lakefs: LakeFSResource, opted: OptedOut, sources: set[str], tag
     seen: dict[str, HeldObject] = {}
     rows_of: dict[str, list[dict]] = {}  # physical address of a table -> its rows of the video
     for commit in dict.fromkeys(c for c in commits if c):
-        objects = [o for prefix in [f"{SOURCES}{s}/" for s in sorted(sources)] + [RELEASES, "exports/"]
+        objects = [o for prefix in [f"{SOURCES}{s}/" for s in sorted(sources)] + [RELEASES, EXPORTS]
                    for o in _listing(lakefs, commit, prefix)]
         routes: set[tuple[str, str]] = set()  # (source, route) whose contact sheet shows the video
         for obj in objects:
