@@ -35,7 +35,7 @@ from media.signals.text import TextParams
 
 OUT = Path(".vcurate/bench")
 # The tier's default: the packaged fp32 detector and its calibrated box threshold.
-BASELINE_TEXT = TextParams(precision="fp32", box_threshold=0.4)
+BASELINE_TEXT = TextParams()
 TEXT = {"fp32": BASELINE_TEXT, "int8": TextParams(precision="int8", box_threshold=0.6)}
 
 

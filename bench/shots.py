@@ -2,6 +2,7 @@
 by construction, measured on a calibration and a validation half of the footage.
 
     uv run python bench/shots.py [--footage DIR] [--videos N] [--segments N] [--only NAME]
+                                 [--ablations] [--all] [--transnet]
 
 No registry ships shot-boundary ground truth, so this builds it: single-shot stretches of
 real footage (the shared footage set, fetched with `../shared/footage/fetch.sh DIR all`, and
@@ -58,7 +59,9 @@ import cv2
 import numpy as np
 
 from bench.footage import footage_files, footage_split, require_footage
-from media.shots.analysis import AnalysisParams, VideoAnalysis, analyze_video_decoding_once
+from media.shots.analysis import AnalysisParams, Clip, VideoAnalysis, analyze_video_decoding_once
+from media.shots.median import median
+from media.shots.spans import SpanParams, shot_spans
 
 # Footage without internal cuts (anything with cuts would pollute the ground truth).
 SINGLE_SHOT = (
@@ -145,7 +148,8 @@ def _reframe(frames: np.ndarray, rng: random.Random) -> np.ndarray:
     zoom = rng.uniform(1.3, 1.8)
     w, h = int(SIZE[0] / zoom), int(SIZE[1] / zoom)
     x, y = rng.randint(0, SIZE[0] - w), rng.randint(0, SIZE[1] - h)
-    return np.stack([cv2.resize(f[y : y + h, x : x + w], SIZE, interpolation=cv2.INTER_LINEAR) for f in frames])
+    return np.stack([cv2.resize(f[y : y + h, x : x + w], SIZE, interpolation=cv2.INTER_LINEAR)
+                     for f in frames])
 
 
 def _flash(frames: np.ndarray, rng: random.Random, at: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -247,10 +251,12 @@ def build_video(path: Path, kind: str, half: str, sources: dict[str, np.ndarray]
             start = len(written) - out_len
             for k in range(out_len):  # the old shot's last frames go to black (or white)
                 alpha = (k + 1) / (out_len + 1)
-                written[start + k] = ((1 - alpha) * written[start + k] + alpha * level).round().astype(np.uint8)
+                faded = (1 - alpha) * written[start + k] + alpha * level
+                written[start + k] = faded.round().astype(np.uint8)
             for k in range(in_len):  # the new shot's first frames come back from it
                 alpha = (k + 1) / (in_len + 1)
-                frames[k] = ((1 - alpha) * level + alpha * frames[k].astype(np.float32)).round().astype(np.uint8)
+                faded = (1 - alpha) * level + alpha * frames[k].astype(np.float32)
+                frames[k] = faded.round().astype(np.uint8)
             transitions.append(Transition(start, len(written) + in_len))
             spans = [(a + len(written), b + len(written)) for a, b in spans]
         else:
@@ -364,26 +370,75 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
 
 # --- configurations ------------------------------------------------------------------------
 
-def configurations(everything: bool) -> dict[str, AnalysisParams]:
+def configurations(ablations: bool, everything: bool, transnet: bool) -> dict[str, AnalysisParams]:
+    """The shipped default and the detector alone; with `ablations`, the default less one change
+    of issue 17 at a time (and the tuning tried on the calibration half)."""
     default = AnalysisParams()
     configs = {"default": default,
-               "adaptive alone (no dissolves)": replace(default, dissolves=False),
-               "no repeat guard": replace(default, repeat_below=None),
-               "no flash guard": replace(default, flash_frames=0),
-               "no relit test": replace(default, dissolve_params={"max_relit_misfit": 0.0}),
-               "widen 0.5": replace(default, dissolve_params={"widen_fit": 0.5}),
-               "widen 0.7": replace(default, dissolve_params={"widen_fit": 0.7}),
-               "widen 0.85": replace(default, dissolve_params={"widen_fit": 0.85})}
+               "adaptive alone (no dissolves)": replace(default, dissolves=False)}
+    if ablations:
+        configs |= {
+            "- repeat guard": replace(default, repeat_below=None),
+            "- flash guard": replace(default, flash_frames=0),
+            "- relit test": replace(default, dissolve_params={"max_relit_misfit": 0.0}),
+            "- joining fade out + in": replace(default, join_transitions_within=None),
+            "- clean start (trim 2 after transitions)": replace(
+                default, spans=replace(default.spans, trim_after_transition=2)),
+            "- min_content_val 10 (PySceneDetect's 15)": replace(
+                default, detector_params={"min_content_val": 15.0}),
+            "tried: adaptive_threshold 2.5": replace(default, detector_params={"adaptive_threshold": 2.5}),
+        }
     if everything:
         configs |= {
             "content": replace(default, detector="content", dissolves=False),
             "histogram": replace(default, detector="histogram", dissolves=False),
             "hash": replace(default, detector="hash", dissolves=False),
         }
+    if transnet:  # the `transnet` extra; tens of frames/s on two CPU cores
+        configs["transnetv2"] = replace(default, detector="transnetv2", dissolves=False)
     return configs
 
 
 Analyse = Callable[[Path], VideoAnalysis]
+
+# analysis-5 as it shipped before issue 17: every frame fed, no flash guard, no relit test,
+# no joining, PySceneDetect's min_content_val; and its clip spans (`_analysis5_spans`).
+ANALYSIS5 = replace(AnalysisParams(), repeat_below=None, flash_frames=0, join_transitions_within=None,
+                    dissolve_params={"max_relit_misfit": 0.0}, detector_params={"min_content_val": 15.0})
+
+
+def _analysis5_spans(analysis: VideoAnalysis, p: SpanParams) -> list[tuple[int, int]]:
+    """media/shots/spans.py `clip_spans` of analysis-5: a fixed trim at every boundary, and
+    re-clipping at any motion spike (the shot lost when the longer side is short)."""
+    starts = analysis.stats["seconds"]
+    ends = np.append(starts[1:], starts[-1] + 1 / analysis.fps)
+    motion = analysis.stats["motion"]
+    clips = []
+    for start, end in shot_spans(analysis.cuts, analysis.frame_count, analysis.transitions):
+        start, end = start + p.trim_frames, end - p.trim_frames
+        if end - start < 2:
+            continue
+        while end - start > 2:
+            segment = motion[start:end]
+            spikes = []
+            for i in (np.flatnonzero(segment[1:-1] >= p.spike_motion) + 1).tolist():
+                lo, hi = max(0, i - p.spike_window), min(len(segment), i + p.spike_window + 1)
+                delta = segment[i] - median(np.concatenate([segment[lo:i], segment[i + 1 : hi]]))
+                if delta >= p.spike_delta:
+                    spikes.append((delta, i))
+            if not spikes:
+                break
+            cut = start + max(spikes)[1]
+            start, end = (start, cut) if cut - start >= end - (cut + 1) else (cut + 1, end)
+        if ends[end - 1] - starts[start] >= p.min_clip_s:  # (never longer than max_clip_s here)
+            clips.append((start, end))
+    return clips
+
+
+def analyse_as_analysis5(path: Path) -> VideoAnalysis:
+    analysis = analyze_video_decoding_once(path, ANALYSIS5)
+    analysis.clips = [Clip(a, b, 0.0, 0.0, {}) for a, b in _analysis5_spans(analysis, ANALYSIS5.spans)]
+    return analysis
 
 
 def evaluate(built: list[Built], analyse: Analyse, min_clip_s: float) -> tuple[dict, float]:
@@ -445,7 +500,10 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=10, help="shots per video")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", default="", help="run configurations whose name contains this")
+    parser.add_argument("--ablations", action="store_true",
+                        help="also the default less each change of issue 17 (several minutes more)")
     parser.add_argument("--all", action="store_true", help="also content, histogram and hash")
+    parser.add_argument("--transnet", action="store_true", help="also TransNetV2 (slow on a CPU)")
     parser.add_argument("--json", type=Path, default=STATE / "shots.json")
     args = parser.parse_args()
     footage = footage_files(require_footage(args.footage))
@@ -458,11 +516,14 @@ def main() -> None:
                                                 "segments": args.segments, "seed": args.seed,
                                                 "tolerance_frames": TOLERANCE},
                                "configurations": {}}
-    for name, params in configurations(args.all).items():
+    runs: dict[str, tuple[AnalysisParams, Analyse]] = {
+        "before (analysis-5)": (ANALYSIS5, analyse_as_analysis5),
+        **{name: (params, lambda p, params=params: analyze_video_decoding_once(p, params))
+           for name, params in configurations(args.ablations, args.all, args.transnet).items()}}
+    for name, (params, analyse) in runs.items():
         if args.only not in name:
             continue
-        totals, rate = evaluate(built, lambda p, params=params: analyze_video_decoding_once(p, params),
-                                params.spans.min_clip_s)
+        totals, rate = evaluate(built, analyse, params.spans.min_clip_s)
         summary = summarize(totals)
         report["configurations"][name] = {"frames_per_s": round(rate, 1), "params": asdict(params),
                                           **summary}

@@ -103,6 +103,12 @@ SCORED_SCHEMA = pa.schema([
     pa.field("text_keyframes", pa.int32(), nullable=False),
     pa.field("subtitle_band", pa.bool_(), nullable=False),
     pa.field("corner_text", pa.bool_(), nullable=False),
+    # where the text is, over the keyframes ("+"-joined: bottom_band, top_band, corner, centre,
+    # ticker); null without text
+    pa.field("text_regions", pa.string(), nullable=True),
+    # the text outside the subtitle band: what decides heavy text when subtitles are kept
+    pa.field("text_ratio_outside_subtitles_max", pa.float64(), nullable=False),
+    pa.field("text_box_outside_subtitles_max_fraction", pa.float64(), nullable=False),
     # watermark / logo / borders
     pa.field("watermark_score", pa.float64(), nullable=False),
     pa.field("watermark_corner", pa.string()),
@@ -159,6 +165,8 @@ SCORED_SCHEMA = pa.schema([
     pa.field("watermark_reason", pa.string()),
     pa.field("quality_label", pa.string(), nullable=False),
     pa.field("quality_reason", pa.string()),
+    pa.field("motion_label", pa.string(), nullable=False),  # frozen | static | moving
+    pa.field("motion_reason", pa.string()),
     pa.field("review_status", pa.string(), nullable=False),
     pa.field("review_reason", pa.string()),
     pa.field("route", pa.string(), nullable=False),
@@ -175,6 +183,9 @@ EMBEDDINGS_SCHEMA = pa.schema([
     pa.field("clip_id", pa.string(), nullable=False),
     pa.field("embedder", pa.string(), nullable=False),
     pa.field("embedding", pa.list_(pa.float32()), nullable=False),
+    # the clip's centre-region vector (same embedder; crop dedup): null for DINOv2, and absent
+    # from tables written before it (readers take a missing column as all null)
+    pa.field("centre_embedding", pa.list_(pa.float32())),
 ])
 
 EVENT_TYPE = pa.struct([

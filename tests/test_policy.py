@@ -101,3 +101,25 @@ def test_prefilters_cite_the_policy_field():
         reason = rules.reject_reason(probe)
         assert reason is not None and reason[0] == code
         assert "policy.raw_pool." in reason[1]
+
+
+def test_frozen_clips_are_left_out_of_every_stage_and_the_drawn_guard_is_on_by_default():
+    policy = load_policy()
+    for stage in ("stage_256p", "stage_480p", "stage_720p", "sft"):
+        assert "frozen" not in policy.stages.stage(stage).motion_labels
+    assert policy.scored.safety.drawn_guard and policy.scored.safety.drawn_at == 0.5
+    assert policy.scored.motion.frozen_below > 0 and policy.scored.motion.frozen_camera_speed > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"stages": {"stage_256p": {"motion_labels": []}}}, "motion_labels needs at least one"),
+        ({"stages": {"stage_256p": {"motion_labels": ["still"]}}}, "stages.stage_256p.motion_labels"),
+        ({"scored": {"safety": {"drawn_at": 2}}}, "scored.safety.drawn_at"),
+    ],
+)
+def test_bad_motion_and_safety_fields_name_the_field(tmp_path: Path, data: dict, message: str):
+    with pytest.raises(ConfigError) as error:
+        load_policy(_policy(tmp_path, data))
+    assert message in str(error.value)

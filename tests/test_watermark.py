@@ -94,3 +94,24 @@ def test_bar_edges_are_not_a_logo_when_the_crop_is_given() -> None:
 def test_one_keyframe_gives_no_edge_evidence() -> None:
     evidence, centre = static_edge_evidence([with_logo(picture(0))])
     assert set(evidence.values()) == {0.0} and centre == 0.0
+
+
+def held_subtitle(img: np.ndarray) -> np.ndarray:
+    """One long subtitle line held over the clip: it reaches into both bottom corners."""
+    img = img.copy()
+    text = "nobody knows what happened here tonight"
+    (w, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 6)
+    x, y = (W - w) // 2, H - 30
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 6, cv2.LINE_AA)
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2, cv2.LINE_AA)
+    return img
+
+
+def test_a_subtitle_held_over_the_clip_is_not_a_logo() -> None:
+    """Its static edges run on across the corner's inner side: a line, not a bug (the policy
+    keeps subtitles at half weight, a watermark would drop the clip)."""
+    frames = [jpeg(held_subtitle(picture(i))) for i in range(4)]
+    signals = watermark_signals(frames)
+    assert signals.corner is None and signals.watermark_score < 0.2
+    with_bug = watermark_signals([jpeg(with_logo(held_subtitle(picture(i)), y=20)) for i in range(4)])
+    assert with_bug.corner == "top_right"

@@ -236,3 +236,46 @@ def write_transformed_copy(src: Path, dst: Path, *, scale: float = 1.0,
             out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")))
         out.mux(stream.encode())
     return dst
+
+
+def write_frames_video(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
+    """Encode RGB frames as they are (H.264, near-lossless, so repeats stay repeats)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"crf": "12", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for img in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def scene_frames(scene: int, count: int, width: int = 320, height: int = 240, speed: int = 1,
+                 first: int = 0) -> list[np.ndarray]:
+    """`count` frames of one moving scene (as in `write_cut_video`); `speed` frames of motion
+    per frame (4 moves as far in one frame as 1 does in four)."""
+    return [_scene_frame(first + i * speed, scene, width, height) for i in range(count)]
+
+
+def repeated(frames: list[np.ndarray], pattern: tuple[int, ...] = (2,)) -> list[np.ndarray]:
+    """Frame-rate conversion: each picture shown `pattern[k % len(pattern)]` times (2: 12.5 fps
+    doubled to 25; (3, 2): 3:2 pulldown)."""
+    return [img for k, img in enumerate(frames) for _ in range(pattern[k % len(pattern)])]
+
+
+def flashed(frames: list[np.ndarray], at: int, length: int = 2, strength: float = 0.8) -> list[np.ndarray]:
+    """`length` frames from `at` blended towards white: a flash inside the shot."""
+    out = list(frames)
+    for k in range(at, at + length):
+        out[k] = (out[k] * (1 - strength) + 255 * strength).round().astype(np.uint8)
+    return out
+
+
+def relit(frames: list[np.ndarray], at: int, length: int, gain: float) -> list[np.ndarray]:
+    """A slow light change: brightness ramps by `gain` over `length` frames from `at`, then stays."""
+    out = []
+    for k, img in enumerate(frames):
+        g = 1 + (gain - 1) * min(1.0, max(0.0, (k - at) / length))
+        out.append(np.clip(img * g, 0, 255).round().astype(np.uint8))
+    return out

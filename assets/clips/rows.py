@@ -59,6 +59,22 @@ class ClipsStats:
     in_segments: int = 0  # videos analysed as time segments on several workers
 
 
+# The frame statistics' `boundary` column: why a clip starts where it does (media/shots/spans.py).
+BOUNDARY_NONE, BOUNDARY_CUT, BOUNDARY_TRANSITION = 0, 1, 2
+
+
+def boundary_codes(analysis: VideoAnalysis) -> list[int]:
+    """Per frame: BOUNDARY_CUT on the first frame of a shot after a hard cut, BOUNDARY_TRANSITION
+    on each frame of a gradual transition (dissolve, fade), else BOUNDARY_NONE."""
+    codes = [BOUNDARY_NONE] * analysis.frame_count
+    for start, end in analysis.transitions:
+        codes[start:end] = [BOUNDARY_TRANSITION] * (min(end, analysis.frame_count) - start)
+    for cut in analysis.cuts:
+        if 0 <= cut < analysis.frame_count:
+            codes[cut] = BOUNDARY_CUT
+    return codes
+
+
 def clip_id_for(video_id: str, start: int, end: int) -> str:
     return "c" + hashlib.sha256(f"{video_id}:{start}:{end}".encode()).hexdigest()[:24]
 
@@ -184,7 +200,8 @@ def rows_for_video(
     for frame, jpeg in analysis.keyframe_jpegs.items():
         objects[keyframe_path(source, vid, frame)] = jpeg
     stats_table = pa.table({"frame": pa.array(range(analysis.frame_count), pa.int64()),
-                            **{k: pa.array(v) for k, v in analysis.stats.items()}})
+                            **{k: pa.array(v) for k, v in analysis.stats.items()},
+                            "boundary": pa.array(boundary_codes(analysis), pa.int8())})
     objects[stats_path] = table_to_parquet_bytes(stats_table)
     rows, labels = [], []
     fingerprint = params.fingerprint()

@@ -34,6 +34,7 @@ from assets.scored.rows import (
     reusable_rows,
     route_contact_sheets,
     stored_centroids,
+    stored_vectors,
 )
 from quality_checks.lineage import no_opted_out_lineage, no_opted_out_spec
 from quality_checks.policy.resource import PolicyResource
@@ -152,6 +153,7 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
     """Kept clips (and their embeddings) that other sources published on main."""
     rows: list[dict] = []
     vectors: dict[str, np.ndarray] = {}
+    centres: dict[str, np.ndarray] = {}
     for (other, _), p in tier_tables_listed(lakefs.list_paths(SOURCES, ref=ref), [TIER]).items():
         if other == source:
             continue
@@ -165,10 +167,10 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
                 for r in table.select([c for c in columns if c in table.column_names]).to_pylist()
                 if r["duplicate_of"] is None]
         rows.extend(kept)
-        for cid, vec in zip(emb.column("clip_id").to_pylist(), emb.column("embedding").to_pylist(),
-                            strict=True):
-            vectors[published_id(other, cid)] = np.asarray(vec, np.float32)
-    return Published(rows, vectors)
+        whole, centre = stored_vectors(emb)  # an older table without centre vectors: none
+        vectors.update({published_id(other, cid): vec for cid, vec in whole.items()})
+        centres.update({published_id(other, cid): vec for cid, vec in centre.items()})
+    return Published(rows, vectors, centres)
 
 
 def published_id(source: str, clip_id: str) -> str:

@@ -42,6 +42,10 @@ from quality_checks.routing.scored import govern
 from quality_checks.schemas import EMBEDDINGS_SCHEMA, SCORED_SCHEMA
 from resources.compute import TaskExecutor
 
+# What scoring gives per clip_id: its signal columns, its clip embedding and its centre-region
+# embedding (None where the embedder has none, or the stored row predates them).
+ClipVectors = tuple[dict, np.ndarray, np.ndarray | None]
+
 COMPUTE_STAGE = "scored"  # the compute stage whose resources (compute.stages) scoring tasks ask for
 
 # Columns copied from clips; everything else in SCORED_SCHEMA is a signal or a label.
@@ -49,6 +53,7 @@ LINEAGE = ("source", "video_id", "clip_id", "sha256", "uri", "start_frame", "end
            "start_s", "end_s", "duration_s", "fps", "width", "height", "keyframes")
 _LABELS = ("safety_label", "safety_reason", "provenance_label", "provenance_reason",
            "watermark_label", "watermark_reason", "quality_label", "quality_reason",
+           "motion_label", "motion_reason",
            "review_status", "review_reason", "route", "route_reasons", "weight")
 _DEDUP = ("duplicate_group", "duplicate_of", "duplicate_match", "duplicate_similarity",
           "concept_cluster", "concept_similarity")
@@ -141,39 +146,51 @@ def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path
             yield job, found[0], "", found[1]
 
 
+def stored_vectors(embeddings: pa.Table) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(whole, centre) vectors per clip_id of an embeddings table. A null centre_embedding, or a
+    table written before the column existed, gives no centre vector for that clip."""
+    ids = embeddings.column("clip_id").to_pylist()
+    whole = {cid: np.asarray(vec, np.float32)
+             for cid, vec in zip(ids, embeddings.column("embedding").to_pylist(), strict=True)}
+    centre: dict[str, np.ndarray] = {}
+    if "centre_embedding" in embeddings.column_names:
+        centre = {cid: np.asarray(vec, np.float32) for cid, vec in zip(
+            ids, embeddings.column("centre_embedding").to_pylist(), strict=True) if vec is not None}
+    return whole, centre
+
+
 def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
-                  fingerprint: str) -> dict[str, tuple[dict, np.ndarray]]:
-    """Stored signals (and embedding) per clip_id, where they were computed with `fingerprint`."""
+                  fingerprint: str) -> dict[str, ClipVectors]:
+    """Stored signals (and embeddings) per clip_id, where they were computed with `fingerprint`."""
     if previous is None or embeddings is None:
         return {}
-    vectors = {cid: np.asarray(vec, np.float32) for cid, vec in zip(
-        embeddings.column("clip_id").to_pylist(), embeddings.column("embedding").to_pylist(),
-        strict=True)}
-    return {row["clip_id"]: (row, vectors[row["clip_id"]]) for row in previous.to_pylist()
+    vectors, centres = stored_vectors(embeddings)
+    return {row["clip_id"]: (row, vectors[row["clip_id"]], centres.get(row["clip_id"]))
+            for row in previous.to_pylist()
             if row["signals_fingerprint"] == fingerprint and row["clip_id"] in vectors}
 
 
 def compute_signals(
-    clips: list[dict], previous: dict[str, tuple[dict, np.ndarray]], params: SignalParams,
+    clips: list[dict], previous: dict[str, ClipVectors], params: SignalParams,
     read_bytes: Callable[[str], bytes | None], cache_root: Path, executor: TaskExecutor,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[dict[str, tuple[dict, np.ndarray]], ScoredStats]:
-    """Signal columns and embedding per clip_id; reused where keyframes are unchanged."""
+) -> tuple[dict[str, ClipVectors], ScoredStats]:
+    """Signal columns and embeddings per clip_id; reused where keyframes are unchanged."""
     stats = ScoredStats(clips=len(clips))
     by_video: dict[str, list[dict]] = defaultdict(list)
     for clip in clips:
         by_video[clip["video_id"]].append(clip)
     stats.videos = len(by_video)
-    signals: dict[str, tuple[dict, np.ndarray]] = {}
+    signals: dict[str, ClipVectors] = {}
     todo: list[str] = []
     for vid, rows in by_video.items():
         if all(r["clip_id"] in previous and previous[r["clip_id"]][0]["keyframes"] == r["keyframes"]
                for r in rows):
             for r in rows:
-                old, vector = previous[r["clip_id"]]
+                old, vector, centre = previous[r["clip_id"]]
                 # the clips row it was scored from is unchanged: keep citing that commit
                 signals[r["clip_id"]] = ({**{k: old[k] for k in SIGNAL_COLUMNS},
-                                          "upstream_commit": old["upstream_commit"]}, vector)
+                                          "upstream_commit": old["upstream_commit"]}, vector, centre)
             stats.reused += 1
         else:
             todo.append(vid)
@@ -193,7 +210,7 @@ def compute_signals(
             stats.failed[job.uri] = error
         else:
             for clip in result:
-                signals[clip.clip_id] = (clip.columns, clip.embedding)
+                signals[clip.clip_id] = (clip.columns, clip.embedding, clip.centre_embedding)
                 for name, seconds in clip.seconds.items():
                     stats.signal_seconds[name] += seconds
             stats.scored += 1
@@ -243,11 +260,13 @@ class Published:
 
     rows: list[dict]
     vectors: dict[str, np.ndarray]
+    # centre-region vectors, where the other source's embeddings table holds them
+    centres: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def assemble(
     source: str, clips: list[dict], licenses: dict[str, str],
-    signals: dict[str, tuple[dict, np.ndarray]], published: Published,
+    signals: dict[str, ClipVectors], published: Published,
     centroids: np.ndarray | None, policy: Policy, fingerprint: str, upstream_commit: str,
     decisions: dict[str, dict] | None = None,
 ) -> tuple[pa.Table, pa.Table, np.ndarray | None]:
@@ -262,18 +281,24 @@ def assemble(
     items = [DedupItem(clip_id=r["clip_id"], content_key=r["content_key"], phashes=list(r["phashes"]),
                        embedding=signals[r["clip_id"]][1], duration_s=r["duration_s"],
                        pixels=r["width"] * r["height"], published=False,
-                       signature=r["temporal_signature"]) for r in rows]
+                       signature=r["temporal_signature"], centre_embedding=signals[r["clip_id"]][2])
+             for r in rows]
     # A published row without a signature (its table predates them) vetoes nothing.
     items += [DedupItem(clip_id=p["clip_id"], content_key=p["content_key"], phashes=list(p["phashes"]),
                         embedding=published.vectors[p["clip_id"]], duration_s=p["duration_s"],
                         pixels=p["width"] * p["height"], published=True,
-                        signature=p.get("temporal_signature"))
+                        signature=p.get("temporal_signature"),
+                        centre_embedding=published.centres.get(p["clip_id"]))
               for p in published.rows if p["clip_id"] in published.vectors]
     results = {d.clip_id: d for d in find_duplicates(items, DedupParams(
         phash_max_distance=rules.dedup.phash_max_distance, phash_min_matches=rules.dedup.phash_min_matches,
         cosine_threshold=rules.dedup.cosine_threshold,
         signature_min_correlation=rules.dedup.signature_min_correlation,
-        signature_min_spread=rules.dedup.signature_min_spread))}
+        signature_min_spread=rules.dedup.signature_min_spread,
+        signature_max_shift=rules.dedup.signature_max_shift,
+        confirmed_cosine_threshold=rules.dedup.confirmed_cosine_threshold,
+        signature_confirm_correlation=rules.dedup.signature_confirm_correlation,
+        centre_cosine_threshold=rules.dedup.centre_cosine_threshold))}
 
     # no rows: nothing to fit on (and no embedding width to compare), the shared centroids stand
     if rows and (centroids is None or centroids.shape[1] != vectors.shape[1]):
@@ -300,6 +325,9 @@ def assemble(
         "embedder": pa.array([rules.dedup.embedder] * len(ids), pa.string()),
         "embedding": pa.array([signals[c][1].astype(np.float32).tolist() for c in ids],
                               pa.list_(pa.float32())),
+        "centre_embedding": pa.array([None if (centre := signals[c][2]) is None
+                                      else centre.astype(np.float32).tolist() for c in ids],
+                                     pa.list_(pa.float32())),
     }, schema=EMBEDDINGS_SCHEMA)
     return table, embeddings, centroids
 

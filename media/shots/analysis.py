@@ -67,6 +67,8 @@ class AnalysisParams:
     # conversion) and skip the shot detector; None feeds every frame (media/shots/guards.py).
     repeat_below: float | None = 0.75
     flash_frames: int = 4  # a cut the picture returns from within this many frames is a flash
+    # Gradual transitions this few frames apart are one (a fade out, then in); None: never.
+    join_transitions_within: int | None = _NEAR + 1
     cut_files: bool = False  # also re-encode every clip to its own file (a second decode)
     analysis_short_side: int = 144
     keyframe_short_side: int = 384
@@ -424,7 +426,9 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
     starts = arrays["seconds"]
     ends = np.append(starts[1:], starts[-1] + durations[-1])
     candidates = [c for span in spans for c in span.candidates]
-    transitions = _joined(choose_transitions(candidates)) if params.dissolves else []
+    transitions = choose_transitions(candidates) if params.dissolves else []
+    if params.join_transitions_within is not None:
+        transitions = _joined(transitions, params.join_transitions_within)
     # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
     cuts = sorted({c for span in spans for c in span.cuts
                    if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)})
@@ -449,12 +453,12 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
     )
 
 
-def _joined(transitions: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Gradual transitions at most `_NEAR` + 1 frames apart as one: a fade out and the fade in
+def _joined(transitions: list[tuple[int, int]], within: int) -> list[tuple[int, int]]:
+    """Gradual transitions at most `within` frames apart as one: a fade out and the fade in
     after it (their windows meet at the black frame), or two halves of one long dissolve."""
     joined: list[tuple[int, int]] = []
     for start, end in transitions:
-        if joined and start - joined[-1][1] <= _NEAR + 1:
+        if joined and start - joined[-1][1] <= within:
             joined[-1] = (joined[-1][0], end)
         else:
             joined.append((start, end))

@@ -234,7 +234,9 @@ class CameraParams:
 
     min_texture: float = 0.05  # frames with less textured area are not used
     min_measured_share: float = 0.5  # fewer usable frames than this share: unmeasured (static, conf 0)
-    static_speed: float = 0.04  # rms content speed (frames/s) under which the camera is static
+    # rms of the camera's slow, non-steady motion (frames/s: the smoothed per-frame translation
+    # about its mean) under which, with jitter under jitter_max, the camera is static
+    static_speed: float = 0.04
     pan_min_speed: float = 0.04  # mean horizontal speed (frame widths/s) for a pan label
     tilt_min_speed: float = 0.04  # mean vertical speed (frame heights/s) for a tilt label
     zoom_min_speed: float = 0.03  # mean log-scale change per second for a zoom label
@@ -264,6 +266,7 @@ class CameraMotion:
     jitter: float  # rms high-frequency translation, frames per frame
     residual: float  # median share of flow the global model leaves unexplained
     measured_share: float  # share of the clip's frame steps with a usable model
+    sway: float = math.nan  # rms slow non-steady translation, frames/s (classify_camera)
 
     def as_dict(self) -> dict[str, float | str]:
         return asdict(self)
@@ -287,14 +290,19 @@ def classify_camera(columns: dict[str, np.ndarray], fps: float, params: CameraPa
     pan, tilt = -float(dx.mean()) * fps, float(dy.mean()) * fps
     # DIS stops refining one pyramid level above the flow frame: zoom reads 5-20 % low.
     zoom_rate, roll = float(np.log1p(zoom).mean()) * fps, float(rot.mean()) * fps
-    jitter = _jitter(dx, dy, max(3, round(params.jitter_window_s * fps) | 1))
+    window = max(3, round(params.jitter_window_s * fps) | 1)
+    # Two bands of the translation's spectrum: jitter above 1/jitter_window_s (shake, and the
+    # estimator's own frame-to-frame noise, white and small), sway below it about the steady
+    # mean (a hand's drift). A static camera is quiet in both; the frame-to-frame noise alone
+    # must not make a static shot "move" (it did when one rms of the raw motion decided).
+    jitter = _jitter(dx, dy, window)
+    sway = _sway(dx, dy, window) * fps
     unexplained = float(np.median(residual))
-    rms = math.sqrt(float(np.mean(dx**2 + dy**2))) * fps
 
     def result(label: str, ratio: float) -> CameraMotion:
         confidence = share * min(1.0, max(0.0, 1.0 - 0.5 / ratio)) if ratio > 0 else 0.0
         confidence = float(confidence)
-        return CameraMotion(label, confidence, pan, tilt, zoom_rate, roll, jitter, unexplained, share)
+        return CameraMotion(label, confidence, pan, tilt, zoom_rate, roll, jitter, unexplained, share, sway)
 
     if unexplained >= params.complex_residual:
         return result("complex", unexplained / params.complex_residual)
@@ -308,10 +316,24 @@ def classify_camera(columns: dict[str, np.ndarray], fps: float, params: CameraPa
         return result(label, strength)
     if jitter >= params.jitter_max:
         return result("handheld", jitter / params.jitter_max)
-    if rms < params.static_speed:
-        return result("static", params.static_speed / max(rms, 1e-12))
-    # Moving, but with no direction and no shake: a gentle sway; no label fits well.
-    return CameraMotion("handheld", 0.5 * share, pan, tilt, zoom_rate, roll, jitter, unexplained, share)
+    if sway >= params.static_speed:  # moving, with no direction and no shake: a hand's sway
+        return result("handheld", sway / params.static_speed)
+    quiet = max(jitter / params.jitter_max, sway / params.static_speed)
+    return result("static", 1.0 / max(quiet, 1e-12))
+
+
+def _sway(dx: np.ndarray, dy: np.ndarray, window: int) -> float:
+    """Rms of the per-frame translation's moving average about its mean: slow motion that is
+    neither a steady pan nor shake."""
+    if len(dx) < 3:
+        return 0.0
+    kernel = np.ones(window) / window
+    total = 0.0
+    for v in (dx, dy):
+        padded = np.pad(v, window // 2, mode="reflect" if len(v) > window // 2 else "edge")
+        smooth = np.convolve(padded, kernel, mode="valid")
+        total += float(np.mean((smooth - v.mean()) ** 2))
+    return math.sqrt(total)
 
 
 def _jitter(dx: np.ndarray, dy: np.ndarray, window: int) -> float:

@@ -59,6 +59,10 @@ DETECTORS = {
     "hash": HashDetector,
     "histogram": HistogramDetector,
 }
+# Where we differ from PySceneDetect's own defaults; `detector_params` (policy) override these.
+# min_content_val 15 -> 10: a cut inside one film (same light and colours, another framing)
+# often changes the content score by 10-15; bench/shots.py, calibration half (docs/benchmarks.md).
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"adaptive": {"min_content_val": 10.0}}
 
 
 @dataclass
@@ -92,7 +96,7 @@ class ShotDetector:
         if self.name not in DETECTORS:
             known = ", ".join([*sorted(DETECTORS), "transnetv2"])
             raise ValueError(f"unknown shot detector {self.name!r}; use one of {known}")
-        self._detector = DETECTORS[self.name](**self.params)
+        self._detector = DETECTORS[self.name](**{**DEFAULT_PARAMS.get(self.name, {}), **self.params})
 
     def feed(self, index: int, bgr: np.ndarray) -> list[int]:
         """Process one frame; return the cuts this frame confirmed (may lag a few frames)."""

@@ -17,6 +17,10 @@ import numpy as np
 
 from media.shots.median import median
 
+# Seconds a clip may fall short of `min_clip_s`: Matroska and WebM round timestamps to the
+# millisecond, so exactly two seconds of frames can read as 1.999 s.
+_ROUNDING_S = 1e-3
+
 
 @dataclass(frozen=True)
 class SpanParams:
@@ -58,7 +62,7 @@ def clip_spans(
             continue
         start, end = _reclip_at_spikes(start, end, motion, params, starts_s, ends_s)
         for a, b in _split_long(start, end, starts_s, ends_s, params.max_clip_s):
-            if ends_s[b - 1] - starts_s[a] >= params.min_clip_s:
+            if _lasts(a, b, starts_s, ends_s, params.min_clip_s):
                 clips.append((a, b))
     return clips
 
@@ -77,13 +81,15 @@ def _trimmed(start: int, end: int, lead: int, tail: int, starts_s: np.ndarray, e
              min_s: float) -> tuple[int, int]:
     """`[start + lead, end - tail)`, trimming less (the larger side first) where the full trim
     would take a shot of `min_s` below it."""
-    def long_enough(lead: int, tail: int) -> bool:
-        return end - tail - 1 >= start + lead and ends_s[end - tail - 1] - starts_s[start + lead] >= min_s
-
-    if end - start >= 1 and ends_s[end - 1] - starts_s[start] >= min_s:
-        while lead + tail > 0 and not long_enough(lead, tail):
+    if _lasts(start, end, starts_s, ends_s, min_s):
+        while lead + tail > 0 and not _lasts(start + lead, end - tail, starts_s, ends_s, min_s):
             lead, tail = (lead - 1, tail) if lead >= tail else (lead, tail - 1)
     return start + lead, end - tail
+
+
+def _lasts(start: int, end: int, starts_s: np.ndarray, ends_s: np.ndarray, min_s: float) -> bool:
+    """Whether frames `[start, end)` last `min_s` seconds (to the millisecond)."""
+    return end > start and ends_s[end - 1] - starts_s[start] >= min_s - _ROUNDING_S
 
 
 def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams,
@@ -91,8 +97,8 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams,
     """xGen-VideoSyn-1: split at a motion spike and keep the longer side, until none is left.
 
     Two spikes within `spike_window` frames are a flash (the picture changes and comes back),
-    not a cut the detector missed: neither splits. Nor does a spike whose longer side would
-    be shorter than `min_clip_s` (the shot would be lost)."""
+    not a cut the detector missed: neither splits. When the strongest spike's longer side would
+    be shorter than `min_clip_s` (the shot would be lost), the clip stays as it is."""
     while end - start > 2:
         segment = motion[start:end]
         spikes = []
@@ -104,16 +110,13 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams,
             if delta >= p.spike_delta:
                 spikes.append((delta, i))
         spikes = [(d, i) for d, i in spikes if not any(0 < abs(i - j) <= p.spike_window for _, j in spikes)]
-        cut = None
-        for _, at in sorted(spikes, reverse=True):
-            at += start
-            a, b = (start, at) if at - start >= end - (at + 1) else (at + 1, end)
-            if b - a >= 1 and ends_s[b - 1] - starts_s[a] >= p.min_clip_s:
-                cut = (a, b)
-                break
-        if cut is None:
+        if not spikes:
             break
-        start, end = cut
+        at = start + max(spikes)[1]
+        a, b = (start, at) if at - start >= end - (at + 1) else (at + 1, end)
+        if not _lasts(a, b, starts_s, ends_s, p.min_clip_s):
+            break
+        start, end = a, b
     return start, end
 
 

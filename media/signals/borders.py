@@ -15,6 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Lines past a bar where its step is looked for: a bar edge off the 8x8 (or 16x16) block grid
+# leaves the coding block it cuts through ringing, so the first lines past the flat run can be
+# dark halos of the bar; the picture proper starts within a block.
+_STEP_LINES = 8
+
 
 @dataclass(frozen=True)
 class BorderParams:
@@ -26,8 +31,8 @@ class BorderParams:
     # gap_share of pixels keep the bar colour may sit between bar lines.
     max_gap: float = 0.1
     gap_share: float = 0.5
-    # A bar ends in a step: one of the two lines past it must differ from the bar colour by this much
-    # (median over the line); a sky or a wall that fades slowly is picture, not a bar.
+    # A bar ends in a step: one of the _STEP_LINES lines past it must differ from the bar colour by
+    # this much (median over the line); a sky or a wall that fades slowly is picture, not a bar.
     min_step: int = 28
     min_size: float = 0.01  # bars thinner than this fraction of the height/width are reported as 0
     max_total: float = 0.8  # bars covering more than this (both sides together) mean a flat frame
@@ -65,9 +70,15 @@ def _run_from_edge(edge: Callable[[int], np.ndarray], extent: int, params: Borde
         if count == total or (not reached_end and size + 2 <= count):
             break
         count = min(total, count * 4)
-    if size == len(near):
+    if size == 0 or size == len(near):
         return size
-    step = np.median(distance[size : size + 2], axis=1).max()
+    if np.median(distance[size : size + 2], axis=1).max() >= params.min_step:
+        return size
+    # No clean step: look a block further (rare, so the extra lines are read only here).
+    far = min(total, size + _STEP_LINES)
+    if far > len(distance):
+        distance = np.abs(edge(far)[:, ::2].astype(np.int16) - colour).max(axis=2)
+    step = np.median(distance[size + 2 : far], axis=1).max() if far > size + 2 else 0
     return size if step >= params.min_step else 0
 
 

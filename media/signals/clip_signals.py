@@ -30,8 +30,10 @@ from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-4"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
-# 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer)
+SIGNALS_VERSION = "signals-6"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
+# 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer); 5: text
+# regions and the text outside subtitles, letterbox bars off the coding-block grid; 6: the
+# centre-region embedding (OpenNSFW's centre cells) for crop dedup, stored in the cache entry
 
 
 @dataclass(frozen=True)
@@ -82,32 +84,45 @@ class ClipSignals:
     columns: dict[str, object]  # the scored table's signal columns
     embedding: np.ndarray  # clip vector, L2-normalised
     seconds: dict[str, float]  # CPU seconds per signal family, for the funnel's cost column
+    # the clip vector of its keyframes' centre regions (clip_embedding over the same keyframes);
+    # None where the embedder has none (DINOv2)
+    centre_embedding: np.ndarray | None = None
 
 
 ENTRY_KIND = "clip-signals"
 
 
 def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
-    """A cache entry (media/cache_entries.py) of one video's clip signals."""
-    meta = [{"clip_id": s.clip_id, "columns": s.columns, "seconds": s.seconds} for s in signals]
-    return Entry(ENTRY_KIND, key, meta, arrays={f"embedding/{i}": s.embedding for i, s in enumerate(signals)})
+    """A cache entry (media/cache_entries.py) of one video's clip signals: per clip i the arrays
+    `embedding/{i}` and, where `centre` is true in its meta, `centre/{i}`."""
+    meta = [{"clip_id": s.clip_id, "columns": s.columns, "seconds": s.seconds,
+             "centre": s.centre_embedding is not None} for s in signals]
+    arrays = {f"embedding/{i}": s.embedding for i, s in enumerate(signals)}
+    arrays.update({f"centre/{i}": s.centre_embedding for i, s in enumerate(signals)
+                   if s.centre_embedding is not None})
+    return Entry(ENTRY_KIND, key, meta, arrays=arrays)
 
 
 def signals_from_entry(entry: Entry) -> list[ClipSignals]:
-    """The signals an entry holds; CorruptEntry when its parts do not fit together."""
+    """The signals an entry holds; CorruptEntry when its parts do not fit together (an entry
+    written before centre embeddings, without `centre` in its meta, included: it is recomputed)."""
     try:
         out = []
         for i, item in enumerate(entry.meta):
             vector = entry.arrays[f"embedding/{i}"]
-            if vector.ndim != 1 or vector.dtype.kind != "f" or not isinstance(item["columns"], dict):
+            if not isinstance(item["centre"], bool):
+                raise CorruptEntry(f"clip {i}: malformed signals")
+            centre = entry.arrays[f"centre/{i}"] if item["centre"] else None
+            if (any(v.ndim != 1 or v.dtype.kind != "f" for v in (vector, centre) if v is not None)
+                    or not isinstance(item["columns"], dict)):
                 raise CorruptEntry(f"clip {i}: malformed signals")
             out.append(ClipSignals(str(item["clip_id"]), item["columns"], vector,
-                                   {str(k): float(v) for k, v in item["seconds"].items()}))
+                                   {str(k): float(v) for k, v in item["seconds"].items()}, centre))
     except CorruptEntry:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a well-formed entry of the wrong shape
         raise CorruptEntry(f"unreadable signals: {type(exc).__name__}: {exc}") from exc
-    if len(entry.arrays) != len(out):
+    if len(entry.arrays) != len(out) + sum(s.centre_embedding is not None for s in out):
         raise CorruptEntry("embeddings and clips differ in number")
     return out
 
@@ -118,7 +133,8 @@ class SignalModels:
     def __init__(self, params: SignalParams):
         cache = Path(params.models_dir or Path.home() / ".cache" / "vcurate" / "models")
         self.text = TextDetector(params.text, threads=params.threads, cache_dir=cache)
-        self.nsfw = NsfwModel(cache, threads=params.threads)
+        # with the OpenNSFW embedder the same inference also gives the centre-region embeddings
+        self.nsfw = NsfwModel(cache, threads=params.threads, regions=params.embedder == "opennsfw")
         self.embedder = (DinoV2Embedder(cache, threads=params.threads) if params.embedder == "dinov2"
                          else OpenNsfwEmbedder(self.nsfw))
         self.aesthetic = None
@@ -159,6 +175,7 @@ class _KeyframeScores:
     nsfw_scores: dict[bytes, float]
     drawn: dict[bytes, float | None]  # drawn_score where OpenNSFW >= SignalParams.drawn_min_nsfw
     embedding: dict[bytes, np.ndarray]
+    centre: dict[bytes, np.ndarray] | None  # centre-region embeddings (OpenNSFW embedder only)
     aesthetic: dict[bytes, float] | None
     hashes: dict[bytes, int]
     seconds: dict[str, float]  # CPU seconds per batched signal family, for all keyframes
@@ -176,17 +193,20 @@ def _score_keyframes(clips: list[ClipInput], params: SignalParams, models: Signa
     with timer("nsfw"):
         nsfw = models.nsfw.infer(rgbs)
         nsfw_scores = dict(zip(unique, nsfw.scores.tolist(), strict=True))
-        drawn = {j: drawn_score(images[j]) if nsfw_scores[j] >= params.drawn_min_nsfw else None for j in unique}
+        drawn = {j: drawn_score(images[j]) if nsfw_scores[j] >= params.drawn_min_nsfw else None
+                 for j in unique}
     with timer("embedding"):
         vectors = nsfw.embeddings if params.embedder == "opennsfw" else models.embedder.embed(rgbs)
         embedding = dict(zip(unique, vectors, strict=True))
+        centre = (dict(zip(unique, nsfw.centre, strict=True))
+                  if params.embedder == "opennsfw" and nsfw.centre is not None else None)
     aesthetic = None
     if models.aesthetic is not None:
         with timer("aesthetic"):
             aesthetic = dict(zip(unique, models.aesthetic.score(rgbs).tolist(), strict=True))
     with timer("phash"):
         hashes = {j: phash(images[j]) for j in unique}
-    return _KeyframeScores(images, unique, boxes, nsfw_scores, drawn, embedding, aesthetic, hashes,
+    return _KeyframeScores(images, unique, boxes, nsfw_scores, drawn, embedding, centre, aesthetic, hashes,
                            timer.seconds)
 
 
@@ -224,8 +244,10 @@ def _score_clip(clip: ClipInput, stats: dict[str, np.ndarray], params: SignalPar
         **_identity_columns(frames, batch.hashes, part, models.embedder.name),
     }
     seconds = _clip_seconds(batch.seconds, own.seconds, len(frames), len(batch.unique))
+    centre = (clip_embedding(np.stack([batch.centre[j] for j in frames])) if batch.centre is not None
+              else None)
     return ClipSignals(clip.clip_id, columns, clip_embedding(np.stack([batch.embedding[j] for j in frames])),
-                       seconds)
+                       seconds, centre)
 
 
 def _overlay_columns(text: TextSignals, mark: WatermarkSignals, borders: BorderSignals) -> dict[str, object]:
@@ -236,6 +258,9 @@ def _overlay_columns(text: TextSignals, mark: WatermarkSignals, borders: BorderS
         "text_box_max_fraction": text.largest_box_fraction,
         "text_keyframes": int(text.text_frames), "subtitle_band": bool(text.subtitle_band),
         "corner_text": text.corner_text is not None,
+        "text_regions": "+".join(text.text_regions) or None,
+        "text_ratio_outside_subtitles_max": text.outside_subtitles_ratio_max,
+        "text_box_outside_subtitles_max_fraction": text.outside_subtitles_box_fraction,
         "watermark_score": float(mark.watermark_score), "watermark_corner": mark.corner,
         "border_top": borders.top, "border_bottom": borders.bottom,
         "border_left": borders.left, "border_right": borders.right,

@@ -7,7 +7,15 @@ signatures (per-frame luma curves over each clip, resampled to a fixed length): 
 re-encoded, rescaled, cropped or watermarked frame by frame, so its curves rise and fall with
 the original's. A link is vetoed when a curve that moves in both clips does not correlate, and
 an embedding link never merges two groups that hold such a contradicting pair, so one false
-link cannot chain two families together.
+link cannot chain two families together. Curves are compared at their best alignment within a
+small shift (signature_max_shift), so a copy whose clip bounds moved a little still agrees.
+
+Heavy crops and boxed copies embed below the cosine bar. Two more embedding links reach them
+(issue 17): a lower cosine bar where the signatures positively confirm the link (a channel
+moves in both clips and every such channel correlates highly), and a centre-region link: one
+clip's centre-region embedding (its keyframes' features pooled over the middle of the frame)
+against another's whole embedding, which is how a crop of the first looks. Both are vetoed like
+any embedding link.
 
 Work stays vectorised for ~100k clips: the pHash pass is a multi-index hash search (4 chunks of
 16 bits; by pigeonhole a pair within distance d agrees to within d // 4 bits on some chunk, so
@@ -64,13 +72,17 @@ class DedupParams:
     # Temporal alignment: curves are compared at the best of the shifts up to this share of the
     # clip's length, so a copy whose clip starts or ends a little apart (shot boundaries found
     # on a re-timed or cropped copy) still rises and falls with its original.
-    signature_max_shift: float = 0.0
+    signature_max_shift: float = 0.1
     # A second, lower cosine bar for links the signatures confirm: where at least one channel
     # moves in both clips and every such channel correlates at least signature_confirm_correlation
     # (at its best alignment). Heavy crops and boxed copies fall below cosine_threshold but keep
     # the original's luma rhythm. 1.0 (or cosine_threshold): no second bar.
-    confirmed_cosine_threshold: float = 1.0
-    signature_confirm_correlation: float = 0.9
+    confirmed_cosine_threshold: float = 0.9
+    signature_confirm_correlation: float = 0.85
+    # Cosine between one clip's centre-region embedding and another's whole embedding at or above
+    # which the second is taken for a crop of the first (the signature veto still applies). 1.0:
+    # off, and items without centre embeddings never link this way.
+    centre_cosine_threshold: float = 0.875
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
@@ -83,9 +95,12 @@ class DedupParams:
         if not 0.0 < self.confirmed_cosine_threshold <= 1.0:
             raise ValueError(f"DedupParams.confirmed_cosine_threshold={self.confirmed_cosine_threshold}: "
                              "must lie in (0, 1]")
+        if not 0.0 < self.centre_cosine_threshold <= 1.0:
+            raise ValueError(f"DedupParams.centre_cosine_threshold={self.centre_cosine_threshold}: "
+                             "must lie in (0, 1]")
         if not -1.0 <= self.signature_confirm_correlation <= 1.0:
-            raise ValueError(f"DedupParams.signature_confirm_correlation={self.signature_confirm_correlation}: "
-                             "must lie in [-1, 1]")
+            raise ValueError("DedupParams.signature_confirm_correlation="
+                             f"{self.signature_confirm_correlation}: must lie in [-1, 1]")
         if not 0.0 <= self.signature_max_shift <= 0.5:
             raise ValueError(f"DedupParams.signature_max_shift={self.signature_max_shift}: "
                              "must lie in [0, 0.5]")
@@ -108,6 +123,9 @@ class DedupItem:
     # temporal_signature() of the clip; None (e.g. a table scored before signatures existed)
     # vetoes nothing
     signature: Sequence[float] | np.ndarray | None = None
+    # unit vector of the clip's keyframes' centre regions (same embedder as `embedding`); None
+    # matches nothing. A heavy crop of a clip embeds whole like its original's centre.
+    centre_embedding: np.ndarray | None = None
 
 
 def temporal_signature(stats: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -144,6 +162,9 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     (no AC bit set in the pHash: flat or black frames) never match by pHash. An embedding link
     counts only when the two clips' temporal signatures do not contradict (see DedupParams), and
     it never merges two groups that hold a contradicting pair; links are merged strongest first.
+    Embedding links are: whole-clip cosine at cosine_threshold; at confirmed_cosine_threshold
+    where the signatures confirm; one clip's centre_embedding against another's embedding at
+    centre_cosine_threshold. All three report match "embedding" and their cosine.
     """
     n = len(items)
     if n == 0:
@@ -157,11 +178,17 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
         links.add(a, b, PHASH, 1.0 - distance / 64.0)
     timing = _Timing(items, params)
     found = []
+    whole = _embedding_matrix(items)
     lowest = min(params.cosine_threshold, params.confirmed_cosine_threshold)
-    for a, b, cosine in _cosine_pairs(_embedding_matrix(items), lowest):
+    for a, b, cosine in _cosine_pairs(whole, lowest):
         contradicts, confirms = timing.judge(a, b)
         keep = ~contradicts & ((cosine >= params.cosine_threshold) | confirms)
         found.append((a[keep], b[keep], cosine[keep]))
+    if params.centre_cosine_threshold < 1.0:
+        centre = _embedding_matrix(items, "centre_embedding")
+        for a, b, cosine in _crop_pairs(centre, whole, params.centre_cosine_threshold):
+            keep = ~timing.judge(a, b)[0]
+            found.append((a[keep], b[keep], cosine[keep]))
     if found:
         a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
         accepted = _merges_without_contradiction(links.labels(), a, b, cosine, timing)
@@ -198,51 +225,69 @@ class _Timing:
         self.active = bool(self.moves.any())  # some curve can confirm or veto
         self.vetoes = self.active and self.min_correlation > -1.0
 
-    def correlations(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(channel, pair) best-aligned Pearson correlation of clips a[k] and b[k], and whether
-        the channel moves in both (elsewhere the correlation is meaningless and set to 0)."""
-        channels, _, length = self.curves.shape
-        best = np.zeros((channels, len(a)), np.float32)
-        both = self.moves[:, a] & self.moves[:, b]
+    def _shifts(self) -> range:
         # Overlaps shorter than half the clip say little; never shift that far.
-        shifts = range(-min(self.shift, length // 2), min(self.shift, length // 2) + 1)
-        for start in range(0, len(a), self._CHUNK):
-            part = slice(start, start + self._CHUNK)
-            for c in range(channels):
-                x, y = self.curves[c, a[part]], self.curves[c, b[part]]
-                r_best = np.full(len(x), -np.inf, np.float32)
-                for s in shifts:
-                    xs, ys = (x[:, s:], y[:, : length - s]) if s >= 0 else (x[:, : length + s], y[:, -s:])
-                    xs, ys = xs - xs.mean(axis=1, keepdims=True), ys - ys.mean(axis=1, keepdims=True)
-                    den = np.linalg.norm(xs, axis=1) * np.linalg.norm(ys, axis=1)
-                    r = np.einsum("ij,ij->i", xs, ys) / np.where(den > 0, den, 1.0)
-                    r_best = np.maximum(r_best, np.where(den > 0, r, -np.inf))
-                best[c, part] = np.where(np.isfinite(r_best), r_best, 0.0)
-        return np.where(both, best, 0.0), both
+        length = self.curves.shape[2]
+        most = min(self.shift, length // 2)
+        return range(-most, most + 1)
+
+    def best_correlation(self, channel: int, left: np.ndarray, right: np.ndarray,
+                         pairwise: bool) -> np.ndarray:
+        """Pearson correlation of the channel's curves at their best shift: per pair (left[k],
+        right[k]) when `pairwise`, else (len(left), len(right)). A shift compares the part of
+        the curves that overlaps, each part centred and normalised on its own."""
+        length = self.curves.shape[2]
+        x, y = self.curves[channel, left], self.curves[channel, right]
+        best = None
+        for s in self._shifts():
+            xs, ys = (x[:, s:], y[:, : length - s]) if s >= 0 else (x[:, : length + s], y[:, -s:])
+            (ux, okx), (uy, oky) = _unit_rows(xs), _unit_rows(ys)
+            if pairwise:
+                r = np.where(okx & oky, np.einsum("ij,ij->i", ux, uy), -np.inf)
+            else:
+                r = np.where(okx[:, None] & oky[None, :], ux @ uy.T, -np.inf)
+            best = r if best is None else np.maximum(best, r)  # a flat overlap says nothing
+        assert best is not None
+        return np.where(np.isfinite(best), best, 0.0)
 
     def judge(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per pair (a[k], b[k]): (contradicts, confirms). Contradicts: some channel moves in both
         clips and correlates below signature_min_correlation. Confirms: some channel moves in
         both, and every such channel correlates at least signature_confirm_correlation."""
+        contradicts, confirms = np.zeros(len(a), bool), np.zeros(len(a), bool)
         if not self.active or len(a) == 0:
-            return np.zeros(len(a), bool), np.zeros(len(a), bool)
-        r, both = self.correlations(a, b)
-        contradicts = (both & (r < self.min_correlation)).any(axis=0)
-        if not self.vetoes:
-            contradicts[:] = False
-        confirms = both.any(axis=0) & (~both | (r >= self.confirm_correlation)).all(axis=0)
+            return contradicts, confirms
+        for start in range(0, len(a), self._CHUNK):
+            part = slice(start, start + self._CHUNK)
+            pa, pb = a[part], b[part]
+            any_moving, all_high = np.zeros(len(pa), bool), np.ones(len(pa), bool)
+            for c in range(len(SIGNATURE_CHANNELS)):
+                both = self.moves[c, pa] & self.moves[c, pb]
+                r = self.best_correlation(c, pa, pb, pairwise=True)
+                if self.vetoes:
+                    contradicts[part] |= both & (r < self.min_correlation)
+                any_moving |= both
+                all_high &= ~both | (r >= self.confirm_correlation)
+            confirms[part] = any_moving & all_high
         return contradicts, confirms
 
     def any_contradiction(self, left: np.ndarray, right: np.ndarray) -> bool:
         """Whether some clip of `left` contradicts some clip of `right`."""
         if not self.vetoes:
             return False
-        movers = self.moves.any(axis=0)
-        ml, mr = left[movers[left]], right[movers[right]]
-        if not len(ml) or not len(mr):
-            return False
-        a, b = np.repeat(ml, len(mr)), np.tile(mr, len(ml))
-        return bool(self.judge(a, b)[0].any())
+        for c, moves in enumerate(self.moves):
+            ml, mr = left[moves[left]], right[moves[right]]
+            if len(ml) and len(mr) and bool((self.best_correlation(c, ml, mr, pairwise=False)
+                                             < self.min_correlation).any()):
+                return True
+        return False
+
+
+def _unit_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows centred and scaled to unit length, and which rows were not flat."""
+    centred = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(centred, axis=1)
+    return centred / np.where(norm > 0, norm, 1.0)[:, None], norm > 0
 
 
 def _merges_without_contradiction(labels: np.ndarray, a: np.ndarray, b: np.ndarray, cosine: np.ndarray,
@@ -389,19 +434,37 @@ def _slices_by_total(counts: np.ndarray, limit: int) -> Iterator[np.ndarray]:
         start = stop
 
 
-def _embedding_matrix(items: Sequence[DedupItem]) -> np.ndarray | None:
-    dims = {np.asarray(item.embedding).shape for item in items if item.embedding is not None}
+def _embedding_matrix(items: Sequence[DedupItem], field: str = "embedding") -> np.ndarray | None:
+    vectors = [getattr(item, field) for item in items]
+    dims = {np.asarray(v).shape for v in vectors if v is not None}
     if not dims:
         return None
     if len(dims) > 1:
-        raise ValueError(f"find_duplicates: items carry embeddings of different shapes {sorted(dims)}; "
+        raise ValueError(f"find_duplicates: items carry {field}s of different shapes {sorted(dims)}; "
                          "embed every clip with the same embedder")
     (shape,) = dims
     matrix = np.zeros((len(items), shape[0]), np.float32)
-    for i, item in enumerate(items):
-        if item.embedding is not None:
-            matrix[i] = item.embedding
+    for i, v in enumerate(vectors):
+        if v is not None:
+            matrix[i] = v
     return matrix
+
+
+def _crop_pairs(centre: np.ndarray | None, whole: np.ndarray | None,
+                threshold: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(a, b, cosine) for a != b where a's centre embedding and b's whole one reach `threshold`
+    (b looks like a crop of a), one row block at a time; a pair may come in either order."""
+    if centre is None or whole is None:
+        return
+    if centre.shape[1] != whole.shape[1]:
+        raise ValueError("find_duplicates: centre and whole embeddings differ in width")
+    n = len(centre)
+    rows = max(1, _BLOCK_CELLS // n)
+    for start in range(0, n, rows):
+        block = centre[start : start + rows] @ whole.T
+        block[np.arange(len(block)), np.arange(start, start + len(block))] = -np.inf
+        a, b = np.nonzero(block >= threshold)
+        yield a + start, b, block[a, b].astype(np.float64)
 
 
 def _cosine_pairs(matrix: np.ndarray | None,

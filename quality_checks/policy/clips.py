@@ -23,9 +23,13 @@ class ClipsPolicy(Strict):
 
     detector: Literal["adaptive", "content", "hash", "histogram", "transnetv2"] = _ANALYSIS.detector
     detector_params: dict[str, Any] = Field(default_factory=dict)
+    repeat_below: float | None = Field(_ANALYSIS.repeat_below, ge=0)
+    flash_frames: int = Field(_ANALYSIS.flash_frames, ge=0, le=12)
+    dissolve_params: dict[str, Any] = Field(default_factory=dict)
     min_clip_s: float = Field(_SPANS.min_clip_s, gt=0)
     max_clip_s: float = Field(_SPANS.max_clip_s, gt=0)
     trim_frames: int = Field(_SPANS.trim_frames, ge=0)
+    trim_after_transition: int = Field(_SPANS.trim_after_transition, ge=0)
     spike_motion: float = Field(_SPANS.spike_motion, ge=0, le=1)
     spike_delta: float = Field(_SPANS.spike_delta, ge=0, le=1)
     stitch_below_motion: float | None = Field(_SPANS.stitch_below_motion, ge=0, le=1)
@@ -49,12 +53,17 @@ class ClipsPolicy(Strict):
         return AnalysisParams(
             detector=self.detector,
             detector_params=dict(self.detector_params),
+            repeat_below=self.repeat_below,
+            flash_frames=self.flash_frames,
+            dissolve_params=dict(self.dissolve_params),
             analysis_short_side=self.analysis_short_side,
             keyframe_short_side=self.keyframe_short_side,
             camera_frame_step=self.camera_frame_step,
             cut_files=self.cut_files,
             spans=SpanParams(min_clip_s=self.min_clip_s, max_clip_s=self.max_clip_s,
-                             trim_frames=self.trim_frames, spike_motion=self.spike_motion,
+                             trim_frames=self.trim_frames,
+                             trim_after_transition=self.trim_after_transition,
+                             spike_motion=self.spike_motion,
                              spike_delta=self.spike_delta,
                              stitch_below_motion=self.stitch_below_motion),
         )

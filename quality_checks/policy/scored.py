@@ -85,6 +85,19 @@ class QualityPolicy(Strict):
         return self
 
 
+class MotionPolicy(Strict):
+    """The clip's motion label: frozen (nothing in the picture changes: frame differences below
+    `frozen_below` in every frame and camera speeds below `frozen_camera_speed`), static (the
+    camera stays put; the scene may move) or moving (the camera moves). Stages take the labels they list
+    (policy.stages.<stage>.motion_labels: frozen is left out by default)."""
+
+    frozen_below: float = Field(0.001, ge=0, le=1)  # scored motion_max: share of pixels that change
+    # and the measured camera motion (frames/s; log-scale/s for zoom) under which it is frozen: a
+    # slow pan of a smooth picture changes few pixels by much, yet moves (0.017 frames/s and up
+    # in bench/camera.py's "slow" clips; a locked-off still reads 0.0001 at most)
+    frozen_camera_speed: float = Field(0.005, ge=0)
+
+
 class DedupPolicy(Strict):
     """Near-duplicates: exact keyframe bytes, then pHash distance, then embedding cosine vetoed
     by the clips' temporal signatures (media.signals.dedup.DedupParams documents each field)."""
@@ -95,6 +108,10 @@ class DedupPolicy(Strict):
     cosine_threshold: float = Field(0.935, gt=0, le=1)  # OpenNSFW; DINOv2 needs about 0.96
     signature_min_correlation: float = Field(0.0, ge=-1, le=1)  # -1: signature veto off
     signature_min_spread: float = Field(0.25, ge=0)  # luma levels; flatter curves say nothing
+    signature_max_shift: float = Field(0.1, ge=0, le=0.5)  # share of the clip curves may slide to align
+    confirmed_cosine_threshold: float = Field(0.9, gt=0, le=1)  # lower bar where the signatures confirm
+    signature_confirm_correlation: float = Field(0.85, ge=-1, le=1)  # ... every moving curve at least this
+    centre_cosine_threshold: float = Field(0.875, gt=0, le=1)  # centre region vs whole: crops; 1: off
 
 
 class ConceptPolicy(Strict):
@@ -158,6 +175,7 @@ class ScoredPolicy(Strict):
     text: TextPolicy = Field(default_factory=TextPolicy)
     watermark: WatermarkPolicy = Field(default_factory=WatermarkPolicy)
     quality: QualityPolicy = Field(default_factory=QualityPolicy)
+    motion: MotionPolicy = Field(default_factory=MotionPolicy)
     dedup: DedupPolicy = Field(default_factory=DedupPolicy)
     concepts: ConceptPolicy = Field(default_factory=ConceptPolicy)
     aesthetic: AestheticPolicy = Field(default_factory=AestheticPolicy)

@@ -23,6 +23,9 @@ class StagePolicy(Strict):
     min_duration_s: float = Field(2.0, ge=0)
     max_duration_s: float = Field(16.0, gt=0)
     min_motion: float = Field(0.0, ge=0, le=1)  # scored motion_mean
+    # scored motion_label (policy.scored.motion): a frozen picture teaches no motion
+    motion_labels: list[Literal["frozen", "static", "moving"]] = Field(
+        default_factory=lambda: ["static", "moving"])
     max_motion: float = Field(1.0, ge=0, le=1)
     max_text_ratio: float = Field(0.08, ge=0, le=1)
     min_quality: Literal["low", "medium", "high"] = "low"  # scored quality_label
@@ -45,6 +48,8 @@ class StagePolicy(Strict):
             raise ValueError(f"min_duration_s ({self.min_duration_s}) is above max_duration_s")
         if self.min_motion > self.max_motion:
             raise ValueError(f"min_motion ({self.min_motion}) is above max_motion ({self.max_motion})")
+        if not self.motion_labels:
+            raise ValueError("motion_labels needs at least one of frozen, static, moving")
         if self.min_frames > self.max_frames:
             raise ValueError(f"min_frames ({self.min_frames}) is above max_frames ({self.max_frames})")
         if not self.caption_mix or min(self.caption_mix.values()) < 0 or sum(self.caption_mix.values()) <= 0:

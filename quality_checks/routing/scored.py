@@ -5,6 +5,9 @@
 3. watermark   clean | small_text | subtitles | heavy_text | watermark   (heavy/watermark: drop)
 4. quality     high | medium | low                   (routes and weights only, never drops)
 
+Beside them, `motion_label` (frozen | static | moving) describes the picture; it routes nothing
+here, the stages take the labels their policy lists (frozen is left out by default).
+
 `route` is what later tiers obey: train (eligible for stages, at `weight`), review (held
 until a person approves), dropped (duplicate, text/watermark interference, or rejected in
 review), blocked (safety) or quarantined (provenance). Every reason names the policy field it
@@ -13,6 +16,7 @@ applied.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from quality_checks.policy import Policy
@@ -72,7 +76,7 @@ def govern(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
 
 def _layers(row: dict[str, Any], policy: Policy, approved: bool) -> dict[str, Any]:
     return {**_safety(row, policy, approved), **_provenance(row, policy, approved),
-            **_watermark(row, policy, approved), **_quality(row, policy)}
+            **_watermark(row, policy, approved), **_quality(row, policy), **_motion(row, policy)}
 
 
 def _review_reasons(labels: dict[str, Any]) -> list[str]:
@@ -91,8 +95,9 @@ def _safety(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict
                     "safety_reason": f"nsfw {blocking:.3f} >= policy.scored.safety.block_at {rules.block_at}"}
         # Only drawn keyframes score that high: OpenNSFW misreads flat-coloured drawings, so a
         # person decides (never train unreviewed, never blocked on the model's word alone).
-        reason = (f"nsfw {score:.3f} >= policy.scored.safety.block_at {rules.block_at} on drawn keyframes "
-                  f"only (drawn_score >= policy.scored.safety.drawn_at {rules.drawn_at}): review, not blocked")
+        reason = (f"nsfw {score:.3f} >= policy.scored.safety.block_at {rules.block_at} on drawn "
+                  f"keyframes only (drawn_score >= policy.scored.safety.drawn_at {rules.drawn_at}): "
+                  "review, not blocked")
         if approved:
             return {"safety_label": "safe", "safety_reason": f"{reason}; {APPROVED}"}
         return {"safety_label": "borderline", "safety_reason": reason}
@@ -110,7 +115,8 @@ def photographic_nsfw_max(row: dict[str, Any], drawn_at: float) -> float:
     scores, drawn = row.get("keyframe_nsfw"), row.get("keyframe_drawn")
     if not scores or drawn is None or len(drawn) != len(scores):
         return float(row["nsfw_max"])
-    return max((float(s) for s, d in zip(scores, drawn, strict=True) if d is None or d < drawn_at), default=0.0)
+    return max((float(s) for s, d in zip(scores, drawn, strict=True) if d is None or d < drawn_at),
+               default=0.0)
 
 
 def _provenance(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
@@ -129,17 +135,22 @@ def _provenance(row: dict[str, Any], policy: Policy, approved: bool = False) -> 
 def _watermark(row: dict[str, Any], policy: Policy, approved: bool = False) -> dict[str, Any]:
     text, mark = policy.scored.text, policy.scored.watermark
     ratio, box = row["text_ratio_max"], row["text_box_max_fraction"]
+    where = "text"
+    if row["subtitle_band"] and not text.drop_subtitles:  # kept at small_text_weight: only text
+        ratio = row.get("text_ratio_outside_subtitles_max", ratio)  # off the band is heavy
+        box = row.get("text_box_outside_subtitles_max_fraction", box)
+        where = "text outside the subtitles"
     if row["watermark_score"] >= mark.drop_at:
         return {"watermark_label": "watermark",
                 "watermark_reason": f"watermark {row['watermark_score']:.2f} "
                                     f">= policy.scored.watermark.drop_at {mark.drop_at}"}
     if ratio > text.drop_ratio:
         return {"watermark_label": "heavy_text",
-                "watermark_reason": f"text covers {ratio:.3f} of the frame "
+                "watermark_reason": f"{where} covers {ratio:.3f} of the frame "
                                     f"> policy.scored.text.drop_ratio {text.drop_ratio}"}
     if box > text.drop_box_fraction:
         return {"watermark_label": "heavy_text",
-                "watermark_reason": f"a text box covers {box:.3f} of the frame "
+                "watermark_reason": f"a box of {where} covers {box:.3f} of the frame "
                                     f"> policy.scored.text.drop_box_fraction {text.drop_box_fraction}"}
     if row["watermark_score"] >= mark.review_at and not approved:  # approved: no watermark seen
         return {"watermark_label": "watermark_review",
@@ -154,6 +165,26 @@ def _watermark(row: dict[str, Any], policy: Policy, approved: bool = False) -> d
                 "watermark_reason": f"text covers {ratio:.3f} of the frame "
                                     f"> policy.scored.text.small_ratio {text.small_ratio}"}
     return {"watermark_label": "clean", "watermark_reason": None}
+
+
+MOTION_LABELS = ("frozen", "static", "moving")
+
+
+def _motion(row: dict[str, Any], policy: Policy) -> dict[str, Any]:
+    """frozen | static | moving from stored motion and camera signals (routes nothing here:
+    the stages take the labels their policy lists)."""
+    rules = policy.scored.motion
+    camera, most = row.get("camera_motion", "static"), row.get("motion_max")
+    if camera != "static":
+        return {"motion_label": "moving", "motion_reason": f"camera {camera}"}
+    speed = max(math.hypot(row.get("camera_pan_speed", 0.0), row.get("camera_tilt_speed", 0.0)),
+                abs(row.get("camera_zoom_speed", 0.0)))
+    if most is not None and most < rules.frozen_below and speed < rules.frozen_camera_speed:
+        return {"motion_label": "frozen",
+                "motion_reason": f"camera static, motion_max {most:.4f} < policy.scored.motion.frozen_below "
+                                 f"{rules.frozen_below}, camera speed {speed:.4f} < frozen_camera_speed "
+                                 f"{rules.frozen_camera_speed}"}
+    return {"motion_label": "static", "motion_reason": "camera static"}
 
 
 def _quality(row: dict[str, Any], policy: Policy) -> dict[str, Any]:

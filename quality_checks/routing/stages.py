@@ -84,6 +84,8 @@ def _first_failure(stage: str, clip: dict[str, Any], p: StagePolicy) -> str | No
         (short < p.short_side, f"short side {short} < {stage}.short_side {p.short_side}"),
         (not p.min_duration_s <= clip["duration_s"] <= p.max_duration_s,
          f"duration {clip['duration_s']:.2f} s outside {stage}.min_duration_s..max_duration_s"),
+        (clip.get("motion_label", "moving") not in p.motion_labels,
+         f"motion label {clip.get('motion_label')} not in {stage}.motion_labels"),
         (not p.min_motion <= clip["motion_mean"] <= p.max_motion,
          f"motion {clip['motion_mean']:.4f} outside {stage}.min_motion..max_motion"),
         (clip["text_ratio_max"] > p.max_text_ratio,
