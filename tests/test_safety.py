@@ -15,27 +15,11 @@ from media.signals.nsfw import NsfwModel, drawn_score
 from quality_checks.policy import Policy
 from quality_checks.routing.reviews import review_inputs
 from quality_checks.routing.scored import govern, photographic_nsfw_max
+from tests.video_factory import flat_cartoon as cartoon
 
-SKIN = ((233, 180, 150), (250, 200, 170), (210, 150, 120), (240, 170, 160), (200, 120, 100), (255, 210, 190))
 CLEAN = {"license": "CC0-1.0", "duplicate_of": None, "watermark_score": 0.0, "text_ratio_max": 0.0,
          "text_box_max_fraction": 0.0, "subtitle_band": False, "technical_quality": 0.7, "aesthetic": None}
 POLICY = Policy.model_validate({"licenses": {"allowed": ["CC0-1.0"]}})
-
-
-def cartoon(seed: int) -> np.ndarray:
-    """A flat-coloured drawing: skin-toned fills with dark outlines, JPEG round trip (a keyframe)."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((360, 640, 3), np.uint8)
-    img[:] = SKIN[rng.integers(len(SKIN))]
-    for _ in range(rng.integers(2, 8)):
-        colour = (tuple(int(v) for v in SKIN[rng.integers(len(SKIN))]) if rng.random() < 0.7
-                  else tuple(int(v) for v in rng.integers(0, 255, 3)))
-        centre = (int(rng.integers(0, 640)), int(rng.integers(0, 360)))
-        axes, angle = (int(rng.integers(30, 200)), int(rng.integers(30, 150))), float(rng.uniform(0, 180))
-        cv2.ellipse(img, centre, axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
-        cv2.ellipse(img, centre, axes, angle, 0, 360, (60, 30, 20), 3, cv2.LINE_AA)
-    _, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
 
 
 def photographs() -> list[np.ndarray]:

@@ -279,3 +279,25 @@ def relit(frames: list[np.ndarray], at: int, length: int, gain: float) -> list[n
         g = 1 + (gain - 1) * min(1.0, max(0.0, (k - at) / length))
         out.append(np.clip(img * g, 0, 255).round().astype(np.uint8))
     return out
+
+
+SKIN = ((233, 180, 150), (250, 200, 170), (210, 150, 120), (240, 170, 160), (200, 120, 100), (255, 210, 190))
+
+
+def flat_cartoon(seed: int) -> np.ndarray:
+    """A flat-coloured drawing (skin-toned fills, dark outlines) after a JPEG round trip, as a
+    keyframe decodes: what OpenNSFW misreads (tests/test_safety.py, bench/safety.py)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    img = np.zeros((360, 640, 3), np.uint8)
+    img[:] = SKIN[rng.integers(len(SKIN))]
+    for _ in range(rng.integers(2, 8)):
+        colour = (tuple(int(v) for v in SKIN[rng.integers(len(SKIN))]) if rng.random() < 0.7
+                  else tuple(int(v) for v in rng.integers(0, 255, 3)))
+        centre = (int(rng.integers(0, 640)), int(rng.integers(0, 360)))
+        axes, angle = (int(rng.integers(30, 200)), int(rng.integers(30, 150))), float(rng.uniform(0, 180))
+        cv2.ellipse(img, centre, axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
+        cv2.ellipse(img, centre, axes, angle, 0, 360, (60, 30, 20), 3, cv2.LINE_AA)
+    _, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
