@@ -322,27 +322,22 @@ def classify_camera(columns: dict[str, np.ndarray], fps: float, params: CameraPa
     return result("static", 1.0 / max(quiet, 1e-12))
 
 
+def _moving_average(v: np.ndarray, window: int) -> np.ndarray:
+    """`v` smoothed over `window` frames, the same length as `v` (edges reflected)."""
+    padded = np.pad(v, window // 2, mode="reflect" if len(v) > window // 2 else "edge")
+    return np.convolve(padded, np.ones(window) / window, mode="valid")
+
+
 def _sway(dx: np.ndarray, dy: np.ndarray, window: int) -> float:
     """Rms of the per-frame translation's moving average about its mean: slow motion that is
     neither a steady pan nor shake."""
     if len(dx) < 3:
         return 0.0
-    kernel = np.ones(window) / window
-    total = 0.0
-    for v in (dx, dy):
-        padded = np.pad(v, window // 2, mode="reflect" if len(v) > window // 2 else "edge")
-        smooth = np.convolve(padded, kernel, mode="valid")
-        total += float(np.mean((smooth - v.mean()) ** 2))
-    return math.sqrt(total)
+    return math.sqrt(sum(float(np.mean((_moving_average(v, window) - v.mean()) ** 2)) for v in (dx, dy)))
 
 
 def _jitter(dx: np.ndarray, dy: np.ndarray, window: int) -> float:
     """Rms of the per-frame translation minus its moving average: shake, not intended motion."""
     if len(dx) < 3:
         return 0.0
-    kernel = np.ones(window) / window
-    total = 0.0
-    for v in (dx, dy):
-        padded = np.pad(v, window // 2, mode="reflect" if len(v) > window // 2 else "edge")
-        total += float(np.mean((v - np.convolve(padded, kernel, mode="valid")) ** 2))
-    return math.sqrt(total)
+    return math.sqrt(sum(float(np.mean((v - _moving_average(v, window)) ** 2)) for v in (dx, dy)))
