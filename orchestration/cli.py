@@ -485,7 +485,9 @@ def _takedown(args: argparse.Namespace) -> int:
     environment names (VCURATE_BLOCKSTORE_S3_ENDPOINT, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY)."""
     from dagster import DagsterInstance
 
-    from assets.upkeep.takedown import ObjectStore, physical_takedown, takedown_materialization
+    from assets.upkeep.takedown import physical_takedown, report_markdown, takedown_materialization
+    from resources.object_store import ObjectStore
+
     env = {k: os.environ.get(f"VCURATE_BLOCKSTORE_S3_{k}") for k in ("ENDPOINT", "ACCESS_KEY_ID",
                                                                       "SECRET_ACCESS_KEY")}
     if not all(env.values()):
@@ -507,8 +509,6 @@ def _takedown(args: argparse.Namespace) -> int:
     report = physical_takedown(lakefs, store, load_optouts(Path(os.environ["VCURATE_OPTOUT"])), cache, "cli",
                                _publish_release, logs, min_age_s=args.min_age_s)
     DagsterInstance.get().report_runless_asset_event(takedown_materialization(report, lakefs))
-    from assets.upkeep.takedown import report_markdown
-
     print(report_markdown(report))
     return 0 if not report.still_stored and not report.still_readable else 1
 

@@ -17,9 +17,10 @@ import pytest
 from dagster import AssetKey, materialize
 
 from assets.common.layout import audit_takedown_path, tier_path
-from assets.upkeep.takedown import ObjectStore, physical_takedown, takedown_materialization
+from assets.upkeep.takedown import physical_takedown, takedown_materialization
 from orchestration.dev.lakefs_server import LocalLakeFS
 from orchestration.dev.seaweedfs import LocalS3
+from resources.object_store import ObjectStore
 from resources.optout import add_optout, load_optouts
 from resources.spark_gc import GcUnavailable, gc_jars, spark_home
 from tests.conftest import STORE_KEY, STORE_SECRET, Pipeline, new_repository

@@ -17,19 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import lakefs_sdk
 import pyarrow as pa
 import pyarrow.parquet as pq
+from dagster import AssetMaterialization, MetadataValue
+from lakefs.exceptions import ServerException
 
-from assets.common.layout import EXPORTS, RELEASES, SOURCES, classify
+from assets.common.layout import EXPORTS, GC_REPORTS, RELEASES, SOURCES, audit_takedown_path, classify
+from assets.upkeep.purge import audit_optouts, delete_release_tags, held_tags, purge_cache, purge_optouts
 from quality_checks.lineage import OptedOut
-from resources.lakefs import LakeFSResource
-
-TAKEDOWN_FILE = "takedown.json"
+from resources.lakefs import CommitMetadata, LakeFSResource
+from resources.object_store import ObjectStore
+from resources.spark_gc import run_gc
 
 
 @dataclass(frozen=True)
@@ -148,8 +153,6 @@ def verify(lakefs: LakeFSResource, report: TakedownReport, stored: Callable[[str
 def _readable(lakefs: LakeFSResource, path: str, commit: str) -> bool:
     """Whether lakeFS still serves `path` at `commit`: a collected object answers 410 Gone (or
     404 once its commit is gone too)."""
-    from lakefs.exceptions import ServerException
-
     try:
         return lakefs.read_bytes(path, ref=commit) is not None
     except ServerException as exc:
@@ -180,82 +183,12 @@ def report_markdown(report: TakedownReport) -> str:
     ])
 
 
-def stamp(report: TakedownReport) -> None:
-    report.finished_at = datetime.now(UTC).isoformat()
-
-
-def as_bytes(report: TakedownReport) -> bytes:
-    return json.dumps(report.as_json(), indent=1).encode()
-
-
-@dataclass(frozen=True)
-class ObjectStore:
-    """The S3 store under lakeFS's blockstore, as the takedown reaches it directly."""
-
-    endpoint: str
-    access_key_id: str
-    secret_access_key: str
-    region: str = "us-east-1"
-
-    def client(self):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key_id,
-                            aws_secret_access_key=self.secret_access_key, region_name=self.region,
-                            config=Config(s3={"addressing_style": "path"}))
-
-    def exists(self, address: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        bucket, _, key = address.removeprefix("s3://").partition("/")
-        try:
-            self.client().head_object(Bucket=bucket, Key=key)
-            return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-
-    def delete(self, address: str) -> None:
-        bucket, _, key = address.removeprefix("s3://").partition("/")
-        self.client().delete_object(Bucket=bucket, Key=key)
-
-    def gc_summaries(self, namespace: str) -> dict[str, dict]:
-        """The GC run summaries under a storage namespace (`s3://bucket/prefix`), by run id."""
-        from assets.common.layout import GC_REPORTS
-
-        bucket, _, prefix = namespace.removeprefix("s3://").partition("/")
-        s3, out = self.client(), {}
-        for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=f"{prefix.rstrip('/')}/{GC_REPORTS}"):
-            for item in page.get("Contents", []):
-                if item["Key"].endswith("/summary.json"):
-                    summary = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-                    out[summary["run_id"]] = summary
-        return out
-
-
 def physical_takedown(lakefs: LakeFSResource, store: ObjectStore, registry, cache_dir, run_id: str,
                       publish_release: Callable[[], str | None], log_dir, min_age_s: int | None = None
                       ) -> TakedownReport:
     """Audit, record what held the video, purge, delete the tags that held it, re-cut a release,
     expire history for one lakeFS GC run, then check every address. The report is committed under
     audits/<id>/takedown.json; the caller shows it in Dagster."""
-    import time
-    from pathlib import Path
-
-    from assets.common.layout import audit_takedown_path
-    from assets.upkeep.purge import (
-        audit_optouts,
-        delete_release_tags,
-        held_tags,
-        purge_cache,
-        purge_optouts,
-    )
-    from resources.lakefs import CommitMetadata
-    from resources.spark_gc import run_gc
-
     started = time.monotonic()
     audit = audit_optouts(lakefs, registry, run_id)
     tags = held_tags(audit)
@@ -277,7 +210,7 @@ def physical_takedown(lakefs: LakeFSResource, store: ObjectStore, registry, cach
                     s3_endpoint=store.endpoint, s3_access_key_id=store.access_key_id,
                     s3_secret_access_key=store.secret_access_key, region=store.region,
                     min_age_s=min_age_s, log_path=Path(log_dir) / f"gc-{audit.audit_id}.log",
-                    read_report=lambda _: store.gc_summaries(namespace),
+                    read_report=lambda _: store.gc_summaries(namespace, GC_REPORTS),
                     clear_probe=lambda: store.delete(f"{namespace.rstrip('/')}/_lakefs/dummy"))
     finally:  # the user's retention comes back whatever GC did
         if rules is not None:
@@ -287,11 +220,12 @@ def physical_takedown(lakefs: LakeFSResource, store: ObjectStore, registry, cach
     report.gc_run_id, report.gc_deleted_objects, report.gc_seconds = gc.run_id, gc.deleted_objects, gc.seconds
     verify(lakefs, report, store.exists)
     report.seconds = time.monotonic() - started
-    stamp(report)
+    report.finished_at = datetime.now(UTC).isoformat()
     wap = lakefs.start_wap("audit", audit.audit_id[-8:] + "-takedown", CommitMetadata(
         run_id=run_id, asset="optout_takedown", partition="", code_version="takedown-1",
         config_hash=audit.audit_id, upstream_commits={"main": lakefs.head()}))
-    wap.write_bytes(audit_takedown_path(audit.audit_id), as_bytes(report), "application/json")
+    wap.write_bytes(audit_takedown_path(audit.audit_id), json.dumps(report.as_json(), indent=1).encode(),
+                    "application/json")
     wap.write_bytes(audit_takedown_path(audit.audit_id).replace(".json", ".md"),
                     report_markdown(report).encode(), "text/markdown")
     wap.commit(f"physical takedown {audit.audit_id}: GC {gc.run_id}, {len(held)} objects checked")
@@ -310,10 +244,6 @@ def _has_rules(api, repository: str) -> bool:
 def takedown_materialization(report: TakedownReport, lakefs: LakeFSResource):
     """What Dagster shows of a takedown (asset `optout_takedown`): counts, the GC run and the
     verdict; like every metadata here, nothing that names the video."""
-    from dagster import AssetMaterialization, MetadataValue
-
-    from assets.common.layout import audit_takedown_path
-
     return AssetMaterialization("optout_takedown", metadata={
         "audit_id": report.audit_id,
         "report": MetadataValue.md(report_markdown(report)),

@@ -21,12 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 from media.files import atomic_path
 from orchestration.dev.lakefs_binary import cache_dir
 from orchestration.dev.lakefs_server import S3Blockstore, _read_pid, _stop_group
+from resources.object_store import ObjectStore
 
 SEAWEEDFS_MODULE = "github.com/seaweedfs/seaweedfs"
 GO_MODULE_DIR = Path(__file__).resolve().parents[2] / "seaweedfs-server"
@@ -109,10 +107,11 @@ class LocalS3:
     def blockstore(self) -> S3Blockstore:
         return S3Blockstore(self.endpoint, self.access_key_id, self.secret_access_key, self.bucket)
 
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.endpoint, self.access_key_id, self.secret_access_key)
+
     def client(self):
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key_id,
-                            aws_secret_access_key=self.secret_access_key, region_name="us-east-1",
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}))
+        return self.store().client
 
     def start(self, timeout_s: float = 120.0) -> LocalS3:
         binary = self.binary or find_weed_binary()
@@ -152,11 +151,7 @@ class LocalS3:
 
     def objects(self, prefix: str = "") -> dict[str, bytes]:
         """Every object under `prefix` in the bucket, by key: what a physical scan reads."""
-        s3, out = self.client(), {}
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                out[item["Key"]] = s3.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
-        return out
+        return self.store().objects(self.bucket, prefix)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         pid = self.process.pid if self.process else _read_pid(self.data_dir / "weed.pid")
