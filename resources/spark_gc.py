@@ -98,7 +98,8 @@ def run_gc(*, lakefs_endpoint: str, access_key_id: str, secret_access_key: str, 
     deletes lakeFS's `_lakefs/dummy` (written once, when the repository is made, to check the
     store is writable): client 0.10.0 reads every file there as a range and fails on it (fixed
     in 0.12.0, "skip dummy file", which Maven Central does not serve here)."""
-    jars = sorted(gc_jars().glob("*.jar"))
+    folder = gc_jars()
+    jars = sorted(folder.glob("*.jar"))
     first = [str(j) for j in jars if j.name.startswith(_FIRST)]
     extra = [str(j) for j in jars if j.name.startswith(_NEEDED)]
     home = spark_home()
@@ -123,7 +124,7 @@ def run_gc(*, lakefs_endpoint: str, access_key_id: str, secret_access_key: str, 
             "--driver-class-path", ":".join(first), "--jars", ",".join(extra)]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
-    args += ["--class", "io.treeverse.gc.GarbageCollection", str(gc_jars() / f"{GC_CLIENT}.jar"),
+    args += ["--class", "io.treeverse.gc.GarbageCollection", str(folder / f"{GC_CLIENT}.jar"),
              repository, region]
     started = time.monotonic()
     with open(log_path, "wb") as out:
