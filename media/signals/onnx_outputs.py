@@ -16,23 +16,30 @@ import onnxruntime as ort
 
 from media.decode.hashing import sha256_file
 from media.files import atomic_path
+from media.signals.onnx_fold import FOLD_RECIPE, fold_conv_affine
 
 
-def model_with_outputs(source: Path, outputs: Sequence[str], cache_dir: Path) -> Path:
-    """Path of a copy of `source` whose graph outputs are `outputs`, in that order.
+def model_with_outputs(source: Path, outputs: Sequence[str], cache_dir: Path, fold: bool = False) -> Path:
+    """Path of a copy of `source` whose graph outputs are `outputs`, in that order; with `fold`,
+    per-channel arithmetic after its convolutions is folded into them (media/signals/onnx_fold.py).
 
-    The file name holds the source's sha256 and the output names, so a changed model or a
-    different cut gets a new file; writes are atomic, so concurrent workers may race safely.
+    The file name holds the source's sha256, the output names and the fold recipe, so a changed
+    model or a different cut gets a new file; writes are atomic, so concurrent workers may race.
     """
     import onnx.utils  # seconds to import; only needed the first time a cut is made
 
-    key = hashlib.sha256((sha256_file(source) + "\0" + "\0".join(outputs)).encode()).hexdigest()[:16]
+    parts = [sha256_file(source), *outputs, *([FOLD_RECIPE] if fold else [])]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     target = cache_dir / f"{source.stem}-{key}.onnx"
     if target.is_file():
         return target
     inputs = [value.name for value in _graph_inputs(source)]
     with atomic_path(target) as partial:
         onnx.utils.extract_model(str(source), str(partial), inputs, list(outputs))
+        if fold:
+            model = onnx.load(str(partial))
+            fold_conv_affine(model)
+            onnx.save(model, str(partial))
     return target
 
 
