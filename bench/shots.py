@@ -2,7 +2,7 @@
 by construction, measured on a calibration and a validation half of the footage.
 
     uv run python bench/shots.py [--footage DIR] [--videos N] [--segments N] [--only NAME]
-                                 [--ablations] [--all] [--transnet]
+                                 [--ablations] [--all] [--transnet] [--halves calibration --seed N]
 
 No registry ships shot-boundary ground truth, so this builds it: single-shot stretches of
 real footage (the shared footage set, fetched with `../shared/footage/fetch.sh DIR all`, and
@@ -276,13 +276,16 @@ def build_video(path: Path, kind: str, half: str, sources: dict[str, np.ndarray]
 
 
 def build_all(footage: list[Path], videos: int, singles: int, segments: int, seed: int,
-              kinds: tuple[str, ...] = KINDS) -> list[Built]:
-    """Every constructed video of both halves, reusing files built by the same construction."""
-    work = STATE / "shots"
+              kinds: tuple[str, ...] = KINDS, halves: tuple[str, ...] = HALVES) -> list[Built]:
+    """Every constructed video of `halves`, reusing files built by the same construction. Only
+    one half (more calibration videos to tune on) is built in a folder of its own."""
+    work = STATE / ("shots" if halves == HALVES else f"shots-{'-'.join(halves)}-{seed}")
     work.mkdir(parents=True, exist_ok=True)
     names = sorted(p.name for p in footage)
-    key = hashlib.sha256(json.dumps([BUILD_VERSION, names, videos, singles, segments, seed,
-                                     list(SINGLE_SHOT), list(kinds)]).encode()).hexdigest()[:12]
+    construction = [BUILD_VERSION, names, videos, singles, segments, seed, list(SINGLE_SHOT), list(kinds)]
+    if halves != HALVES:  # (the default construction keeps the key it had)
+        construction.append(list(halves))
+    key = hashlib.sha256(json.dumps(construction).encode()).hexdigest()[:12]
     manifest = work / "manifest.json"
     if manifest.is_file():
         stored = json.loads(manifest.read_text())
@@ -291,7 +294,7 @@ def build_all(footage: list[Path], videos: int, singles: int, segments: int, see
                           [Transition(*t) for t in b["transitions"]],
                           [tuple(d) for d in b["distractors"]]) for b in stored["videos"]]
     built: list[Built] = []
-    for half in HALVES:
+    for half in halves:
         sources = load_sources([p for p in footage if footage_split(p.name) == half])
         print(f"{half}: {len(sources)} single-shot sources: {', '.join(sorted(sources))}")
         if len(sources) < 3:
@@ -382,11 +385,13 @@ def configurations(ablations: bool, everything: bool, transnet: bool) -> dict[st
             "- flash guard": replace(default, flash_frames=0),
             "- relit test": replace(default, dissolve_params={"max_relit_misfit": 0.0}),
             "- joining fade out + in": replace(default, join_transitions_within=None),
+            "- refined dissolve ends": replace(default, refine_transitions=False),
             "- clean start (trim 2 after transitions)": replace(
                 default, spans=replace(default.spans, trim_after_transition=2)),
             "- min_content_val 10 (PySceneDetect's 15)": replace(
                 default, detector_params={"min_content_val": 15.0}),
             "tried: adaptive_threshold 2.5": replace(default, detector_params={"adaptive_threshold": 2.5}),
+            "tried: max_misfit 0.38": replace(default, dissolve_params={"max_misfit": 0.38}),
         }
     if everything:
         configs |= {
@@ -404,6 +409,7 @@ Analyse = Callable[[Path], VideoAnalysis]
 # analysis-5 as it shipped before issue 17: every frame fed, no flash guard, no relit test,
 # no joining, PySceneDetect's min_content_val; and its clip spans (`_analysis5_spans`).
 ANALYSIS5 = replace(AnalysisParams(), repeat_below=None, flash_frames=0, join_transitions_within=None,
+                    refine_transitions=False,
                     dissolve_params={"max_relit_misfit": 0.0}, detector_params={"min_content_val": 15.0})
 
 
@@ -504,11 +510,15 @@ def main() -> None:
                         help="also the default less each change of issue 17 (several minutes more)")
     parser.add_argument("--all", action="store_true", help="also content, histogram and hash")
     parser.add_argument("--transnet", action="store_true", help="also TransNetV2 (slow on a CPU)")
+    parser.add_argument("--halves", default=",".join(HALVES),
+                        help="build and run only these halves, e.g. `calibration --seed 11 --videos 4`: "
+                             "more calibration videos to tune on, never a look at validation")
     parser.add_argument("--json", type=Path, default=STATE / "shots.json")
     args = parser.parse_args()
+    halves = tuple(h for h in HALVES if h in args.halves.split(","))
     footage = footage_files(require_footage(args.footage))
-    built = build_all(footage, args.videos, args.singles, args.segments, args.seed)
-    for half in HALVES:
+    built = build_all(footage, args.videos, args.singles, args.segments, args.seed, halves=halves)
+    for half in halves:
         mine = [b for b in built if b.half == half]
         print(f"{half}: {len(mine)} videos, {sum(len(b.transitions) for b in mine)} transitions, "
               f"{sum(len(b.distractors) for b in mine)} flashes and light changes")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from bench.footage import footage_split, is_reserved
-from media.shots.analysis import AnalysisParams, _joined, analyze_video_decoding_once
+from media.shots.analysis import _NEAR, AnalysisParams, _joined, _refined, analyze_video_decoding_once
+from media.shots.dissolves import THUMB, refine_transition
 from media.shots.guards import FlashGuard, RepeatedFrames
 from media.shots.spans import SpanParams, clip_spans
 from tests.video_factory import (
@@ -84,6 +86,61 @@ def test_clip_after_a_dissolve_starts_at_its_first_clean_frame(tmp_path: Path):
     assert after and after[0].start == found_end and end <= found_end <= end + 8
     before = [c for c in analysis.clips if c.end <= found_start]
     assert before and before[-1].end == found_start - SpanParams().trim_frames
+
+
+def _moving_dissolve(blend: int, at: int = 40, count: int = 90, level: float | None = None
+                     ) -> dict[int, np.ndarray]:
+    """Thumbnails of two panning textures: cross-dissolved over `blend` frames from `at`, or
+    (`level`) faded to that grey and back, half the frames each way."""
+    rng = np.random.default_rng(blend)
+    noise = [rng.integers(0, 255, (THUMB[1], 4 * THUMB[0], 3)).astype(np.float32) for _ in range(2)]
+    wide = [cv2.GaussianBlur(n, (0, 0), 3.0) for n in noise]
+    wide = [cv2.normalize(w, None, 0, 255, cv2.NORM_MINMAX) for w in wide]  # broad blobs, full contrast
+
+    def shot(k: int, t: int) -> np.ndarray:  # each shot pans a pixel (1/16 of the width) every 4 frames
+        x = t // 4
+        return wide[k][:, x : x + THUMB[0]]
+
+    frames = {}
+    for t in range(count):
+        if t < at:
+            frame = shot(0, t)
+        elif t >= at + blend:
+            frame = shot(1, t)
+        else:
+            alpha = (t - at + 1) / (blend + 1)
+            if level is None:
+                frame = (1 - alpha) * shot(0, t) + alpha * shot(1, t)
+            else:
+                mix = min(1.0, 2 * alpha) if alpha < 0.5 else 2 * (1 - alpha)
+                frame = (1 - mix) * (shot(0, t) if alpha < 0.5 else shot(1, t)) + mix * level
+        frames[t] = np.clip(frame, 0, 255).round().astype(np.uint8)
+    return frames
+
+
+@pytest.mark.parametrize("found", [(40, 53), (44, 56), (40, 60)],
+                         ids=["ends early", "starts late", "ends late"])
+def test_refined_dissolve_ends_at_its_first_clean_frame(found: tuple[int, int]):
+    # The truth: blended frames 40..55, first clean frame 56; the bench's tolerance is 2 frames.
+    start, end = refine_transition(_moving_dissolve(16), *found)
+    assert abs(start - 40) <= 2 and abs(end - 56) <= 2
+
+
+def test_a_refined_transition_never_swallows_a_cut_it_did_not_hold():
+    frames = _moving_dissolve(16)
+    assert _refined([(44, 56)], frames, 90, cuts=[]) == [(40, 57)]
+    # A cut at 39 (as if the detector had found one there): the start keeps clear of it, so the
+    # cut is not dropped as part of the dissolve.
+    (start, end), = _refined([(44, 56)], frames, 90, cuts=[39])
+    assert start > 39 + _NEAR and end == 57
+
+
+def test_refinement_leaves_fades_and_missing_frames_alone():
+    fade = _moving_dissolve(16, level=0.0)
+    assert refine_transition(fade, 42, 54) == (42, 54)  # two ramps through black, not one
+    frames = _moving_dissolve(16)
+    del frames[52]
+    assert refine_transition(frames, 40, 49) == (40, 49)  # its reference frame missing: as found
 
 
 def test_fade_out_and_in_is_one_transition():

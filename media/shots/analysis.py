@@ -26,7 +26,7 @@ from media.decode.frames import FrameRange, NotSegmentable, decode_analysis_fram
 from media.decode.hashing import sha256_file
 from media.shots.camera_motion import FlowParams
 from media.shots.detectors import ShotDetector
-from media.shots.dissolves import DissolveDetector, choose_transitions
+from media.shots.dissolves import DissolveDetector, choose_transitions, refine_transition
 from media.shots.frame_stats import FrameStats
 from media.shots.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
 from media.shots.segments import (
@@ -50,7 +50,10 @@ from media.shots.spans import SpanParams, clip_spans
 # analysis-6: repeated frames skip the shot detector, flashes are no cuts (media/shots/guards.py),
 # light changes are no dissolves, neighbouring gradual transitions are one; spans keep every
 # shot of min_clip_s (media/shots/spans.py).
-ANALYSIS_VERSION = "analysis-6"
+# analysis-7: each dissolve's ends placed again from thumbnails kept around it
+# (media/shots/dissolves.py `refine_transition`): clips after a dissolve start nearer its end;
+# the camera's background model starts from the median flow (stored cam_* columns change).
+ANALYSIS_VERSION = "analysis-7"
 _KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
 # How a run is spread over processes; results do not depend on it, so not in the fingerprint.
 _EXECUTION_ONLY = ("segment_workers", "segment_min_frames")
@@ -69,6 +72,8 @@ class AnalysisParams:
     flash_frames: int = 4  # a cut the picture returns from within this many frames is a flash
     # Gradual transitions this few frames apart are one (a fade out, then in); None: never.
     join_transitions_within: int | None = _NEAR + 1
+    # Place each dissolve's ends again from thumbnails (media/shots/dissolves.py `refine_transition`).
+    refine_transitions: bool = True
     cut_files: bool = False  # also re-encode every clip to its own file (a second decode)
     analysis_short_side: int = 144
     keyframe_short_side: int = 384
@@ -323,6 +328,7 @@ class _Span:
     durations: list[float]
     cuts: list[int]
     candidates: list[tuple[float, int, int]]  # dissolve windows (media/shots/dissolves.py)
+    thumbs: dict[int, np.ndarray]  # thumbnails around those windows, owned or not
     keyframe_jpegs: dict[int, bytes]
     all_cuts: list[int] = field(default_factory=list)  # owned or not: compared across seams
     fed_from: int = 0
@@ -335,7 +341,8 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
                   segment: Segment | None, threads: bool) -> _Span:
     detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate,
                             repeat_below=params.repeat_below, flash_frames=params.flash_frames)
-    dissolves = DissolveDetector(**params.dissolve_params) if params.dissolves else None
+    dissolves = DissolveDetector(**{"keep_thumbs": params.refine_transitions, **params.dissolve_params}
+                                 ) if params.dissolves else None
     stats = FrameStats(motion_threshold=params.motion_threshold,
                        flow=FlowParams(frame_step=params.camera_frame_step))
     # With a known spacing the sampler never reaches its cap; without one it thins itself.
@@ -383,6 +390,7 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
         stats={name: column[rows] for name, column in arrays.items()},
         durations=durations[rows], cuts=[c for c in detector.cuts if mine(c)],
         candidates=[c for c in (dissolves.candidates if dissolves else []) if mine(c[2])],
+        thumbs=dissolves.thumbs if dissolves else {},
         keyframe_jpegs=sampler.frames, fed_from=fed_from, all_cuts=list(detector.cuts),
         seen=np.column_stack([arrays["luma_mean"], arrays["luma_std"], arrays["sharpness"]]),
     )
@@ -429,9 +437,12 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
     transitions = choose_transitions(candidates) if params.dissolves else []
     if params.join_transitions_within is not None:
         transitions = _joined(transitions, params.join_transitions_within)
+    found = sorted({c for span in spans for c in span.cuts})
+    if params.refine_transitions and transitions:
+        thumbs = {i: t for span in spans for i, t in span.thumbs.items()}
+        transitions = _refined(transitions, thumbs, count, found)
     # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
-    cuts = sorted({c for span in spans for c in span.cuts
-                   if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)})
+    cuts = [c for c in found if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)]
     spans_out = clip_spans(cuts, starts, ends, arrays["motion"], params.spans, transitions)
     fps = count / (ends[-1] - starts[0]) if ends[-1] > starts[0] else rate
     keyframes = {i: jpeg for span in spans for i, jpeg in span.keyframe_jpegs.items()}
@@ -463,6 +474,22 @@ def _joined(transitions: list[tuple[int, int]], within: int) -> list[tuple[int, 
         else:
             joined.append((start, end))
     return joined
+
+
+def _refined(transitions: list[tuple[int, int]], thumbs: dict[int, np.ndarray], count: int,
+             cuts: list[int]) -> list[tuple[int, int]]:
+    """Each transition's ends placed again (`refine_transition`), never reaching into the one
+    before it, past the video, or over a hard cut it did not already hold (one it swallows
+    would be dropped as part of it)."""
+    out: list[tuple[int, int]] = []
+    for start, end in transitions:
+        a, b = refine_transition(thumbs, start, end)
+        # (a cut within _NEAR of a transition is dropped as part of it: stay that far away)
+        a = max([a, out[-1][1] if out else 0,
+                 *(c + _NEAR + 1 for c in cuts if a - _NEAR <= c < start - _NEAR)])
+        b = min([b, count, *(c - _NEAR - 1 for c in cuts if end + _NEAR < c <= b + _NEAR)])
+        out.append((a, b) if b - a >= 2 else (start, end))
+    return out
 
 
 def start_segment_workers(workers: int | None = None) -> None:

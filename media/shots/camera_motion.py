@@ -3,8 +3,9 @@
 Per frame (`GlobalMotion`, fed during the one decode): the luma frame is shrunk by a whole
 factor to about `FlowParams.short_side` pixels, DIS optical flow (OpenCV, ultrafast preset)
 runs between the previous and the current frame, and a similarity model (translation, scale,
-rotation about the frame centre) is fitted by least squares with iterative outlier rejection
-to flow vectors sampled on a grid of textured pixels (flow on flat pixels is a guess).
+rotation about the frame centre) of the background is fitted by least squares, started from
+the median translation and refitted on the vectors it explains, to flow vectors sampled on a
+grid of textured pixels (flow on flat pixels is a guess).
 
 Conventions (per-frame values describe how the picture CONTENT moves, image y points down):
 
@@ -13,7 +14,7 @@ Conventions (per-frame values describe how the picture CONTENT moves, image y po
   tilts UP makes content move DOWN (dy > 0).
 * ``cam_zoom``: scale - 1 per frame; content that grows (zoom IN) gives zoom > 0.
 * ``cam_rot``: rotation of the content in radians per frame, positive clockwise on screen.
-* ``cam_residual``: share (0..1) of textured flow vectors that the global model does not
+* ``cam_residual``: share (0..1) of textured flow vectors that the background model does not
   explain: independent subject motion, parallax, or a model that does not fit at all.
 * ``cam_texture``: share (0..1) of the frame's pixels with enough gradient to carry flow.
 
@@ -171,50 +172,78 @@ def _fit_similarity(flow: np.ndarray, texture_mask: np.ndarray, texture: float, 
                     ) -> FrameMotion:
     """Robust least squares for u = a*x - b*y + tx, v = b*x + a*y + ty (x, y from the centre).
 
-    Then scale = |1 + a + ib| and rotation = arg(1 + a + ib). A second round drops vectors
-    whose residual is far above the typical one, so a moving subject does not drag the camera
-    along. The closed-form solution (about the centroid) keeps the fit cheaper than the flow:
-    every sum it needs comes from one 4x4 product of the centred (x, y, u, v) rows.
+    Then scale = |1 + a + ib| and rotation = arg(1 + a + ib). The model is the BACKGROUND's
+    (the camera's), not the mean of all motion: it starts from the median translation of the
+    textured vectors (robust while most of them belong to the background, however fast the
+    subject moves), keeps the vectors near it, and refits on those, twice, each time keeping
+    the vectors within `_INLIER_SPREAD` times the typical residual of the last inliers. A
+    plain least-squares start (before issue 17) was dragged towards a large moving subject,
+    so the cut that followed kept the subject and dropped the background, and the frame read
+    as mostly unexplained ("complex") or moved with the subject. The closed-form solution
+    (about the centroid) keeps the fit cheaper than the flow: every sum it needs comes from
+    one 4x4 product of the centred (x, y, u, v) rows; residuals stay squared (no sqrt).
     """
     height, width = texture_mask.shape
     b, s = params.border, params.grid_step
     keep = texture_mask[b : height - b : s, b : width - b : s]
-    grid_x, grid_y = _grid(texture_mask.shape, b, s)
-    if np.count_nonzero(keep) < params.min_points:
+    count = np.count_nonzero(keep)
+    if count < params.min_points:
         return _unmeasured(texture)
-    points = np.empty((4, np.count_nonzero(keep)))
+    grid_x, grid_y = _grid(texture_mask.shape, b, s)
+    points = np.empty((4, count))
     points[0], points[1] = grid_x[keep], grid_y[keep]
     points[2:] = flow[b : height - b : s, b : width - b : s][keep].T
-    used: np.ndarray | None = None
+    x, y, u, v = points
+    floor, spread2 = params.inlier_px**2, _INLIER_SPREAD**2
+    du, dv = u - _median(u), v - _median(v)
+    squared = du * du + dv * dv  # squared residual of the median translation
+    used = squared <= max(floor, spread2 * _median(squared))
+    model = None
     for round_ in range(2):
-        chosen = points if used is None else points[:, used]
-        mean = chosen.mean(axis=1)
-        centred = chosen - mean[:, None]
-        sums = centred @ centred.T  # rows x, y, u, v
-        spread = sums[0, 0] + sums[1, 1]
-        if spread <= 0.0:  # every vector at one point: no model
-            return _unmeasured(texture)
-        a = float(sums[0, 2] + sums[1, 3]) / spread
-        bb = float(sums[0, 3] - sums[1, 2]) / spread
-        tx = mean[2] - a * mean[0] + bb * mean[1]
-        ty = mean[3] - bb * mean[0] - a * mean[1]
-        model = np.array([[a, -bb, -1.0, 0.0], [bb, a, 0.0, -1.0]]) @ points
-        model[0] += tx
-        model[1] += ty
-        residual = np.hypot(model[0], model[1])
+        if np.count_nonzero(used) < params.min_points:
+            break  # too few vectors agree with the start: keep the last model, if any
+        fitted = _least_squares(points[:, used])
+        if fitted is None:  # every vector at one point: no model
+            break
+        model = fitted
+        a, bb, tx, ty = model
+        du, dv = a * x - bb * y + tx - u, bb * x + a * y + ty - v
+        squared = du * du + dv * dv
         if round_ == 1:
             break  # the refit is final: its inlier set would decide nothing more
-        # Median-based cut: robust while most vectors belong to the background.
-        typical = residual if used is None else residual[used]
-        cut = max(params.inlier_px, 2.5 * float(np.partition(typical, len(typical) // 2)[len(typical) // 2]))
-        next_used = residual <= cut
-        if np.count_nonzero(next_used) < params.min_points or np.all(next_used):
-            break  # too few inliers to refit, or nothing to drop: the refit would be the same fit
+        next_used = squared <= max(floor, spread2 * _median(squared[used]))
+        if np.array_equal(next_used, used):
+            break  # the same inliers: the refit would be the same fit
         used = next_used
-    unexplained = float(np.count_nonzero(residual > params.inlier_px)) / residual.size
-    return FrameMotion(dx=float(tx) / width, dy=float(ty) / height,
-                       zoom=math.hypot(1.0 + a, bb) - 1.0, rot=math.atan2(bb, 1.0 + a),
-                       residual=unexplained, texture=texture)
+    if model is None:
+        return _unmeasured(texture)
+    a, bb, tx, ty = model
+    unexplained = float(np.count_nonzero(squared > floor)) / count
+    return FrameMotion(dx=tx / width, dy=ty / height, zoom=math.hypot(1.0 + a, bb) - 1.0,
+                       rot=math.atan2(bb, 1.0 + a), residual=unexplained, texture=texture)
+
+
+_INLIER_SPREAD = 2.5  # inliers: residual under this many times the typical (median) one
+
+
+def _median(values: np.ndarray) -> float:
+    """The upper median (np.partition: cheaper than np.median on a few hundred values)."""
+    middle = len(values) // 2
+    return float(np.partition(values, middle)[middle])
+
+
+def _least_squares(points: np.ndarray) -> tuple[float, float, float, float] | None:
+    """(a, b, tx, ty) of the similarity closest to the (x, y, u, v) rows; None without spread."""
+    mean = points.mean(axis=1)
+    centred = points - mean[:, None]
+    sums = centred @ centred.T  # rows x, y, u, v
+    spread = sums[0, 0] + sums[1, 1]
+    if spread <= 0.0:
+        return None
+    a = float(sums[0, 2] + sums[1, 3]) / spread
+    bb = float(sums[0, 3] - sums[1, 2]) / spread
+    return (a, bb, float(mean[2] - a * mean[0] + bb * mean[1]),
+            float(mean[3] - bb * mean[0] - a * mean[1]))
 
 
 @functools.lru_cache(maxsize=8)
@@ -235,14 +264,23 @@ class CameraParams:
     min_texture: float = 0.05  # frames with less textured area are not used
     min_measured_share: float = 0.5  # fewer usable frames than this share: unmeasured (static, conf 0)
     # rms of the camera's slow, non-steady motion (frames/s: the smoothed per-frame translation
-    # about its mean) under which, with jitter under jitter_max, the camera is static
-    static_speed: float = 0.04
+    # about its mean) under which, with jitter under jitter_max, the camera is static. Issue 17,
+    # calibration: a static camera over hand-held footage sways up to 0.065 (single_face), and
+    # every shaking camera is already handheld by its jitter (0.0033 and up on stills), so
+    # 0.04 only turned static shots into handheld; 0.1 is 1.5x the largest static sway.
+    static_speed: float = 0.1
     pan_min_speed: float = 0.04  # mean horizontal speed (frame widths/s) for a pan label
     tilt_min_speed: float = 0.04  # mean vertical speed (frame heights/s) for a tilt label
     zoom_min_speed: float = 0.03  # mean log-scale change per second for a zoom label
     jitter_max: float = 0.0025  # high-frequency translation (frames/frame) above which: handheld
     jitter_window_s: float = 0.5  # smoothing window separating jitter from intended motion
     complex_residual: float = 0.4  # median unexplained share above which: complex
+    # Frames whose background model leaves more than this share of the flow unexplained do not
+    # set the camera's speeds (a subject over about half the textured picture can win the fit
+    # and lend it its own motion), unless fewer than min_trusted_share of the usable frames are
+    # under it: then every usable frame does (a clip that is all subject has nothing better).
+    trusted_residual: float = 0.3
+    min_trusted_share: float = 0.5
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -278,6 +316,9 @@ def classify_camera(columns: dict[str, np.ndarray], fps: float, params: CameraPa
 
     The slice's first row is ignored: its values measure the step from the frame before the
     clip, which after a cut belongs to another shot. `fps` turns per-frame into per-second.
+    The speeds come from the frames whose model explains most of the flow
+    (`CameraParams.trusted_residual`); jitter and sway from every usable frame (they need the
+    frames' order), and "complex" from the median unexplained share of every usable frame.
     """
     params, fps = params or CameraParams(), float(fps)
     dx, dy, zoom, rot, residual, texture = (np.asarray(columns[c], dtype=np.float64)[1:] for c in COLUMNS)
@@ -287,9 +328,12 @@ def classify_camera(columns: dict[str, np.ndarray], fps: float, params: CameraPa
         nan = math.nan
         return CameraMotion("static", 0.0, nan, nan, nan, nan, nan, nan, share)
     dx, dy, zoom, rot, residual = dx[usable], dy[usable], zoom[usable], rot[usable], residual[usable]
-    pan, tilt = -float(dx.mean()) * fps, float(dy.mean()) * fps
+    trusted = residual <= params.trusted_residual
+    if np.count_nonzero(trusted) < max(2.0, params.min_trusted_share * len(residual)):
+        trusted = np.ones(len(residual), dtype=bool)
+    pan, tilt = -float(dx[trusted].mean()) * fps, float(dy[trusted].mean()) * fps
     # DIS stops refining one pyramid level above the flow frame: zoom reads 5-20 % low.
-    zoom_rate, roll = float(np.log1p(zoom).mean()) * fps, float(rot.mean()) * fps
+    zoom_rate, roll = float(np.log1p(zoom[trusted]).mean()) * fps, float(rot[trusted].mean()) * fps
     window = max(3, round(params.jitter_window_s * fps) | 1)
     # Two bands of the translation's spectrum: jitter above 1/jitter_window_s (shake, and the
     # estimator's own frame-to-frame noise, white and small), sway below it about the steady

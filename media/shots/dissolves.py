@@ -12,6 +12,15 @@ either end (a fade to or from black is exempt: one end is flat already). A light
 (a cloud, a lamp, auto-exposure) blends a picture with a darker or brighter copy of itself:
 when the last frame is the first one relit (a gain and an offset per channel explain it),
 the window is no transition. Overlapping candidates keep the best one.
+
+Where the chosen window starts and ends is only as good as its fit: when either shot moves,
+the blend of the window's end frames is a ghost, a shorter window inside the dissolve fits
+better and ends early, and a window reaching into a moving shot gains change and ends late.
+`refine_transition` places the ends again from tiny thumbnails (`THUMB`) of the frames around
+each candidate: every frame's share of the way from the frame before the transition to the
+frame after it follows a ramp 0 → 1 across a dissolve, and the ramp that fits best gives the
+first and the first clean frame. A fade through black or white is no such ramp; it keeps the
+window's ends.
 """
 
 from __future__ import annotations
@@ -26,6 +35,11 @@ import numpy as np
 from media.decode.frames import shrink_by_whole_factors
 
 _SHRINK = 2  # dissolve frames are the colour frames (media/decode/frames.py) shrunk by this whole factor
+THUMB = (16, 9)  # thumbnails kept around candidates for `refine_transition`: a blur that motion barely moves
+REFINE_PAD = 10  # frames either side of a transition that `refine_transition` may move its ends by
+_REFERENCE_GAP = 3  # the ramp's references: this many frames before the start and after the end ...
+_REFERENCE_FRAMES = 5  # ... and this many frames each, averaged
+_FADE_CONTRAST = 0.18  # a frame inside this flat, relative to the ends' contrast: a fade (not refined)
 
 
 @dataclass
@@ -38,17 +52,38 @@ class DissolveDetector:
     # Relit: the last frame is the first times a gain plus an offset (per channel), up to this
     # share of the last frame's own spread. 0 turns the test off.
     max_relit_misfit: float = 0.5
+    # Keep thumbnails around every candidate so that `refine_transition` can place its ends.
+    keep_thumbs: bool = True
     _frames: deque = field(default_factory=deque)
     _steps: deque = field(default_factory=deque)
     _bounds: list[float] = field(default_factory=list)
     _candidates: list[tuple[float, int, int]] = field(default_factory=list)
+    thumbs: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> THUMB (uint8), near candidates
+    _recent: deque = field(default_factory=deque)
+    _keep_until: int = -1
 
     def __post_init__(self) -> None:
         self.lengths = tuple(sorted(self.lengths))
         self._frames = deque(maxlen=self.lengths[-1] + 1)
         self._steps = deque(maxlen=self.lengths[-1])
+        self._recent = deque(maxlen=self.lengths[-1] + 2 + REFINE_PAD + _REFERENCE_GAP + _REFERENCE_FRAMES)
 
     def feed(self, index: int, bgr: np.ndarray) -> None:
+        if self.keep_thumbs:
+            thumb = cv2.resize(bgr, THUMB, interpolation=cv2.INTER_AREA)
+            self._recent.append((index, thumb))
+            if index <= self._keep_until:
+                self.thumbs[index] = thumb
+        found = len(self._candidates)
+        self._scan(index, bgr)
+        if self.keep_thumbs and len(self._candidates) > found:
+            # This frame ends a candidate: keep the frames before its window and after it.
+            margin = REFINE_PAD + _REFERENCE_GAP + _REFERENCE_FRAMES
+            first = min(c[1] for c in self._candidates[found:]) - 1 - margin
+            self.thumbs.update((i, t) for i, t in self._recent if i >= first)
+            self._keep_until = index + margin
+
+    def _scan(self, index: int, bgr: np.ndarray) -> None:
         small = _shrink(bgr).astype(np.float32)
         if self._frames and self._frames[-1].shape != small.shape:
             # A stream that changes size mid-way: no window spans the change.
@@ -133,6 +168,46 @@ def choose_transitions(candidates: list[tuple[float, int, int]]) -> list[tuple[i
         if all(end <= s or start >= e for s, e in chosen):
             chosen.append((start, end))
     return sorted(chosen)
+
+
+def refine_transition(thumbs: dict[int, np.ndarray], start: int, end: int,
+                      pad: int = REFINE_PAD, gap: int = _REFERENCE_GAP) -> tuple[int, int]:
+    """`(start, end)` (half-open, `end` the first clean frame) placed again by the ramp that best
+    fits the thumbnails' progress from the frames before `start - gap` to those from `end + gap`
+    on; unchanged for a fade through black or white, or where thumbnails are missing. Ends move
+    by at most `pad` (the start by at most `pad // 2` later, the end by at most `pad // 2 + 2`
+    earlier)."""
+    before = [start - 1 - gap - k for k in range(_REFERENCE_FRAMES)]
+    after = [end + gap + k for k in range(_REFERENCE_FRAMES)]
+    lo, hi = start - pad, end + pad
+    while lo < start and lo not in thumbs:
+        lo += 1
+    while hi > end and hi not in thumbs:
+        hi -= 1
+    frames = range(lo, hi + 1)
+    if end - start < 2 or any(i not in thumbs for i in [*before, *after, *frames]):
+        return start, end
+    ends = max(_contrast(thumbs[before[0]]), _contrast(thumbs[after[0]]))
+    if min(_contrast(thumbs[i]) for i in range(start, end)) < _FADE_CONTRAST * ends:
+        return start, end  # through black or white: two ramps, not one
+    # Each reference is the mean of a few frames: a single one would match itself best, and a
+    # moving shot's other frames less, which bends the ramp towards it.
+    first = np.mean([thumbs[i].astype(np.float32).ravel() for i in before], axis=0)
+    last = np.mean([thumbs[i].astype(np.float32).ravel() for i in after], axis=0)
+    direction = last - first
+    norm = float(direction @ direction)
+    if norm < 1e-6:
+        return start, end
+    stack = np.stack([thumbs[i].astype(np.float32).ravel() for i in frames])
+    progress = (stack - first) @ direction / norm
+    x = np.arange(lo, hi + 1, dtype=np.float64)
+    best = (np.inf, start, end)
+    for s in range(lo + 1, start + pad // 2 + 1):
+        for e in range(max(s + 2, end - pad // 2 - 2), hi + 1):
+            error = float(((progress - np.clip((x - (s - 1)) / (e - (s - 1)), 0.0, 1.0)) ** 2).sum())
+            if error < best[0]:
+                best = (error, s, e)
+    return best[1], best[2]
 
 
 def _shrink(bgr: np.ndarray) -> np.ndarray:

@@ -34,7 +34,8 @@ SIGNALS_VERSION = "signals-7"  # 2: temporal_signature for dedup; 3: TextParams.
 # 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer); 5: text
 # regions and the text outside subtitles, letterbox bars off the coding-block grid; 6: the
 # centre-region embedding (OpenNSFW's centre cells) for crop dedup, stored in the cache entry;
-# 7: OpenNSFW with its batch norms folded into its convolutions (values move by float rounding)
+# 7: OpenNSFW with its batch norms folded into its convolutions (values move by float rounding),
+# camera speeds from the frames the background model explains (CameraParams.trusted_residual)
 
 
 @dataclass(frozen=True)
