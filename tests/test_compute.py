@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 BACKENDS = ("local", "ray")
 _CALLS = 0  # per worker process: proves a worker's module state outlives one task
+_IMPORTED_IN = os.getpid()  # where this module was imported: a worker, or the forkserver
 
 
 def double_or_fail(x: int) -> int:
@@ -46,6 +47,10 @@ def count_calls(_: object) -> tuple[int, int]:
     global _CALLS
     _CALLS += 1
     return os.getpid(), _CALLS
+
+
+def imported_in(_: object) -> tuple[int, int]:
+    return os.getpid(), _IMPORTED_IN
 
 
 def loaded_models(params: object) -> tuple[int, int]:
@@ -204,3 +209,37 @@ def test_clips_and_scored_on_ray_equal_the_local_pool(pipeline: Pipeline, workdi
         assert meta["clips"]["compute_executor"] == meta["scored"]["compute_executor"] == kind
         assert meta["clips"]["videos_analysed"] == 3 and meta["clips"]["videos_from_cache"] == 0
         assert meta["scored"]["videos_scored"] == 3 and meta["scored"]["videos_failed"] == 0
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_local_workers_start_with_the_task_module_imported(preload: bool):
+    """The forkserver imports the mapped function's module once; workers forked from it do not
+    import it again. A fresh process: this one's forkserver may have started already."""
+    import subprocess
+    import sys
+
+    code = ("from resources.compute import ComputeResource\n"
+            "from tests.test_compute import imported_in\n"
+            f"compute = ComputeResource(max_workers=2, preload_worker_imports={preload})\n"
+            "outcomes = compute.task_executor().map_unordered('clips', imported_in, range(4))\n"
+            "print(sorted({worker != module for worker, module in (o.result for o in outcomes)}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.strip() == ("[True]" if preload else "[False]")
+
+
+def test_a_worker_that_started_segment_workers_exits_when_its_module_was_preloaded():
+    """media/shots/segments.py registers its pool's shutdown where the pool starts: registered at
+    import in the forkserver, it would be cleared in forked workers, and a worker's exit would
+    wait for ever on its idle segment workers."""
+    import subprocess
+    import sys
+
+    code = ("from resources.compute import ComputeResource\n"
+            "from media.shots.analysis import start_segment_workers\n"
+            "outcomes = ComputeResource(max_workers=2).task_executor().map_unordered(\n"
+            "    'clips', start_segment_workers, [2, 2])\n"
+            "print([o.error for o in outcomes])\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.strip() == "['', '']"

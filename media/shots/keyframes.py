@@ -69,16 +69,19 @@ def contact_sheet(rows: list[tuple[str, list[bytes | None]]], thumb_width: int =
     label_w, pad = 150, 4
     thumbs: list[list[np.ndarray | None]] = []
     height = 0
+    made: dict[bytes, np.ndarray] = {}  # a frame that is several roles' keyframe: decoded once
     for _, images in rows:
         decoded = []
         for data in images:
             if data is None:
                 decoded.append(None)
                 continue
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            scale = thumb_width / img.shape[1]
-            img = cv2.resize(img, (thumb_width, max(1, int(img.shape[0] * scale))),
-                             interpolation=cv2.INTER_AREA)
+            if data not in made:
+                img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                scale = thumb_width / img.shape[1]
+                made[data] = cv2.resize(img, (thumb_width, max(1, int(img.shape[0] * scale))),
+                                        interpolation=cv2.INTER_AREA)
+            img = made[data]
             height = max(height, img.shape[0])
             decoded.append(img)
         thumbs.append(decoded)

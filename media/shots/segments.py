@@ -125,6 +125,7 @@ def segment_pool(workers: int) -> ProcessPoolExecutor:
         # forkserver: never a fork of a threaded process (Dagster, the decode threads).
         _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
         _pool_size = workers
+        _register_shutdown()
     return _pool
 
 
@@ -140,7 +141,18 @@ def _shut_down() -> None:
         _pool = None
 
 
-atexit.register(_shut_down)
-# Inside a worker process (the clips tier's own pool), multiprocessing ends by joining every
-# child, which would wait for ever on idle segment workers: shut them down first.
-multiprocessing.util.Finalize(None, _shut_down, exitpriority=20)
+_registered_in: int | None = None  # the process whose exit shuts the pool down
+
+
+def _register_shutdown() -> None:
+    """Registered in the process that starts the pool, not at import: a module imported in a
+    forkserver (resources/compute.py preloads the workers' modules there) is inherited by forked
+    workers whose multiprocessing finalizers were cleared at their start."""
+    global _registered_in
+    if _registered_in == os.getpid():
+        return
+    _registered_in = os.getpid()
+    atexit.register(_shut_down)
+    # Inside a worker process (the clips tier's own pool), multiprocessing ends by joining every
+    # child, which would wait for ever on idle segment workers: shut them down first.
+    multiprocessing.util.Finalize(None, _shut_down, exitpriority=20)
