@@ -39,7 +39,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from bench.footage import footage_files, is_reserved
-from bench.pipeline import ACCESS_KEY, SECRET_KEY, decode_floor, video_seconds
+from bench.pipeline import ACCESS_KEY, SECRET_KEY, bench_resources, decode_floor, video_seconds
 from bench.process_tree import TreeSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,33 +138,13 @@ def make_videos(per_file: int, max_videos: int) -> Path:
 
 def run_child(cfg: dict) -> dict:
     from dagster import AssetSelection, DagsterInstance, Definitions, define_asset_job
-    from dagster_aws.s3 import S3Resource
 
     from assets.clips.asset import clips
     from assets.common.layout import tier_path
     from assets.raw_pool.asset import raw_pool
-    from quality_checks.policy.resource import PolicyResource
-    from resources.compute import ComputeResource
-    from resources.lakefs import LakeFSResource
-    from resources.optout import OptOutResource, write_empty_registry
-    from resources.sources import SourceRegistryResource
 
-    work = Path(cfg["workdir"])
-    registry = work / "sources.yaml"
-    registry.write_text(json.dumps({"root": cfg["root"], "sources": [
-        {"id": SOURCE, "kind": "local", "uri": cfg["uri"], "license": "CC0-1.0"}]}))
-    repo = cfg["repository"]
-    lakefs = LakeFSResource(endpoint=cfg["endpoint"], access_key_id=ACCESS_KEY,
-                            secret_access_key=SECRET_KEY, repository=repo, storage_namespace=f"local://{repo}")
-    lakefs.create_repository()
-    resources = {
-        "lakefs": lakefs,
-        "sources": SourceRegistryResource(path=str(registry), cache_dir=str(work / "cache"), s3=S3Resource()),
-        "policy": PolicyResource(),
-        "optouts": OptOutResource(path=str(write_empty_registry(work / "optout.yaml"))),
-        "compute": ComputeResource(executor="local", max_workers=cfg["workers"],
-                                   preload_worker_imports=not cfg["baseline"]),
-    }
+    resources = bench_resources(cfg, SOURCE, preload_worker_imports=not cfg["baseline"])
+    lakefs = resources["lakefs"]
     job = define_asset_job("clips_partition", selection=AssetSelection.assets("raw_pool", "clips"))
     defs = Definitions(assets=[raw_pool, clips], jobs=[job], resources=resources)
     instance = DagsterInstance.ephemeral()

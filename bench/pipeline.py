@@ -50,19 +50,13 @@ TIERS = ("raw_pool", "clips", "scored", "captioned", "stage_256p", "stage_480p",
 
 # --- the measured child: two Dagster runs -------------------------------------------------------
 
-def run_child(cfg: dict) -> dict:
-    from dagster import DagsterInstance, Definitions
+def bench_resources(cfg: dict, source: str, **compute: object) -> dict:
+    """The Dagster resources of a bench child: a registry of one local source (`cfg["uri"]` under
+    `cfg["root"]`), a new lakeFS repository `cfg["repository"]` on `cfg["endpoint"]`, the default
+    policy, no opt-outs and the local process pool of `cfg["workers"]`."""
     from dagster_aws.s3 import S3Resource
 
-    from assets.captioned.asset import captioned
-    from assets.clips.asset import clips
-    from assets.raw_pool.asset import raw_pool
-    from assets.release.asset import release
-    from assets.scored.asset import scored
-    from assets.stages.asset import stage_assets
-    from orchestration.jobs import materialize_source, publish_release
     from quality_checks.policy.resource import PolicyResource
-    from resources.captioners.resource import CaptionersResource
     from resources.compute import ComputeResource
     from resources.lakefs import LakeFSResource
     from resources.optout import OptOutResource, write_empty_registry
@@ -71,19 +65,34 @@ def run_child(cfg: dict) -> dict:
     work = Path(cfg["workdir"])
     registry = work / "sources.yaml"
     registry.write_text(json.dumps({"root": cfg["root"], "sources": [
-        {"id": SOURCE, "kind": "local", "uri": cfg["uri"], "license": "CC0-1.0"}]}))
+        {"id": source, "kind": "local", "uri": cfg["uri"], "license": "CC0-1.0"}]}))
     repo = cfg["repository"]
     lakefs = LakeFSResource(endpoint=cfg["endpoint"], access_key_id=ACCESS_KEY,
                             secret_access_key=SECRET_KEY, repository=repo, storage_namespace=f"local://{repo}")
     lakefs.create_repository()
-    resources = {
+    return {
         "lakefs": lakefs,
         "sources": SourceRegistryResource(path=str(registry), cache_dir=str(work / "cache"), s3=S3Resource()),
         "policy": PolicyResource(),
         "optouts": OptOutResource(path=str(write_empty_registry(work / "optout.yaml"))),
-        "captioners": CaptionersResource(),
-        "compute": ComputeResource(executor="local", max_workers=cfg["workers"]),
+        "compute": ComputeResource(executor="local", max_workers=cfg["workers"], **compute),
     }
+
+
+def run_child(cfg: dict) -> dict:
+    from dagster import DagsterInstance, Definitions
+
+    from assets.captioned.asset import captioned
+    from assets.clips.asset import clips
+    from assets.raw_pool.asset import raw_pool
+    from assets.release.asset import release
+    from assets.scored.asset import scored
+    from assets.stages.asset import stage_assets
+    from orchestration.jobs import materialize_source, publish_release
+    from resources.captioners.resource import CaptionersResource
+
+    resources = bench_resources(cfg, SOURCE)
+    resources["captioners"] = CaptionersResource()
     defs = Definitions(assets=[raw_pool, clips, scored, captioned, *stage_assets, release],
                        jobs=[materialize_source, publish_release], resources=resources)
     instance = DagsterInstance.ephemeral()
