@@ -70,6 +70,15 @@ CLIPS_SCHEMA = pa.schema([
     pa.field("luma_mean", pa.float64()),
     pa.field("luma_std_mean", pa.float64()),
     pa.field("keyframes", pa.list_(KEYFRAME_TYPE)),
+    # Why the clip starts and ends where it does: the shot it was cut from, [shot_start_frame,
+    # shot_end_frame), and what bounds that shot (video_start | cut | transition, and
+    # video_end | cut | transition). A clip starts a trim after the shot's start, or later where
+    # a motion spike or the max_clip_s split moved it; the frame statistics' `boundary`
+    # column holds every cut and transition of the video. Null on rows written before them.
+    pa.field("shot_start_frame", pa.int64()),
+    pa.field("shot_start_boundary", pa.string()),
+    pa.field("shot_end_frame", pa.int64()),
+    pa.field("shot_end_boundary", pa.string()),
     pa.field("frame_stats_path", pa.string(), nullable=False),
     pa.field("contact_sheet_path", pa.string(), nullable=False),
     pa.field("clip_file_path", pa.string()),  # the re-encoded clip, when policy.clips.cut_files

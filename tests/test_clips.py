@@ -15,6 +15,7 @@ from PIL import Image
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 from assets.clips.asset import clips
+from assets.clips.rows import rows_for_video
 from assets.common.layout import tier_path
 from assets.raw_pool.asset import raw_pool
 from media.decode.frames import decode_analysis_frames, shrink_by_whole_factors
@@ -74,6 +75,19 @@ def test_dissolve_is_found_and_kept_out_of_clips(tmp_path: Path):
     assert len(analysis.clips) == 2
     for clip in analysis.clips:  # no clip holds a blended frame
         assert clip.end <= start or clip.start >= end
+
+
+def test_clip_rows_name_the_dissolve_that_bounds_their_shot(tmp_path: Path):
+    path, (start, end) = write_dissolve_video(tmp_path / "d.mp4", seconds=3.0, blend=16)
+    params = AnalysisParams()
+    analysis = analyze_video_decoding_once(path, params)
+    video = {"video_id": "v1", "sha256": "0" * 64, "uri": "videos/d.mp4"}
+    rows, _ = rows_for_video("src", video, analysis, params, "commit")
+    (s0, e0), = [t for t in analysis.transitions]
+    assert [(r["shot_start_boundary"], r["shot_end_boundary"]) for r in rows] == [
+        ("video_start", "transition"), ("transition", "video_end")]
+    assert rows[0]["shot_end_frame"] == s0 and rows[1]["shot_start_frame"] == e0
+    assert rows[1]["start_frame"] >= e0  # the clip after it starts at or after its first clean frame
 
 
 def test_static_video_has_no_motion(tmp_path: Path):
@@ -179,6 +193,13 @@ def test_clips_asset_publishes_clips_keyframes_and_contact_sheets(pipeline: Pipe
     table = pipeline.lakefs.read_table(tier_path("cams", "clips"))
     rows = table.to_pylist()
     assert len(rows) == 3  # two shots + the static video
+    # each row says which shot it came from and what bounds it: the cut, or the video's ends
+    bounds = sorted((r["uri"].rsplit("/", 1)[-1], r["shot_start_boundary"], r["shot_end_boundary"])
+                    for r in rows)
+    assert bounds == [("cuts.mp4", "cut", "video_end"), ("cuts.mp4", "video_start", "cut"),
+                      ("static.mp4", "video_start", "video_end")]
+    for row in rows:
+        assert row["shot_start_frame"] <= row["start_frame"] < row["end_frame"] <= row["shot_end_frame"]
     merge = pipeline.lakefs.log(max_amount=1)[0]
     assert merge.metadata["upstream_commits"] == f'{{"raw_pool": "{raw_head}"}}'
     assert all(r["upstream_commit"] == raw_head for r in rows)

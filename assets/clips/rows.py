@@ -39,6 +39,7 @@ from media.shots.analysis import (
     analysis_to_entry,
     analyze_video_decoding_once,
 )
+from media.shots.spans import clip_shots, shot_boundaries
 from quality_checks.schemas import CLIPS_SCHEMA
 from resources.compute import LocalExecutor, TaskExecutor
 from resources.lakefs import table_to_parquet_bytes
@@ -73,6 +74,17 @@ def boundary_codes(analysis: VideoAnalysis) -> list[int]:
         if 0 <= cut < analysis.frame_count:
             codes[cut] = BOUNDARY_CUT
     return codes
+
+
+def _shot_columns(start: int, shots: list[tuple[int, int]], analysis: VideoAnalysis) -> dict:
+    """The shot a clip starting at `start` was cut from, and what bounds it (CLIPS_SCHEMA)."""
+    shot = next(((a, b) for a, b in shots if a <= start < b), None)
+    if shot is None:  # not reachable from clip_spans; a row says so rather than guess
+        return {"shot_start_frame": None, "shot_start_boundary": None,
+                "shot_end_frame": None, "shot_end_boundary": None}
+    first, last = shot_boundaries(shot, analysis.frame_count, analysis.transitions)
+    return {"shot_start_frame": shot[0], "shot_start_boundary": first,
+            "shot_end_frame": shot[1], "shot_end_boundary": last}
 
 
 def clip_id_for(video_id: str, start: int, end: int) -> str:
@@ -207,6 +219,8 @@ def rows_for_video(
     fingerprint = params.fingerprint()
     detector_params = json.dumps({"detector": params.detector, **params.detector_params,
                                   "spans": asdict(params.spans)}, sort_keys=True)
+    shots = clip_shots(analysis.cuts, analysis.frame_count, analysis.stats["motion"], params.spans,
+                       analysis.transitions)
     for clip in analysis.clips:
         clip_id = clip_id_for(vid, clip.start, clip.end)
         labels.append(f"{clip_id[:9]}\n{clip.start_s:.2f}-{clip.end_s:.2f} s\n"
@@ -223,6 +237,7 @@ def rows_for_video(
             "keyframes": [{"role": role, "frame": frame,
                            "path": keyframe_path(source, vid, frame)}
                           for role, frame in clip.keyframes.items()],
+            **_shot_columns(clip.start, shots, analysis),
             "frame_stats_path": stats_path, "contact_sheet_path": sheet_path,
             "clip_file_path": None,
             "upstream_commit": upstream_commit,

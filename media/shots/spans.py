@@ -44,15 +44,33 @@ def shot_spans(cuts: list[int], frame_count: int,
             if b > a and (a, b) not in transitions]
 
 
+def clip_shots(cuts: list[int], frame_count: int, motion: np.ndarray, params: SpanParams,
+               transitions: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """The shots clips are cut from: `shot_spans`, stitched where `params` says so."""
+    shots = shot_spans(cuts, frame_count, list(transitions))
+    if params.stitch_below_motion is not None:
+        shots = _stitch(shots, motion, params.stitch_below_motion)
+    return shots
+
+
+def shot_boundaries(shot: tuple[int, int], frame_count: int,
+                    transitions: list[tuple[int, int]] = ()) -> tuple[str, str]:
+    """What bounds a shot of `clip_shots`: its start is the video's start, the frame after a
+    gradual transition or a cut; its end the video's end, a transition's first frame or a cut."""
+    start, end = shot
+    start_kind = ("video_start" if start == 0 else
+                  "transition" if any(e == start for _, e in transitions) else "cut")
+    end_kind = ("video_end" if end >= frame_count else
+                "transition" if any(s == end for s, _ in transitions) else "cut")
+    return start_kind, end_kind
+
+
 def clip_spans(
     cuts: list[int], starts_s: np.ndarray, ends_s: np.ndarray, motion: np.ndarray,
     params: SpanParams, transitions: list[tuple[int, int]] = (),
 ) -> list[tuple[int, int]]:
     """Final clip spans for one video. `starts_s`/`ends_s` are per-frame times in seconds."""
-    n = len(starts_s)
-    shots = shot_spans(cuts, n, list(transitions))
-    if params.stitch_below_motion is not None:
-        shots = _stitch(shots, motion, params.stitch_below_motion)
+    shots = clip_shots(cuts, len(starts_s), motion, params, transitions)
     after = {e for _, e in transitions}
     clips: list[tuple[int, int]] = []
     for start, end in shots:
