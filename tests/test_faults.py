@@ -60,6 +60,26 @@ def _cached_analyses(cache: Path) -> set[str]:
     return {p.name for p in (cache / "analysis").rglob(f"*{CACHE_ENTRY_SUFFIX}")}
 
 
+def _wait_until_group_gone(pgid: int, timeout_s: float = 30.0) -> None:
+    """Wait until no live process of group `pgid` is left. SIGKILL reaches the pool's workers
+    at once but each dies when it next leaves the kernel, and the leader's exit says nothing
+    about them: a worker inside its final rename would add an entry after we counted."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # it ended while we looked
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                alive.append(stat.parent.name)
+        if not alive:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes {alive} of the killed run still live after {timeout_s} s")
+
+
 def _assert_one_row_per_clip(table) -> None:
     ids = table.column("clip_id").to_pylist()
     assert len(ids) == len(set(ids))
@@ -91,6 +111,7 @@ def test_kill_9_mid_materialization_leaves_main_untouched_and_the_rerun_reuses_f
     assert run.poll() is None, f"the run ended before it could be killed:\n{log.read_text()[-3000:]}"
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
+    _wait_until_group_gone(run.pid)
 
     finished = _cached_analyses(workdir / "cache")
     assert 1 <= len(finished) < 12  # killed half-way: some videos done, some not
