@@ -11,7 +11,7 @@ import pytest
 
 from media.decode.frames import FrameRange, NotSegmentable, decode_analysis_frames
 from media.shots.analysis import AnalysisParams, analyze_video_decoding_once
-from media.shots.segments import Seams, plan_segments, scan_frames
+from media.shots.segments import Seams, frame_index, plan_segments, scan_frames
 from tests.video_factory import _scene_frame
 
 
@@ -119,3 +119,29 @@ def test_a_file_broken_part_way_gets_what_one_pass_gives(tmp_path: Path):
 
     assert outcome(AnalysisParams(segment_workers=2, segment_min_frames=100)) == outcome(
         AnalysisParams(segment_workers=1))
+
+
+def test_one_open_gives_what_separate_opens_give(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The rate, the scan and the decode share one open (packets kept from the scan); a video
+    whose packets do not fit is decoded from a fresh open; threads or none: the same result."""
+    import media.decode.frames as frames
+
+    path = _write_busy_video(tmp_path / "busy.mp4")
+    with frames.OpenedVideo(path) as opened:
+        assert frame_index(opened.scan()) == scan_frames(path)
+        assert opened.packets is not None and opened.rate == frames.nominal_fps(path)
+        kept = [(f.index, f.seconds, f.duration_s, f.luma.tobytes(), f.bgr.tobytes())
+                for f in decode_analysis_frames(path, 144, opened=opened)]
+    fresh = [(f.index, f.seconds, f.duration_s, f.luma.tobytes(), f.bgr.tobytes())
+             for f in decode_analysis_frames(path, 144)]
+    assert kept == fresh and len(kept) == 260
+    inline = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1))
+    threaded = analyze_video_decoding_once(path, AnalysisParams(segment_workers=0, segment_min_frames=10**6))
+    monkeypatch.setattr(frames, "_KEEP_PACKETS_MAX_BYTES", 0)
+    reopened = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1))
+    for other in (threaded, reopened):
+        assert other.cuts == inline.cuts and other.transitions == inline.transitions
+        assert [astuple(c) for c in other.clips] == [astuple(c) for c in inline.clips]
+        assert other.keyframe_jpegs == inline.keyframe_jpegs
+        for name, column in inline.stats.items():
+            np.testing.assert_array_equal(other.stats[name], column, err_msg=name)

@@ -22,7 +22,7 @@ import numpy as np
 from scenedetect import FrameTimecode
 
 from media.cache_entries import CorruptEntry, Entry
-from media.decode.frames import FrameRange, NotSegmentable, decode_analysis_frames, frame_to_jpeg, nominal_fps
+from media.decode.frames import FrameRange, NotSegmentable, OpenedVideo, decode_analysis_frames, frame_to_jpeg
 from media.decode.hashing import sha256_file
 from media.shots.camera_motion import FlowParams
 from media.shots.detectors import ShotDetector
@@ -34,9 +34,9 @@ from media.shots.segments import (
     Seams,
     Segment,
     available_cpus,
+    frame_index,
     plan_segments,
     reset_segment_pool,
-    scan_frames,
     segment_count,
     segment_pool,
 )
@@ -265,12 +265,18 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
     A long video is split into segments that run on `params.segment_workers` processes; each
     frame is still decoded once for analysis (segments decode a few warm-up frames twice).
     """
-    rate = nominal_fps(path)
-    index = scan_frames(path)
+    with OpenedVideo(path) as opened:  # one open: the rate, the frame list and the one pass
+        return _analyze_opened(opened, params)
+
+
+def _analyze_opened(opened: OpenedVideo, params: AnalysisParams) -> VideoAnalysis:
+    path, rate = opened.path, opened.rate
+    index = frame_index(opened.scan())
     every = _keyframe_spacing(rate, params, index)
     workers = params.segment_workers or available_cpus()
     parts = segment_count(index, workers, params.segment_min_frames) if params.detector != "transnetv2" else 1
     if index is not None and parts > 1:
+        opened.take_packets()  # segments open the file themselves: free the packets meanwhile
         pool = segment_pool(workers)
         seams = _seams(params, rate)
         futures = [pool.submit(_analyze_segment, path, params, rate, every, segment)
@@ -283,8 +289,13 @@ def analyze_video_decoding_once(path: Path, params: AnalysisParams) -> VideoAnal
             for future in futures:
                 future.cancel()
             reset_segment_pool()
+    # segment_workers 1: the caller's processes already fill the CPUs (the clips tier's pool),
+    # where the decode and side threads only take turns with this one and cost their hand-overs
+    # (about 5% of a short video's CPU). Results are the same either way (segments run inline).
+    threads = params.segment_workers != 1
     with _opencv_on_one_thread():
-        return _combine([_analyze_span(path, params, rate, every, None, threads=True)], params, rate)
+        return _combine([_analyze_span(path, params, rate, every, None, threads=threads, opened=opened)],
+                        params, rate)
 
 
 def _seams(params: AnalysisParams, rate: float) -> Seams:
@@ -338,7 +349,7 @@ class _Span:
 
 
 def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
-                  segment: Segment | None, threads: bool) -> _Span:
+                  segment: Segment | None, threads: bool, opened: OpenedVideo | None = None) -> _Span:
     detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate,
                             repeat_below=params.repeat_below, flash_frames=params.flash_frames)
     dissolves = DissolveDetector(**{"keep_thumbs": params.refine_transitions, **params.dissolve_params}
@@ -367,7 +378,8 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
     # Keyframe items hold full decoded frames: small batches keep few of them in flight.
     side = _SideThread if threads else _Inline
     with side(stats.add) as measure, side(keep_keyframe, batch=2) as keyframes:
-        for frame in decode_analysis_frames(path, params.analysis_short_side, part=part, thread=threads):
+        for frame in decode_analysis_frames(path, params.analysis_short_side, part=part, thread=threads,
+                                            opened=opened):
             if fed_from is None:
                 fed_from = frame.index
                 width, height = frame.source.width, frame.source.height

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import av
 
-from media.decode.frames import FrameRange
+from media.decode.frames import FrameRange, OpenedVideo
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,18 @@ def scan_frames(path: Path) -> FrameIndex | None:
     """The frame list from demuxing alone (about 10 us a frame); None when a packet has no
     timestamp or two share one, where frames cannot be placed without decoding."""
     try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            pts, keys = [], []
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the demuxer's end-of-stream marker
-                    continue
-                if packet.pts is None:
-                    return None
-                pts.append(packet.pts)
-                if packet.is_keyframe:
-                    keys.append(packet.pts)
+        with OpenedVideo(path) as opened:
+            return frame_index(opened.scan(keep_packets=False))
     except (av.FFmpegError, IndexError):
         return None
+
+
+def frame_index(scanned: tuple[list[int], list[int]] | None) -> FrameIndex | None:
+    """The frame list from a packet scan (`OpenedVideo.scan`): None when the scan gave none,
+    or two packets share a timestamp (frames cannot be placed without decoding)."""
+    if scanned is None:
+        return None
+    pts, keys = scanned
     ordered = sorted(pts)
     if not ordered or len(set(ordered)) != len(ordered):
         return None
