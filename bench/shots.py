@@ -386,6 +386,7 @@ def configurations(ablations: bool, everything: bool, transnet: bool) -> dict[st
             "- relit test": replace(default, dissolve_params={"max_relit_misfit": 0.0}),
             "- joining fade out + in": replace(default, join_transitions_within=None),
             "- refined dissolve ends": replace(default, refine_transitions=False),
+            "- relit across short pieces": replace(default, relit_across_short=None),
             "- clean start (trim 2 after transitions)": replace(
                 default, spans=replace(default.spans, trim_after_transition=2)),
             "- min_content_val 10 (PySceneDetect's 15)": replace(

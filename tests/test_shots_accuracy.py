@@ -12,7 +12,7 @@ import pytest
 
 from bench.footage import footage_split, is_reserved
 from media.shots.analysis import _NEAR, AnalysisParams, _joined, _refined, analyze_video_decoding_once
-from media.shots.dissolves import THUMB, refine_transition
+from media.shots.dissolves import THUMB, refine_transition, relit_across
 from media.shots.guards import FlashGuard, RepeatedFrames
 from media.shots.spans import SpanParams, clip_spans
 from tests.video_factory import (
@@ -55,8 +55,41 @@ def test_slow_light_change_is_not_a_dissolve(tmp_path: Path):
     analysis = analyze_video_decoding_once(path, ONE_PASS)
     assert analysis.cuts == [] and analysis.transitions == []
     assert len(analysis.clips) == 1
-    untested = AnalysisParams(segment_workers=1, dissolve_params={"max_relit_misfit": 0.0})
+    # (both pieces are short here, so the spans' own relit test is off too)
+    untested = AnalysisParams(segment_workers=1, dissolve_params={"max_relit_misfit": 0.0},
+                              relit_across_short=None)
     assert analyze_video_decoding_once(path, untested).transitions  # what the test is for
+
+
+def test_a_light_change_between_two_short_pieces_does_not_lose_the_shot(tmp_path: Path):
+    # 3.6 s, one shot relit in the middle; with the detector's own relit test off it reads the
+    # light change as a dissolve, and each piece around it is under min_clip_s.
+    path = write_frames_video(tmp_path / "relit.mp4", relit(scene_frames(4, 90), at=35, length=20, gain=0.5))
+    loose = {"max_relit_misfit": 0.0}
+    kept = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1, dissolve_params=loose))
+    assert kept.transitions == [] and len(kept.clips) == 1
+    assert kept.clips[0].end_s - kept.clips[0].start_s >= 2.0
+    lost = analyze_video_decoding_once(path, AnalysisParams(segment_workers=1, dissolve_params=loose,
+                                                            relit_across_short=None))
+    assert lost.transitions and lost.clips == []  # what the test is for
+
+
+def test_a_dissolve_between_two_short_shots_stays_a_transition(tmp_path: Path):
+    # 1.5 s of each scene: both pieces are short, but the pictures differ, so it is no light change.
+    path, (start, end) = write_dissolve_video(tmp_path / "short.mp4", seconds=1.5, blend=16)
+    analysis = analyze_video_decoding_once(path, ONE_PASS)
+    (found_start, found_end), = analysis.transitions
+    assert found_start <= end and start <= found_end
+    assert all(c.end <= found_start or c.start >= found_end for c in analysis.clips)
+
+
+def test_relit_across_needs_the_thumbnails_either_side():
+    picture = np.random.default_rng(3).integers(0, 255, (THUMB[1], THUMB[0], 3)).astype(np.uint8)
+    thumbs = {i: picture if i < 50 else (picture * 0.6).astype(np.uint8) for i in range(30, 80)}
+    assert relit_across(thumbs, 45, 55) < 0.1  # the same picture, darker
+    other = {**thumbs, **{i: picture[::-1, ::-1].copy() for i in range(55, 80)}}
+    assert relit_across(other, 45, 55) > 0.8
+    assert relit_across(thumbs, 33, 40) is None  # frames before 30 were never kept
 
 
 def test_short_single_shot_video_keeps_its_one_clip(tmp_path: Path):

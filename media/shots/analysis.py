@@ -26,7 +26,7 @@ from media.decode.frames import FrameRange, NotSegmentable, OpenedVideo, decode_
 from media.decode.hashing import sha256_file
 from media.shots.camera_motion import FlowParams
 from media.shots.detectors import ShotDetector
-from media.shots.dissolves import DissolveDetector, choose_transitions, refine_transition
+from media.shots.dissolves import DissolveDetector, choose_transitions, refine_transition, relit_across
 from media.shots.frame_stats import FrameStats
 from media.shots.keyframes import ROLES, KeyframeSampler, contact_sheet, keyframe_targets
 from media.shots.segments import (
@@ -40,7 +40,7 @@ from media.shots.segments import (
     segment_count,
     segment_pool,
 )
-from media.shots.spans import SpanParams, clip_spans
+from media.shots.spans import SpanParams, clip_spans, lasts, shot_spans
 
 # analysis-2: camera-motion columns. analysis-3: camera flow every `camera_frame_step` frames,
 # shrinking by halvings (values within one grey level of before), dissolve bounds.
@@ -53,7 +53,9 @@ from media.shots.spans import SpanParams, clip_spans
 # analysis-7: each dissolve's ends placed again from thumbnails kept around it
 # (media/shots/dissolves.py `refine_transition`): clips after a dissolve start nearer its end;
 # the camera's background model starts from the median flow (stored cam_* columns change).
-ANALYSIS_VERSION = "analysis-7"
+# analysis-8: a gradual change between two pieces that are each too short for a clip, but
+# showing the same picture relit, is no transition (`relit_across_short`): the shot keeps its clip.
+ANALYSIS_VERSION = "analysis-8"
 _KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
 # How a run is spread over processes; results do not depend on it, so not in the fingerprint.
 _EXECUTION_ONLY = ("segment_workers", "segment_min_frames")
@@ -74,6 +76,11 @@ class AnalysisParams:
     join_transitions_within: int | None = _NEAR + 1
     # Place each dissolve's ends again from thumbnails (media/shots/dissolves.py `refine_transition`).
     refine_transitions: bool = True
+    # A gradual transition whose pieces on either side are both shorter than `spans.min_clip_s`
+    # (together long enough) is dropped when the frames after it are those before it relit
+    # (relit misfit of thumbnails under this; media/shots/dissolves.py `relit_across`): a light
+    # change read as a dissolve would otherwise lose the shot. None: never dropped.
+    relit_across_short: float | None = 0.8
     cut_files: bool = False  # also re-encode every clip to its own file (a second decode)
     analysis_short_side: int = 144
     keyframe_short_side: int = 384
@@ -352,7 +359,8 @@ def _analyze_span(path: Path, params: AnalysisParams, rate: float, every: int,
                   segment: Segment | None, threads: bool, opened: OpenedVideo | None = None) -> _Span:
     detector = ShotDetector(params.detector, dict(params.detector_params), fps=rate,
                             repeat_below=params.repeat_below, flash_frames=params.flash_frames)
-    dissolves = DissolveDetector(**{"keep_thumbs": params.refine_transitions, **params.dissolve_params}
+    keep_thumbs = params.refine_transitions or params.relit_across_short is not None
+    dissolves = DissolveDetector(**{"keep_thumbs": keep_thumbs, **params.dissolve_params}
                                  ) if params.dissolves else None
     stats = FrameStats(motion_threshold=params.motion_threshold,
                        flow=FlowParams(frame_step=params.camera_frame_step))
@@ -450,11 +458,14 @@ def _combine(spans: list[_Span], params: AnalysisParams, rate: float,
     if params.join_transitions_within is not None:
         transitions = _joined(transitions, params.join_transitions_within)
     found = sorted({c for span in spans for c in span.cuts})
+    thumbs = {i: t for span in spans for i, t in span.thumbs.items()} if transitions else {}
     if params.refine_transitions and transitions:
-        thumbs = {i: t for span in spans for i, t in span.thumbs.items()}
         transitions = _refined(transitions, thumbs, count, found)
     # A detector firing at or inside a dissolve saw the same transition: the dissolve wins.
     cuts = [c for c in found if not any(s - _NEAR <= c <= e + _NEAR for s, e in transitions)]
+    if params.relit_across_short is not None and transitions:
+        transitions = _relit_between_short_pieces_dropped(
+            transitions, cuts, thumbs, starts, ends, params.spans.min_clip_s, params.relit_across_short)
     spans_out = clip_spans(cuts, starts, ends, arrays["motion"], params.spans, transitions)
     fps = count / (ends[-1] - starts[0]) if ends[-1] > starts[0] else rate
     keyframes = {i: jpeg for span in spans for i, jpeg in span.keyframe_jpegs.items()}
@@ -502,6 +513,29 @@ def _refined(transitions: list[tuple[int, int]], thumbs: dict[int, np.ndarray], 
         b = min([b, count, *(c - _NEAR - 1 for c in cuts if end + _NEAR < c <= b + _NEAR)])
         out.append((a, b) if b - a >= 2 else (start, end))
     return out
+
+
+def _relit_between_short_pieces_dropped(
+        transitions: list[tuple[int, int]], cuts: list[int], thumbs: dict[int, np.ndarray],
+        starts: np.ndarray, ends: np.ndarray, min_clip_s: float, below: float) -> list[tuple[int, int]]:
+    """`transitions` less those between two pieces each shorter than `min_clip_s` (and together
+    long enough) whose frames after are the frames before relit (`relit_across` under `below`).
+    On the calibration builds of bench/shots.py true dissolves read 0.83 and up there, light
+    changes inside a shot 0.09-0.74."""
+    kept = list(transitions)
+    for transition in transitions:
+        shots = shot_spans(cuts, len(starts), kept)
+        before = next((s for s in shots if s[1] == transition[0]), None)
+        after = next((s for s in shots if s[0] == transition[1]), None)
+        if before is None or after is None:
+            continue
+        if (lasts(*before, starts, ends, min_clip_s) or lasts(*after, starts, ends, min_clip_s)
+                or not lasts(before[0], after[1], starts, ends, min_clip_s)):
+            continue
+        misfit = relit_across(thumbs, *transition)
+        if misfit is not None and misfit < below:
+            kept.remove(transition)
+    return kept
 
 
 def start_segment_workers(workers: int | None = None) -> None:

@@ -210,6 +210,21 @@ def refine_transition(thumbs: dict[int, np.ndarray], start: int, end: int,
     return best[1], best[2]
 
 
+def relit_across(thumbs: dict[int, np.ndarray], start: int, end: int,
+                 gap: int = _REFERENCE_GAP) -> float | None:
+    """How far the picture after a transition `[start, end)` is from the picture before it relit
+    (`_relit_misfit` of the mean thumbnails of _REFERENCE_FRAMES frames, `gap` frames clear of
+    each side): near 0 for a light change inside one shot, near 1 across two shots. None where
+    the thumbnails are missing."""
+    before = [start - 1 - gap - k for k in range(_REFERENCE_FRAMES)]
+    after = [end + gap + k for k in range(_REFERENCE_FRAMES)]
+    if any(i not in thumbs for i in [*before, *after]):
+        return None
+    first = np.mean([thumbs[i].astype(np.float32) for i in before], axis=0)
+    last = np.mean([thumbs[i].astype(np.float32) for i in after], axis=0)
+    return _relit_misfit(first, last)
+
+
 def _shrink(bgr: np.ndarray) -> np.ndarray:
     """`bgr` area-averaged over _SHRINK-pixel squares (never below one pixel a side)."""
     fx, fy = min(_SHRINK, bgr.shape[1]), min(_SHRINK, bgr.shape[0])

@@ -80,7 +80,7 @@ def clip_spans(
             continue
         start, end = _reclip_at_spikes(start, end, motion, params, starts_s, ends_s)
         for a, b in _split_long(start, end, starts_s, ends_s, params.max_clip_s):
-            if _lasts(a, b, starts_s, ends_s, params.min_clip_s):
+            if lasts(a, b, starts_s, ends_s, params.min_clip_s):
                 clips.append((a, b))
     return clips
 
@@ -99,13 +99,13 @@ def _trimmed(start: int, end: int, lead: int, tail: int, starts_s: np.ndarray, e
              min_s: float) -> tuple[int, int]:
     """`[start + lead, end - tail)`, trimming less (the larger side first) where the full trim
     would take a shot of `min_s` below it."""
-    if _lasts(start, end, starts_s, ends_s, min_s):
-        while lead + tail > 0 and not _lasts(start + lead, end - tail, starts_s, ends_s, min_s):
+    if lasts(start, end, starts_s, ends_s, min_s):
+        while lead + tail > 0 and not lasts(start + lead, end - tail, starts_s, ends_s, min_s):
             lead, tail = (lead - 1, tail) if lead >= tail else (lead, tail - 1)
     return start + lead, end - tail
 
 
-def _lasts(start: int, end: int, starts_s: np.ndarray, ends_s: np.ndarray, min_s: float) -> bool:
+def lasts(start: int, end: int, starts_s: np.ndarray, ends_s: np.ndarray, min_s: float) -> bool:
     """Whether frames `[start, end)` last `min_s` seconds (to the millisecond)."""
     return end > start and ends_s[end - 1] - starts_s[start] >= min_s - _ROUNDING_S
 
@@ -132,7 +132,7 @@ def _reclip_at_spikes(start: int, end: int, motion: np.ndarray, p: SpanParams,
             break
         at = start + max(spikes)[1]
         a, b = (start, at) if at - start >= end - (at + 1) else (at + 1, end)
-        if not _lasts(a, b, starts_s, ends_s, p.min_clip_s):
+        if not lasts(a, b, starts_s, ends_s, p.min_clip_s):
             break
         start, end = a, b
     return start, end

@@ -26,6 +26,7 @@ class ClipsPolicy(Strict):
     repeat_below: float | None = Field(_ANALYSIS.repeat_below, ge=0)
     flash_frames: int = Field(_ANALYSIS.flash_frames, ge=0, le=12)
     dissolve_params: dict[str, Any] = Field(default_factory=dict)
+    relit_across_short: float | None = Field(_ANALYSIS.relit_across_short, ge=0)
     min_clip_s: float = Field(_SPANS.min_clip_s, gt=0)
     max_clip_s: float = Field(_SPANS.max_clip_s, gt=0)
     trim_frames: int = Field(_SPANS.trim_frames, ge=0)
@@ -56,6 +57,7 @@ class ClipsPolicy(Strict):
             repeat_below=self.repeat_below,
             flash_frames=self.flash_frames,
             dissolve_params=dict(self.dissolve_params),
+            relit_across_short=self.relit_across_short,
             analysis_short_side=self.analysis_short_side,
             keyframe_short_side=self.keyframe_short_side,
             camera_frame_step=self.camera_frame_step,
