@@ -1,6 +1,7 @@
 """Benchmark: near-duplicate clip detection on real footage with duplicates made by construction.
 
     uv run python -m bench.dedup [--footage DIR] [--cache DIR] [--reuse] [--dino]
+                                 [--crop-keeps K ...]
 
 No registry ships near-duplicate ground truth, so this builds it. About fifty distinct clips
 are cut from the shared footage (`bash ../shared/footage/fetch.sh DIR all`), the extra footage
@@ -33,8 +34,11 @@ Every method runs twice: on whole keyframes (what the scored tier hashes and emb
 on keyframes cut to their active picture (media.signals.borders.active_picture: border-aware
 keyframes). The centre-region rows need OpenNSFW's centre-region embedding
 (media.signals.embeddings.OpenNsfwRegionEmbedder: the same inference, pooled over the middle
-cells too). It also prints similarity ranges per signal and copy kind and CPU time per keyframe
-of each model, single-threaded (time.process_time; other jobs share the machine).
+cells too). The crop-link rows embed a centre crop of each clip's middle keyframe
+(media.signals.nsfw.centre_crop at CROP_KEEP, one more inference per clip, as the scored tier
+does); --crop-keeps also calibrates other crop sizes. It also prints similarity ranges per
+signal and copy kind and CPU time per keyframe of each model, single-threaded
+(time.process_time; other jobs share the machine).
 
 Results are printed and written to .vcurate/bench/dedup.json.
 """
@@ -67,7 +71,7 @@ from media.signals.dedup import (
     temporal_signature,
 )
 from media.signals.embeddings import DinoV2Embedder, OpenNsfwRegionEmbedder, clip_embedding
-from media.signals.nsfw import centre_pool, l2_normalise
+from media.signals.nsfw import CROP_KEEP, centre_crop, centre_pool, l2_normalise
 
 STATE = Path(".vcurate/bench")
 NO_VETO = -1.0  # DedupParams.signature_min_correlation that turns the signature veto off
@@ -230,12 +234,6 @@ def reencode(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
-def centre_crop(rgb: np.ndarray, keep: float) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
-    return np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx])
-
-
 def half(rgb: np.ndarray) -> np.ndarray:
     size = (max(1, rgb.shape[1] // 2), max(1, rgb.shape[0] // 2))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
@@ -352,12 +350,14 @@ def pair_scores(groups: list[str], families: np.ndarray,
 
 
 def dedup_groups(clips: list[Clip], hashes: list[list[int]], vectors: np.ndarray | None,
-                 params: DedupParams, members: np.ndarray, centre: np.ndarray | None = None) -> list[str]:
+                 params: DedupParams, members: np.ndarray, centre: np.ndarray | None = None,
+                 crop: np.ndarray | None = None) -> list[str]:
     """find_duplicates' group per clip (the clip's own id outside `members`), on the DedupItems
     the scored tier builds."""
     items = [DedupItem(clips[i].clip_id, clips[i].key, hashes[i],
                        None if vectors is None else vectors[i], SPAN_S, 1, signature=clips[i].signature,
-                       centre_embedding=None if centre is None or vectors is None else centre[i])
+                       centre_embedding=None if centre is None or vectors is None else centre[i],
+                       crop_embedding=None if crop is None or vectors is None else crop[i])
              for i in members]
     groups = {r.clip_id: r.group_id for r in find_duplicates(items, params)}
     return [groups.get(c.clip_id, c.clip_id) for c in clips]
@@ -365,7 +365,7 @@ def dedup_groups(clips: list[Clip], hashes: list[list[int]], vectors: np.ndarray
 
 # One pHash pair or one cosine, nothing else: what calibrate() models.
 PLAIN = DedupParams(phash_min_matches=1, signature_min_correlation=NO_VETO, signature_max_shift=0.0,
-                    confirmed_cosine_threshold=1.0, centre_cosine_threshold=1.0)
+                    confirmed_cosine_threshold=1.0, centre_cosine_threshold=1.0, crop_cosine_threshold=1.0)
 
 
 def calibrate(distance: np.ndarray, cosine: np.ndarray | None, families: np.ndarray, members: np.ndarray,
@@ -444,9 +444,22 @@ def region_scales(regions: OpenNsfwRegionEmbedder, rgbs: list[np.ndarray]) -> tu
     return np.concatenate(whole), {s: np.concatenate(v) for s, v in centre.items()}
 
 
-def features(clips: list[Clip], cache: Path, dino: bool) -> Features:
+def crop_key(base: str, keep: float) -> str:
+    """The clip_vectors key of the crop embedding at `keep`: the shipped CROP_KEEP is plain "crop"."""
+    return f"{base}, crop" if keep == CROP_KEEP else f"{base}, crop {keep}"
+
+
+def crop_vectors(regions: OpenNsfwRegionEmbedder, keyframes: list[list[np.ndarray]],
+                 keeps: list[float]) -> dict[float, np.ndarray]:
+    """Per keep: OpenNSFW's whole vector of the centre crop of each clip's middle keyframe (the
+    scored tier's crop_embedding)."""
+    middles = [k[len(k) // 2] for k in keyframes]
+    return {keep: region_scales(regions, [centre_crop(m, keep) for m in middles])[0] for keep in keeps}
+
+
+def features(clips: list[Clip], cache: Path, dino: bool, keeps: list[float]) -> Features:
     """Per keyframe pHash (whole frame, and bars cut), per clip vector per embedder (OpenNSFW
-    also with bars cut), and CPU ms per keyframe of each model."""
+    also with bars cut, centre regions and crops), and CPU ms per keyframe of each model."""
     keyframes = [k for c in clips for k in c.keyframes]
     owner = np.repeat(np.arange(len(clips)), [c.count for c in clips])
     started = time.process_time()
@@ -486,6 +499,12 @@ def features(clips: list[Clip], cache: Path, dino: bool) -> Features:
     clip_vectors["OpenNSFW pool, bars cut"] = whole
     for s in CENTRE_SCALES:
         clip_vectors[scale_key("OpenNSFW pool, bars cut", s)] = centre[s]
+    started = time.process_time()
+    for keep, vectors in crop_vectors(regions, [c.keyframes for c in clips], keeps).items():
+        clip_vectors[crop_key("OpenNSFW pool", keep)] = vectors
+    cost["OpenNSFW crop, per clip"] = (time.process_time() - started) * 1000 / len(clips) / len(keeps)
+    for keep, vectors in crop_vectors(regions, cut, keeps).items():
+        clip_vectors[crop_key("OpenNSFW pool, bars cut", keep)] = vectors
     print(f"bars found in {len(barred)} of {len(clips)} clips: "
           f"{sorted({clips[i].variant for i in barred})}")
     return flat_hashes, clip_vectors, cost
@@ -497,6 +516,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dino", action="store_true", help="also embed with DINOv2 (4x OpenNSFW's CPU)")
     parser.add_argument("--cache", type=Path, default=Path(".vcurate/models"), help="cut ONNX models")
     parser.add_argument("--reuse", action="store_true", help="reuse the clips and features of the last run")
+    parser.add_argument("--crop-keeps", type=float, nargs="*", default=[],
+                        help=f"crop sizes to calibrate besides CROP_KEEP ({CROP_KEEP}), e.g. 0.5 0.6 0.7")
     return parser.parse_args()
 
 
@@ -530,10 +551,11 @@ def saved_set() -> tuple[list[Clip], Features] | None:
     return clips, (flat_hashes, clip_vectors, cost)
 
 
-def build_and_embed(footage: Path | None, cache: Path, dino: bool) -> tuple[list[Clip], Features]:
+def build_and_embed(footage: Path | None, cache: Path, dino: bool,
+                    keeps: list[float]) -> tuple[list[Clip], Features]:
     """Every clip and its features, saved for --reuse."""
     clips = build_set(footage)
-    flat_hashes, clip_vectors, cost = features(clips, cache, dino)
+    flat_hashes, clip_vectors, cost = features(clips, cache, dino, keeps)
     meta = [{"family": c.family, "source": c.source, "variant": c.variant, "key": c.key, "count": c.count}
             for c in clips]
     STATE.mkdir(parents=True, exist_ok=True)
@@ -556,6 +578,7 @@ class Bench:
     variants: np.ndarray
     halves: tuple[np.ndarray, np.ndarray]  # clip indices of the calibration and validation footage
     centre: np.ndarray | None  # EMBEDDER's centre-region clip vectors
+    crop: np.ndarray | None = None  # EMBEDDER's vectors of a centre crop of each clip's middle keyframe
 
     @staticmethod
     def of(clips: list[Clip], flat_hashes: np.ndarray, clip_vectors: dict[str, np.ndarray],
@@ -574,7 +597,7 @@ class Bench:
                      np.array([c.variant for c in clips]), halves, centre)
 
     def groups(self, vectors: np.ndarray | None, params: DedupParams, members: np.ndarray) -> list[str]:
-        return dedup_groups(self.clips, self.hashes, vectors, params, members, self.centre)
+        return dedup_groups(self.clips, self.hashes, vectors, params, members, self.centre, self.crop)
 
     def scores(self, vectors: np.ndarray | None, params: DedupParams,
                members: np.ndarray) -> tuple[float, float, int, int]:
@@ -597,7 +620,7 @@ EMBEDDER = "OpenNSFW pool"  # what the policy ships (embedder: opennsfw)
 # The shipped defaults before issue 17, written out: DedupParams() has moved on.
 BEFORE = DedupParams(phash_max_distance=4, phash_min_matches=2, cosine_threshold=0.935,
                      signature_min_correlation=0.0, signature_min_spread=0.25, signature_max_shift=0.0,
-                     confirmed_cosine_threshold=1.0, centre_cosine_threshold=1.0)
+                     confirmed_cosine_threshold=1.0, centre_cosine_threshold=1.0, crop_cosine_threshold=1.0)
 
 
 def print_methods_header() -> None:
@@ -641,7 +664,8 @@ def calibrate_confirmed(bench: Bench, vectors: np.ndarray) -> DedupParams:
     for shift in (0.0, 0.1):
         for corr in (0.8, 0.85, 0.9, 0.95):
             for bar in [round(float(t), 3) for t in np.arange(0.80, 0.935, 0.01)]:
-                params = replace(DedupParams(), centre_cosine_threshold=1.0, confirmed_cosine_threshold=bar,
+                params = replace(DedupParams(), centre_cosine_threshold=1.0, crop_cosine_threshold=1.0,
+                                 confirmed_cosine_threshold=bar,
                                  signature_confirm_correlation=corr, signature_max_shift=shift)
                 p, r, _, _ = pair_scores(bench.groups(vectors, params, cal), bench.families, cal)
                 f1 = 2 * p * r / (p + r) if p + r else 0.0
@@ -652,13 +676,14 @@ def calibrate_confirmed(bench: Bench, vectors: np.ndarray) -> DedupParams:
     return best[1]
 
 
-def calibrate_centre(bench: Bench, vectors: np.ndarray, base: DedupParams) -> DedupParams:
-    """`base` with the centre-region cosine bar that gives the best pairwise F1 on calibration
-    footage (among equals the higher bar)."""
+def calibrate_centre(bench: Bench, vectors: np.ndarray, base: DedupParams,
+                     field: str = "centre_cosine_threshold") -> DedupParams:
+    """`base` with the centre-region (or, with `field`, the crop) cosine bar that gives the best
+    pairwise F1 on calibration footage (among equals the higher bar)."""
     cal = bench.halves[0]
     best: tuple[tuple[float, float], DedupParams] | None = None
     for bar in [round(float(t), 3) for t in np.arange(0.85, 1.0, 0.005)]:
-        params = replace(base, centre_cosine_threshold=bar)
+        params = replace(base, **{field: bar})
         p, r, _, _ = pair_scores(bench.groups(vectors, params, cal), bench.families, cal)
         key = (round(2 * p * r / (p + r) if p + r else 0.0, 6), bar)
         if best is None or key > best[0]:
@@ -667,8 +692,11 @@ def calibrate_centre(bench: Bench, vectors: np.ndarray, base: DedupParams) -> De
     return best[1]
 
 
-def run_methods(benches: dict[str, Bench]) -> list[dict]:
-    """Every method's table row on whole-frame inputs and on bar-cut inputs."""
+def run_methods(benches: dict[str, Bench], other_scales: dict[str, dict[str, np.ndarray]],
+                other_crops: dict[str, dict[float, np.ndarray]]) -> list[dict]:
+    """Every method's table row on whole-frame inputs and on bar-cut inputs; `other_scales` holds,
+    per inputs, the centre vectors of the CENTRE_SCALES that do not ship, each calibrated alike,
+    and `other_crops` the crop vectors of --crop-keeps."""
     print_methods_header()
     rows = []
     for inputs, bench in benches.items():
@@ -686,11 +714,24 @@ def run_methods(benches: dict[str, Bench]) -> list[dict]:
             centred = calibrate_centre(bench, vectors, fitted)
             rows.append(row(bench, "+ centre-region crops (calibrated)", inputs, vectors, centred,
                             f"centre bar {centred.centre_cosine_threshold}"))
+            for scale, centre in other_scales.get(inputs, {}).items():
+                scaled = replace(bench, centre=centre)
+                params = calibrate_centre(scaled, vectors, fitted)
+                rows.append(row(scaled, f"+ centre {scale} instead (calibrated)", inputs, vectors, params,
+                                f"centre bar {params.centre_cosine_threshold}"))
+        # the crop link on top of the shipped centre link, its bar fitted on calibration
+        no_crop = replace(DedupParams(), crop_cosine_threshold=1.0)
+        for keep, crop in {CROP_KEEP: bench.crop, **other_crops.get(inputs, {})}.items():
+            cropped = replace(bench, crop=crop)
+            params = calibrate_centre(cropped, vectors, no_crop, "crop_cosine_threshold")
+            rows.append(row(cropped, f"+ crop link, keep {keep} (calibrated)", inputs, vectors, params,
+                            f"crop bar {params.crop_cosine_threshold}"))
         shipped = DedupParams()
         rows.append(row(bench, "**shipped default**", inputs, vectors, shipped,
                         f"fixed: bar {shipped.confirmed_cosine_threshold} at r >= "
                         f"{shipped.signature_confirm_correlation}, shift {shipped.signature_max_shift}, "
-                        f"centre bar {shipped.centre_cosine_threshold}"))
+                        f"centre bar {shipped.centre_cosine_threshold}, "
+                        f"crop bar {shipped.crop_cosine_threshold}"))
     print("\ncopies found with their original (validation; calibration in brackets):")
     print("| method | inputs | " + " | ".join(VARIANTS) + " |\n|---|---|" + "---|" * len(VARIANTS))
     for r in rows:
@@ -735,13 +776,19 @@ def main() -> None:
     args = parse_args()
     cv2.setNumThreads(1)
     saved = saved_set() if args.reuse else None
-    clips, (flat_hashes, clip_vectors, cost) = saved or build_and_embed(args.footage, args.cache, args.dino)
+    keeps = sorted({CROP_KEEP, *args.crop_keeps})
+    clips, (flat_hashes, clip_vectors, cost) = (saved or build_and_embed(args.footage, args.cache, args.dino,
+                                                                         keeps))
+    if any(crop_key(EMBEDDER, k) not in clip_vectors for k in keeps):
+        sys.exit("the saved features lack these crop sizes: run without --reuse")
     cut = {EMBEDDER: clip_vectors[f"{EMBEDDER}, bars cut"]}
     whole = {k: v for k, v in clip_vectors.items() if "," not in k}
-    benches = {"whole frame": Bench.of(clips, flat_hashes["whole"], whole,
-                                       clip_vectors[f"{EMBEDDER}, centre"]),
-               "bars cut": Bench.of(clips, flat_hashes["bars cut"], cut,
-                                    clip_vectors[f"{EMBEDDER}, bars cut, centre"])}
+    benches = {"whole frame": replace(Bench.of(clips, flat_hashes["whole"], whole,
+                                               clip_vectors[f"{EMBEDDER}, centre"]),
+                                      crop=clip_vectors[f"{EMBEDDER}, crop"]),
+               "bars cut": replace(Bench.of(clips, flat_hashes["bars cut"], cut,
+                                            clip_vectors[f"{EMBEDDER}, bars cut, centre"]),
+                                   crop=clip_vectors[f"{EMBEDDER}, bars cut, crop"])}
     cal, val = benches["whole frame"].halves
     sources = {s: sorted({clips[i].source for i in h})
                for s, h in (("calibration", cal), ("validation", val))}
@@ -751,7 +798,11 @@ def main() -> None:
           f"{len(set(benches['whole frame'].families[val]))} source clips\n")
     report: dict[str, object] = {"clips": len(clips), "families": len({c.family for c in clips}),
                                  "sources": sources, "cpu_ms_per_keyframe": cost}
-    report["methods"] = run_methods(benches)
+    other_scales = {inputs: {s: clip_vectors[scale_key(base, s)] for s in CENTRE_SCALES if s != "5x5"}
+                    for inputs, base in (("whole frame", EMBEDDER), ("bars cut", f"{EMBEDDER}, bars cut"))}
+    other_crops = {inputs: {k: clip_vectors[crop_key(base, k)] for k in keeps if k != CROP_KEEP}
+                   for inputs, base in (("whole frame", EMBEDDER), ("bars cut", f"{EMBEDDER}, bars cut"))}
+    report["methods"] = run_methods(benches, other_scales, other_crops)
     report["similarity_ranges"] = {k: similarity_ranges(b) for k, b in benches.items()}
     write_report(report, cost)
 

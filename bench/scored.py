@@ -10,10 +10,11 @@ family, clips per CPU second, and the model load time.
 `--text-precision` picks the PP-OCR detector scored here: fp32 (the tier's default) or int8
 (the opt-in int8 detector of media/signals/int8.py at box threshold 0.6). `--baseline` also
 scores every video with the settings of issue 20's start (the fp32 detector at the tier's
-default thresholds, OpenNSFW's graph as it ships, not folded), in the same process, alternating
+default thresholds, OpenNSFW's graph as it ships, not folded, no crop embedding for dedup's crop
+link), in the same process, alternating
 which of the two goes first from video to video, so both see the same machine load. It prints
 both columns, their ratio, and how far the signal values moved (NSFW and embeddings by float
-rounding at most: the fold is exact arithmetic).
+rounding at most: the fold is exact arithmetic). The crop inference is timed as "embedding".
 Results go to .vcurate/bench/scored.json.
 """
 
@@ -54,7 +55,7 @@ def main() -> None:
     params = {"new": SignalParams(text=TEXT[args.text_precision], embedder=args.embedder,
                                   models_dir=str(OUT / "models"), threads=1)}
     if args.baseline:
-        params["baseline"] = replace(params["new"], text=BASELINE_TEXT)
+        params["baseline"] = replace(params["new"], text=BASELINE_TEXT, crop_embedding=False)
     models, load_s = {}, {}
     for name, p in params.items():
         started = time.process_time()

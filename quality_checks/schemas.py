@@ -195,6 +195,8 @@ EMBEDDINGS_SCHEMA = pa.schema([
     # the clip's centre-region vector (same embedder; crop dedup): null for DINOv2, and absent
     # from tables written before it (readers take a missing column as all null)
     pa.field("centre_embedding", pa.list_(pa.float32())),
+    # a centre crop of the clip's middle keyframe, embedded (crop dedup): null as above
+    pa.field("crop_embedding", pa.list_(pa.float32())),
 ])
 
 EVENT_TYPE = pa.struct([

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import av
 import cv2
 import numpy as np
@@ -11,6 +13,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from media.decode.hashing import hamming_matrix, phash
+from media.shots.keyframes import decode_keyframe
 from media.signals.borders import active_picture, border_signals
 from media.signals.dedup import (
     SIGNATURE_CHANNELS,
@@ -22,6 +25,7 @@ from media.signals.dedup import (
     temporal_signature,
 )
 from media.signals.embeddings import OpenNsfwRegionEmbedder, clip_embedding
+from media.signals.nsfw import NsfwModel, centre_crop
 
 PARAMS = DedupParams(phash_max_distance=6, phash_min_matches=1, cosine_threshold=0.9)
 RNG_HASHES = np.random.default_rng(11).integers(1, 2**63, size=(64, 4), dtype=np.uint64)
@@ -430,11 +434,11 @@ def _jpeg_bytes(rgb: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-def test_the_scored_tier_links_a_centre_crop_through_its_centre_embedding(tmp_path):
+def test_the_scored_tier_links_a_centre_crop_through_its_centre_and_crop_embeddings(tmp_path):
     """Through the scored tier's own functions (signals as a worker computes them, then
     assemble): a 60 % centre crop of a clip is dropped as its original's duplicate by the
-    centre-region link, an unrelated clip is not, and an embeddings table written before the
-    centre column still loads."""
+    centre-region link and, on its own, by the crop link; an unrelated clip is not; an
+    embeddings table written before the centre and crop columns still loads."""
     import pyarrow as pa
 
     from assets.scored.rows import Published, assemble, reusable_rows, stored_vectors
@@ -473,17 +477,30 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_embedding(tmp_pa
     params = SignalParams(embedder="opennsfw", models_dir=str(tmp_path / "models"), threads=1)
     scored = score_video_clips(inputs, stats, params)
     assert all(s.centre_embedding is not None and s.centre_embedding.shape == (1024,) for s in scored)
-    # the cache entry carries the centre vectors; one written without them is refused (recomputed)
+    assert all(s.crop_embedding is not None and s.crop_embedding.shape == (1024,) for s in scored)
+    # a policy with the crop link off spends no inference on crops
+    off = Policy.model_validate({"scored": {"dedup": {"embedder": "opennsfw", "crop_cosine_threshold": 1.0}}})
+    assert not off.scored.signal_params().crop_embedding and Policy().scored.signal_params().crop_embedding
+    no_crop = score_video_clips(inputs, stats, replace(params, crop_embedding=False))
+    assert all(s.crop_embedding is None for s in no_crop)
+    np.testing.assert_array_equal(no_crop[0].embedding, scored[0].embedding)
+    # the crop vector is the model's embedding of the middle keyframe's centre crop
+    nsfw = NsfwModel(tmp_path / "models", threads=1)
+    expected = nsfw.infer([centre_crop(decode_keyframe(inputs[0].keyframes[1][2]))]).embeddings[0]
+    np.testing.assert_allclose(scored[0].crop_embedding, expected, atol=1e-5)
+    # the cache entry carries the centre and crop vectors; one written without either is refused
     back = signals_from_entry(decode_entry(encode_entry(signals_to_entry(scored, "k")), "clip-signals", "k"))
     for a, b in zip(scored, back, strict=True):
         np.testing.assert_array_equal(a.centre_embedding, b.centre_embedding)
-    old = signals_to_entry(scored, "k")
-    old.meta = [{k: v for k, v in item.items() if k != "centre"} for item in old.meta]
-    old.arrays = {k: v for k, v in old.arrays.items() if not k.startswith("centre/")}
-    with pytest.raises(CorruptEntry):
-        signals_from_entry(old)
+        np.testing.assert_array_equal(a.crop_embedding, b.crop_embedding)
+    for part in ("centre", "crop"):
+        old = signals_to_entry(scored, "k")
+        old.meta = [{k: v for k, v in item.items() if k != part} for item in old.meta]
+        old.arrays = {k: v for k, v in old.arrays.items() if not k.startswith(f"{part}/")}
+        with pytest.raises(CorruptEntry):
+            signals_from_entry(old)
 
-    signals = {s.clip_id: (s.columns, s.embedding, s.centre_embedding) for s in scored}
+    signals = {s.clip_id: (s.columns, s.embedding, s.centre_embedding, s.crop_embedding) for s in scored}
     whole = {s.clip_id: s.embedding for s in scored}
     assert float(whole["bunny"] @ whole["crop60"]) < 0.935  # the whole vectors alone do not link it
     rows = [{"source": "s", "video_id": "v", "clip_id": c.clip_id, "sha256": "0" * 64, "uri": "v.mp4",
@@ -494,9 +511,10 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_embedding(tmp_pa
             for c in inputs]
     no_one = Published([], {})
 
-    def run(published: Published, centre_on: bool = True) -> tuple[dict[str, dict], pa.Table]:
+    def run(published: Published, centre: float = 0.875,
+            crop: float = 1.0) -> tuple[dict[str, dict], pa.Table]:
         policy = Policy.model_validate({"licenses": {"allowed": ["CC0-1.0"]}, "scored": {"dedup": {
-            "embedder": "opennsfw", "centre_cosine_threshold": 0.875 if centre_on else 1.0}}})
+            "embedder": "opennsfw", "centre_cosine_threshold": centre, "crop_cosine_threshold": crop}}})
         table, embeddings, _ = assemble("s", rows, {"v": "CC0-1.0"}, signals, published, None, policy,
                                         params.fingerprint(), "c0")
         return {r["clip_id"]: r for r in table.to_pylist()}, embeddings
@@ -504,10 +522,16 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_embedding(tmp_pa
     out, embeddings = run(no_one)
     assert out["crop60"]["duplicate_of"] == "bunny" and out["crop60"]["duplicate_match"] == "embedding"
     assert out["bunny"]["duplicate_of"] is None and out["bikes"]["duplicate_of"] is None
-    assert run(no_one, centre_on=False)[0]["crop60"]["duplicate_of"] is None  # it was the centre link
-    assert embeddings.schema.field("centre_embedding").type == pa.list_(pa.float32())
-    vectors, centres = stored_vectors(embeddings)
+    assert run(no_one, centre=1.0)[0]["crop60"]["duplicate_of"] is None  # it was the centre link
+    # the crop link alone: the original's embedded centre crop against the copy's whole vector
+    assert float(signals["bunny"][3] @ whole["crop60"]) > 0.94  # a bar for this test: 0.955 ships
+    only_crop = run(no_one, centre=1.0, crop=0.94)[0]
+    assert only_crop["crop60"]["duplicate_of"] == "bunny" and only_crop["bikes"]["duplicate_of"] is None
+    for field_name in ("centre_embedding", "crop_embedding"):
+        assert embeddings.schema.field(field_name).type == pa.list_(pa.float32())
+    vectors, centres, crops = stored_vectors(embeddings)
     np.testing.assert_allclose(centres["crop60"], signals["crop60"][2])
+    np.testing.assert_allclose(crops["bunny"], signals["bunny"][3])
 
     # another source published the original: the crop links to it through that table's centre column
     kept = [{**r, **signals[r["clip_id"]][0], "clip_id": f"other:{r['clip_id']}"} for r in rows[:1]]
@@ -516,11 +540,16 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_embedding(tmp_pa
     other = Published(kept, {f"other:{c}": v for c, v in vectors.items()},
                       {f"other:{c}": v for c, v in centres.items()})
     assert run(other)[0]["crop60"]["duplicate_of"] == "other:bunny"
-    # an embeddings table written before the centre column loads, with no centre vectors
-    older = embeddings.drop_columns(["centre_embedding"])
-    vectors, centres = stored_vectors(older)
-    assert centres == {} and set(vectors) == {"bunny", "bikes", "crop60"}
+    # ... and through its crop column
+    other = Published(kept, {f"other:{c}": v for c, v in vectors.items()},
+                      crops={f"other:{c}": v for c, v in crops.items()})
+    assert run(other, centre=1.0, crop=0.94)[0]["crop60"]["duplicate_of"] == "other:bunny"
+    # an embeddings table written before the centre and crop columns loads, with neither
+    older = embeddings.drop_columns(["centre_embedding", "crop_embedding"])
+    vectors, centres, crops = stored_vectors(older)
+    assert centres == {} and crops == {} and set(vectors) == {"bunny", "bikes", "crop60"}
     out = run(Published(kept, {f"other:{c}": v for c, v in vectors.items()}))[0]
     assert out["bikes"]["duplicate_of"] is None and set(out) == {"bikes", "crop60"}
     previous = pa.Table.from_pylist([{"clip_id": "bikes", "signals_fingerprint": "f"}])
-    assert reusable_rows(previous, older, "f")["bikes"][2] is None
+    reused = reusable_rows(previous, older, "f")["bikes"]
+    assert reused[2] is None and reused[3] is None

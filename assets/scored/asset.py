@@ -154,6 +154,7 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
     rows: list[dict] = []
     vectors: dict[str, np.ndarray] = {}
     centres: dict[str, np.ndarray] = {}
+    crops: dict[str, np.ndarray] = {}
     for (other, _), p in tier_tables_listed(lakefs.list_paths(SOURCES, ref=ref), [TIER]).items():
         if other == source:
             continue
@@ -167,10 +168,11 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
                 for r in table.select([c for c in columns if c in table.column_names]).to_pylist()
                 if r["duplicate_of"] is None]
         rows.extend(kept)
-        whole, centre = stored_vectors(emb)  # an older table without centre vectors: none
+        whole, centre, crop = stored_vectors(emb)  # an older table without centre or crop vectors: none
         vectors.update({published_id(other, cid): vec for cid, vec in whole.items()})
         centres.update({published_id(other, cid): vec for cid, vec in centre.items()})
-    return Published(rows, vectors, centres)
+        crops.update({published_id(other, cid): vec for cid, vec in crop.items()})
+    return Published(rows, vectors, centres, crops)
 
 
 def published_id(source: str, clip_id: str) -> str:

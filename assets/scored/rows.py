@@ -42,9 +42,10 @@ from quality_checks.routing.scored import govern
 from quality_checks.schemas import EMBEDDINGS_SCHEMA, SCORED_SCHEMA
 from resources.compute import TaskExecutor
 
-# What scoring gives per clip_id: its signal columns, its clip embedding and its centre-region
-# embedding (None where the embedder has none, or the stored row predates them).
-ClipVectors = tuple[dict, np.ndarray, np.ndarray | None]
+# What scoring gives per clip_id: its signal columns, its clip embedding, its centre-region
+# embedding and its crop embedding (each None where the embedder has none, or the stored row
+# predates them).
+ClipVectors = tuple[dict, np.ndarray, np.ndarray | None, np.ndarray | None]
 
 COMPUTE_STAGE = "scored"  # the compute stage whose resources (compute.stages) scoring tasks ask for
 
@@ -146,17 +147,18 @@ def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path
             yield job, found[0], "", found[1]
 
 
-def stored_vectors(embeddings: pa.Table) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(whole, centre) vectors per clip_id of an embeddings table. A null centre_embedding, or a
-    table written before the column existed, gives no centre vector for that clip."""
+def stored_vectors(embeddings: pa.Table) -> tuple[dict[str, np.ndarray], ...]:
+    """(whole, centre, crop) vectors per clip_id of an embeddings table. A null centre_embedding
+    or crop_embedding, or a table written before that column existed, gives no such vector."""
     ids = embeddings.column("clip_id").to_pylist()
-    whole = {cid: np.asarray(vec, np.float32)
-             for cid, vec in zip(ids, embeddings.column("embedding").to_pylist(), strict=True)}
-    centre: dict[str, np.ndarray] = {}
-    if "centre_embedding" in embeddings.column_names:
-        centre = {cid: np.asarray(vec, np.float32) for cid, vec in zip(
-            ids, embeddings.column("centre_embedding").to_pylist(), strict=True) if vec is not None}
-    return whole, centre
+
+    def column(name: str) -> dict[str, np.ndarray]:
+        if name not in embeddings.column_names:
+            return {}
+        return {cid: np.asarray(vec, np.float32)
+                for cid, vec in zip(ids, embeddings.column(name).to_pylist(), strict=True) if vec is not None}
+
+    return column("embedding"), column("centre_embedding"), column("crop_embedding")
 
 
 def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
@@ -164,8 +166,8 @@ def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
     """Stored signals (and embeddings) per clip_id, where they were computed with `fingerprint`."""
     if previous is None or embeddings is None:
         return {}
-    vectors, centres = stored_vectors(embeddings)
-    return {row["clip_id"]: (row, vectors[row["clip_id"]], centres.get(row["clip_id"]))
+    vectors, centres, crops = stored_vectors(embeddings)
+    return {(cid := row["clip_id"]): (row, vectors[cid], centres.get(cid), crops.get(cid))
             for row in previous.to_pylist()
             if row["signals_fingerprint"] == fingerprint and row["clip_id"] in vectors}
 
@@ -187,10 +189,10 @@ def compute_signals(
         if all(r["clip_id"] in previous and previous[r["clip_id"]][0]["keyframes"] == r["keyframes"]
                for r in rows):
             for r in rows:
-                old, vector, centre = previous[r["clip_id"]]
+                old, vector, centre, crop = previous[r["clip_id"]]
                 # the clips row it was scored from is unchanged: keep citing that commit
                 signals[r["clip_id"]] = ({**{k: old[k] for k in SIGNAL_COLUMNS},
-                                          "upstream_commit": old["upstream_commit"]}, vector, centre)
+                                          "upstream_commit": old["upstream_commit"]}, vector, centre, crop)
             stats.reused += 1
         else:
             todo.append(vid)
@@ -210,7 +212,8 @@ def compute_signals(
             stats.failed[job.uri] = error
         else:
             for clip in result:
-                signals[clip.clip_id] = (clip.columns, clip.embedding, clip.centre_embedding)
+                signals[clip.clip_id] = (clip.columns, clip.embedding, clip.centre_embedding,
+                                         clip.crop_embedding)
                 for name, seconds in clip.seconds.items():
                     stats.signal_seconds[name] += seconds
             stats.scored += 1
@@ -260,8 +263,9 @@ class Published:
 
     rows: list[dict]
     vectors: dict[str, np.ndarray]
-    # centre-region vectors, where the other source's embeddings table holds them
+    # centre-region and crop vectors, where the other source's embeddings table holds them
     centres: dict[str, np.ndarray] = field(default_factory=dict)
+    crops: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def assemble(
@@ -281,14 +285,16 @@ def assemble(
     items = [DedupItem(clip_id=r["clip_id"], content_key=r["content_key"], phashes=list(r["phashes"]),
                        embedding=signals[r["clip_id"]][1], duration_s=r["duration_s"],
                        pixels=r["width"] * r["height"], published=False,
-                       signature=r["temporal_signature"], centre_embedding=signals[r["clip_id"]][2])
+                       signature=r["temporal_signature"], centre_embedding=signals[r["clip_id"]][2],
+                       crop_embedding=signals[r["clip_id"]][3])
              for r in rows]
     # A published row without a signature (its table predates them) vetoes nothing.
     items += [DedupItem(clip_id=p["clip_id"], content_key=p["content_key"], phashes=list(p["phashes"]),
                         embedding=published.vectors[p["clip_id"]], duration_s=p["duration_s"],
                         pixels=p["width"] * p["height"], published=True,
                         signature=p.get("temporal_signature"),
-                        centre_embedding=published.centres.get(p["clip_id"]))
+                        centre_embedding=published.centres.get(p["clip_id"]),
+                        crop_embedding=published.crops.get(p["clip_id"]))
               for p in published.rows if p["clip_id"] in published.vectors]
     results = {d.clip_id: d for d in find_duplicates(items, DedupParams(
         phash_max_distance=rules.dedup.phash_max_distance, phash_min_matches=rules.dedup.phash_min_matches,
@@ -298,7 +304,8 @@ def assemble(
         signature_max_shift=rules.dedup.signature_max_shift,
         confirmed_cosine_threshold=rules.dedup.confirmed_cosine_threshold,
         signature_confirm_correlation=rules.dedup.signature_confirm_correlation,
-        centre_cosine_threshold=rules.dedup.centre_cosine_threshold))}
+        centre_cosine_threshold=rules.dedup.centre_cosine_threshold,
+        crop_cosine_threshold=rules.dedup.crop_cosine_threshold))}
 
     # no rows: nothing to fit on (and no embedding width to compare), the shared centroids stand
     if rows and (centroids is None or centroids.shape[1] != vectors.shape[1]):
@@ -325,9 +332,9 @@ def assemble(
         "embedder": pa.array([rules.dedup.embedder] * len(ids), pa.string()),
         "embedding": pa.array([signals[c][1].astype(np.float32).tolist() for c in ids],
                               pa.list_(pa.float32())),
-        "centre_embedding": pa.array([None if (centre := signals[c][2]) is None
-                                      else centre.astype(np.float32).tolist() for c in ids],
-                                     pa.list_(pa.float32())),
+        **{name: pa.array([None if (vec := signals[c][part]) is None else vec.astype(np.float32).tolist()
+                           for c in ids], pa.list_(pa.float32()))
+           for name, part in (("centre_embedding", 2), ("crop_embedding", 3))},
     }, schema=EMBEDDINGS_SCHEMA)
     return table, embeddings, centroids
 

@@ -25,17 +25,18 @@ from media.shots.keyframes import decode_keyframe
 from media.signals.borders import BorderParams, BorderSignals, border_signals
 from media.signals.dedup import temporal_signature
 from media.signals.embeddings import DinoV2Embedder, OpenNsfwEmbedder, clip_embedding
-from media.signals.nsfw import NsfwModel, drawn_score
+from media.signals.nsfw import NsfwModel, centre_crop, drawn_score
 from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-7"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
+SIGNALS_VERSION = "signals-8"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
 # 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer); 5: text
 # regions and the text outside subtitles, letterbox bars off the coding-block grid; 6: the
 # centre-region embedding (OpenNSFW's centre cells) for crop dedup, stored in the cache entry;
 # 7: OpenNSFW with its batch norms folded into its convolutions (values move by float rounding),
-# camera speeds from the frames the background model explains (CameraParams.trusted_residual)
+# camera speeds from the frames the background model explains (CameraParams.trusted_residual);
+# 8: the crop embedding (a centre crop of the clip's middle keyframe, embedded) for crop dedup
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,9 @@ class SignalParams:
     # Keyframes OpenNSFW scores at least this high also get a drawn_score (the others are left
     # unmeasured: None). The safety guard needs it only near block_at, and it costs 2 ms a keyframe.
     drawn_min_nsfw: float = 0.5
+    # The crop embedding (ClipSignals.crop_embedding, OpenNSFW embedder only): one more inference
+    # per clip, spent only where dedup's crop link is on (policy crop_cosine_threshold < 1).
+    crop_embedding: bool = True
     aesthetic: AestheticConfig = field(default_factory=AestheticConfig)
     models_dir: str = ""  # where edited ONNX graphs are cached; not part of the fingerprint
     threads: int = 1  # per worker process
@@ -89,6 +93,9 @@ class ClipSignals:
     # the clip vector of its keyframes' centre regions (clip_embedding over the same keyframes);
     # None where the embedder has none (DINOv2)
     centre_embedding: np.ndarray | None = None
+    # OpenNSFW's embedding of a centre crop of the clip's middle distinct keyframe
+    # (media.signals.nsfw.centre_crop); None where the embedder is DINOv2
+    crop_embedding: np.ndarray | None = None
 
 
 ENTRY_KIND = "clip-signals"
@@ -96,35 +103,39 @@ ENTRY_KIND = "clip-signals"
 
 def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
     """A cache entry (media/cache_entries.py) of one video's clip signals: per clip i the arrays
-    `embedding/{i}` and, where `centre` is true in its meta, `centre/{i}`."""
+    `embedding/{i}` and, where `centre` / `crop` is true in its meta, `centre/{i}` / `crop/{i}`."""
     meta = [{"clip_id": s.clip_id, "columns": s.columns, "seconds": s.seconds,
-             "centre": s.centre_embedding is not None} for s in signals]
+             "centre": s.centre_embedding is not None, "crop": s.crop_embedding is not None} for s in signals]
     arrays = {f"embedding/{i}": s.embedding for i, s in enumerate(signals)}
-    arrays.update({f"centre/{i}": s.centre_embedding for i, s in enumerate(signals)
-                   if s.centre_embedding is not None})
+    for part, field_name in (("centre", "centre_embedding"), ("crop", "crop_embedding")):
+        arrays.update({f"{part}/{i}": getattr(s, field_name) for i, s in enumerate(signals)
+                       if getattr(s, field_name) is not None})
     return Entry(ENTRY_KIND, key, meta, arrays=arrays)
 
 
 def signals_from_entry(entry: Entry) -> list[ClipSignals]:
     """The signals an entry holds; CorruptEntry when its parts do not fit together (an entry
-    written before centre embeddings, without `centre` in its meta, included: it is recomputed)."""
+    written before centre or crop embeddings, without `centre` / `crop` in its meta, included: it is
+    recomputed)."""
     try:
         out = []
         for i, item in enumerate(entry.meta):
             vector = entry.arrays[f"embedding/{i}"]
-            if not isinstance(item["centre"], bool):
+            if not isinstance(item["centre"], bool) or not isinstance(item["crop"], bool):
                 raise CorruptEntry(f"clip {i}: malformed signals")
             centre = entry.arrays[f"centre/{i}"] if item["centre"] else None
-            if (any(v.ndim != 1 or v.dtype.kind != "f" for v in (vector, centre) if v is not None)
+            crop = entry.arrays[f"crop/{i}"] if item["crop"] else None
+            if (any(v.ndim != 1 or v.dtype.kind != "f" for v in (vector, centre, crop) if v is not None)
                     or not isinstance(item["columns"], dict)):
                 raise CorruptEntry(f"clip {i}: malformed signals")
             out.append(ClipSignals(str(item["clip_id"]), item["columns"], vector,
-                                   {str(k): float(v) for k, v in item["seconds"].items()}, centre))
+                                   {str(k): float(v) for k, v in item["seconds"].items()}, centre, crop))
     except CorruptEntry:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a well-formed entry of the wrong shape
         raise CorruptEntry(f"unreadable signals: {type(exc).__name__}: {exc}") from exc
-    if len(entry.arrays) != len(out) + sum(s.centre_embedding is not None for s in out):
+    if len(entry.arrays) != len(out) + sum((s.centre_embedding is not None) + (s.crop_embedding is not None)
+                                           for s in out):
         raise CorruptEntry("embeddings and clips differ in number")
     return out
 
@@ -178,6 +189,7 @@ class _KeyframeScores:
     drawn: dict[bytes, float | None]  # drawn_score where OpenNSFW >= SignalParams.drawn_min_nsfw
     embedding: dict[bytes, np.ndarray]
     centre: dict[bytes, np.ndarray] | None  # centre-region embeddings (OpenNSFW embedder only)
+    crop: dict[bytes, np.ndarray] | None  # embeddings of each clip's middle keyframe's centre crop (ditto)
     aesthetic: dict[bytes, float] | None
     hashes: dict[bytes, int]
     seconds: dict[str, float]  # CPU seconds per batched signal family, for all keyframes
@@ -202,14 +214,29 @@ def _score_keyframes(clips: list[ClipInput], params: SignalParams, models: Signa
         embedding = dict(zip(unique, vectors, strict=True))
         centre = (dict(zip(unique, nsfw.centre, strict=True))
                   if params.embedder == "opennsfw" and nsfw.centre is not None else None)
+        crop = (_crop_embeddings(clips, images, models) if centre is not None and params.crop_embedding
+                else None)
     aesthetic = None
     if models.aesthetic is not None:
         with timer("aesthetic"):
             aesthetic = dict(zip(unique, models.aesthetic.score(rgbs).tolist(), strict=True))
     with timer("phash"):
         hashes = {j: phash(images[j]) for j in unique}
-    return _KeyframeScores(images, unique, boxes, nsfw_scores, drawn, embedding, centre, aesthetic, hashes,
-                           timer.seconds)
+    return _KeyframeScores(images, unique, boxes, nsfw_scores, drawn, embedding, centre, crop, aesthetic,
+                           hashes, timer.seconds)
+
+
+def _middle_keyframe(clip: ClipInput) -> bytes:
+    frames = _distinct([jpeg for _, _, jpeg in clip.keyframes])
+    return frames[len(frames) // 2]
+
+
+def _crop_embeddings(clips: list[ClipInput], images: dict[bytes, np.ndarray],
+                     models: SignalModels) -> dict[bytes, np.ndarray]:
+    """OpenNSFW's pooled embedding of the centre crop of each clip's middle keyframe, one batch."""
+    middles = list(dict.fromkeys(_middle_keyframe(clip) for clip in clips))
+    crops = models.nsfw.infer([centre_crop(images[j]) for j in middles]).embeddings if middles else []
+    return dict(zip(middles, crops, strict=True))
 
 
 def _decode_distinct_keyframes(clips: list[ClipInput]) -> dict[bytes, np.ndarray]:
@@ -248,8 +275,9 @@ def _score_clip(clip: ClipInput, stats: dict[str, np.ndarray], params: SignalPar
     seconds = _clip_seconds(batch.seconds, own.seconds, len(frames), len(batch.unique))
     centre = (clip_embedding(np.stack([batch.centre[j] for j in frames])) if batch.centre is not None
               else None)
+    crop = batch.crop[_middle_keyframe(clip)] if batch.crop is not None else None
     return ClipSignals(clip.clip_id, columns, clip_embedding(np.stack([batch.embedding[j] for j in frames])),
-                       seconds, centre)
+                       seconds, centre, crop)
 
 
 def _overlay_columns(text: TextSignals, mark: WatermarkSignals, borders: BorderSignals) -> dict[str, object]:

@@ -83,6 +83,11 @@ class DedupParams:
     # which the second is taken for a crop of the first (the signature veto still applies). 1.0:
     # off, and items without centre embeddings never link this way.
     centre_cosine_threshold: float = 0.875
+    # The same link from a real crop: one clip's crop_embedding (the whole-frame embedding of a
+    # centre crop of its middle keyframe, embedded again) against another's whole embedding. A
+    # pooled region keeps the original's scale; a 50-60 % crop copy is seen zoomed in, which
+    # only an embedding of a zoomed crop matches. 1.0: off.
+    crop_cosine_threshold: float = 0.955
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
@@ -97,6 +102,9 @@ class DedupParams:
                              "must lie in (0, 1]")
         if not 0.0 < self.centre_cosine_threshold <= 1.0:
             raise ValueError(f"DedupParams.centre_cosine_threshold={self.centre_cosine_threshold}: "
+                             "must lie in (0, 1]")
+        if not 0.0 < self.crop_cosine_threshold <= 1.0:
+            raise ValueError(f"DedupParams.crop_cosine_threshold={self.crop_cosine_threshold}: "
                              "must lie in (0, 1]")
         if not -1.0 <= self.signature_confirm_correlation <= 1.0:
             raise ValueError("DedupParams.signature_confirm_correlation="
@@ -126,6 +134,9 @@ class DedupItem:
     # unit vector of the clip's keyframes' centre regions (same embedder as `embedding`); None
     # matches nothing. A heavy crop of a clip embeds whole like its original's centre.
     centre_embedding: np.ndarray | None = None
+    # unit whole-frame embedding of a centre crop of the clip's middle keyframe (same embedder);
+    # None matches nothing (see DedupParams.crop_cosine_threshold).
+    crop_embedding: np.ndarray | None = None
 
 
 def temporal_signature(stats: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -164,7 +175,8 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     it never merges two groups that hold a contradicting pair; links are merged strongest first.
     Embedding links are: whole-clip cosine at cosine_threshold; at confirmed_cosine_threshold
     where the signatures confirm; one clip's centre_embedding against another's embedding at
-    centre_cosine_threshold. All three report match "embedding" and their cosine.
+    centre_cosine_threshold; its crop_embedding against another's embedding at
+    crop_cosine_threshold. All four report match "embedding" and their cosine.
     """
     n = len(items)
     if n == 0:
@@ -184,11 +196,12 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
         contradicts, confirms = timing.judge(a, b)
         keep = ~contradicts & ((cosine >= params.cosine_threshold) | confirms)
         found.append((a[keep], b[keep], cosine[keep]))
-    if params.centre_cosine_threshold < 1.0:
-        centre = _embedding_matrix(items, "centre_embedding")
-        for a, b, cosine in _crop_pairs(centre, whole, params.centre_cosine_threshold):
-            keep = ~timing.judge(a, b)[0]
-            found.append((a[keep], b[keep], cosine[keep]))
+    for field, threshold in (("centre_embedding", params.centre_cosine_threshold),
+                             ("crop_embedding", params.crop_cosine_threshold)):
+        if threshold < 1.0:
+            for a, b, cosine in _crop_pairs(_embedding_matrix(items, field), whole, threshold):
+                keep = ~timing.judge(a, b)[0]
+                found.append((a[keep], b[keep], cosine[keep]))
     if found:
         a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
         accepted = _merges_without_contradiction(links.labels(), a, b, cosine, timing)
@@ -457,7 +470,7 @@ def _crop_pairs(centre: np.ndarray | None, whole: np.ndarray | None,
     if centre is None or whole is None:
         return
     if centre.shape[1] != whole.shape[1]:
-        raise ValueError("find_duplicates: centre and whole embeddings differ in width")
+        raise ValueError("find_duplicates: centre or crop and whole embeddings differ in width")
     n = len(centre)
     rows = max(1, _BLOCK_CELLS // n)
     for start in range(0, n, rows):

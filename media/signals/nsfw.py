@@ -34,6 +34,10 @@ NSFW_FEATURE_MAP = "/Cast_305_output_0"
 # The centre cells pooled for the centre-region embedding: the middle 5 of 7 (71 % of each side),
 # what is left of the frame in a heavy centre crop (50-70 %) that the model then sees whole.
 CENTRE_CELLS = slice(1, 6)
+# The crop embedding (dedup's crop link): the middle keyframe of a clip cut to this share of each
+# side about its centre and embedded again whole, so the model sees it zoomed in as it sees a
+# heavy crop copy. One extra inference per clip; chosen on calibration footage (bench/dedup.py).
+CROP_KEEP = 0.55
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,13 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length; all-zero rows stay zero (they match nothing)."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def centre_crop(rgb: np.ndarray, keep: float = CROP_KEEP) -> np.ndarray:
+    """The middle `keep` of each side of an image (a contiguous copy, for the model's preprocessing)."""
+    h, w = rgb.shape[:2]
+    dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
+    return np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx])
 
 
 def centre_pool(feature_maps: np.ndarray) -> np.ndarray:

@@ -112,6 +112,7 @@ class DedupPolicy(Strict):
     confirmed_cosine_threshold: float = Field(0.9, gt=0, le=1)  # lower bar where the signatures confirm
     signature_confirm_correlation: float = Field(0.85, ge=-1, le=1)  # ... every moving curve at least this
     centre_cosine_threshold: float = Field(0.875, gt=0, le=1)  # centre region vs whole: crops; 1: off
+    crop_cosine_threshold: float = Field(0.955, gt=0, le=1)  # embedded centre crop vs whole: crops; 1: off
 
 
 class ConceptPolicy(Strict):
@@ -184,7 +185,7 @@ class ScoredPolicy(Strict):
     def signal_params(self, models_dir: str = "") -> SignalParams:
         return SignalParams(
             **{section: self.signals.build(section) for section in _MEASUREMENTS},
-            embedder=self.dedup.embedder,
+            embedder=self.dedup.embedder, crop_embedding=self.dedup.crop_cosine_threshold < 1.0,
             aesthetic=AestheticConfig(backend=self.aesthetic.backend, clip_path=self.aesthetic.clip_path,
                                       mlp_path=self.aesthetic.mlp_path, device=self.aesthetic.device),
             models_dir=models_dir, threads=self.signals.threads,
