@@ -454,7 +454,7 @@ def crop_vectors(regions: OpenNsfwRegionEmbedder, keyframes: list[list[np.ndarra
     """Per keep: OpenNSFW's whole vector of the centre crop of each clip's middle keyframe (the
     scored tier's crop_embedding)."""
     middles = [k[len(k) // 2] for k in keyframes]
-    return {keep: region_scales(regions, [centre_crop(m, keep) for m in middles])[0] for keep in keeps}
+    return {keep: regions.embed([centre_crop(m, keep) for m in middles]) for keep in keeps}
 
 
 def features(clips: list[Clip], cache: Path, dino: bool, keeps: list[float]) -> Features:
@@ -783,12 +783,12 @@ def main() -> None:
         sys.exit("the saved features lack these crop sizes: run without --reuse")
     cut = {EMBEDDER: clip_vectors[f"{EMBEDDER}, bars cut"]}
     whole = {k: v for k, v in clip_vectors.items() if "," not in k}
-    benches = {"whole frame": replace(Bench.of(clips, flat_hashes["whole"], whole,
-                                               clip_vectors[f"{EMBEDDER}, centre"]),
-                                      crop=clip_vectors[f"{EMBEDDER}, crop"]),
-               "bars cut": replace(Bench.of(clips, flat_hashes["bars cut"], cut,
-                                            clip_vectors[f"{EMBEDDER}, bars cut, centre"]),
-                                   crop=clip_vectors[f"{EMBEDDER}, bars cut, crop"])}
+    # per inputs: its pHashes, the embedder's vectors and the base of its centre and crop keys
+    inputs = {"whole frame": ("whole", whole, EMBEDDER),
+              "bars cut": ("bars cut", cut, f"{EMBEDDER}, bars cut")}
+    benches = {name: replace(Bench.of(clips, flat_hashes[hashes], vectors, clip_vectors[f"{base}, centre"]),
+                             crop=clip_vectors[f"{base}, crop"])
+               for name, (hashes, vectors, base) in inputs.items()}
     cal, val = benches["whole frame"].halves
     sources = {s: sorted({clips[i].source for i in h})
                for s, h in (("calibration", cal), ("validation", val))}
@@ -798,10 +798,10 @@ def main() -> None:
           f"{len(set(benches['whole frame'].families[val]))} source clips\n")
     report: dict[str, object] = {"clips": len(clips), "families": len({c.family for c in clips}),
                                  "sources": sources, "cpu_ms_per_keyframe": cost}
-    other_scales = {inputs: {s: clip_vectors[scale_key(base, s)] for s in CENTRE_SCALES if s != "5x5"}
-                    for inputs, base in (("whole frame", EMBEDDER), ("bars cut", f"{EMBEDDER}, bars cut"))}
-    other_crops = {inputs: {k: clip_vectors[crop_key(base, k)] for k in keeps if k != CROP_KEEP}
-                   for inputs, base in (("whole frame", EMBEDDER), ("bars cut", f"{EMBEDDER}, bars cut"))}
+    other_scales = {name: {s: clip_vectors[scale_key(base, s)] for s in CENTRE_SCALES if s != "5x5"}
+                    for name, (_, _, base) in inputs.items()}
+    other_crops = {name: {k: clip_vectors[crop_key(base, k)] for k in keeps if k != CROP_KEEP}
+                   for name, (_, _, base) in inputs.items()}
     report["methods"] = run_methods(benches, other_scales, other_crops)
     report["similarity_ranges"] = {k: similarity_ranges(b) for k, b in benches.items()}
     write_report(report, cost)

