@@ -679,10 +679,16 @@ def calibrate_confirmed(bench: Bench, vectors: np.ndarray) -> DedupParams:
 def calibrate_centre(bench: Bench, vectors: np.ndarray, base: DedupParams,
                      field: str = "centre_cosine_threshold") -> DedupParams:
     """`base` with the centre-region (or, with `field`, the crop) cosine bar that gives the best
-    pairwise F1 on calibration footage (among equals the higher bar)."""
+    pairwise F1 on calibration footage (among equals the higher bar). Crop links skip the group
+    guard (media.signals.dedup), so the crop bar is sought only above the highest crop cosine of
+    a false pair on calibration: it must keep other families apart on its own."""
     cal = bench.halves[0]
+    floor = 0.85
+    if field == "crop_cosine_threshold" and bench.crop is not None:
+        cosine = bench.crop[cal] @ vectors[cal].T
+        floor = float(cosine[bench.families[cal][:, None] != bench.families[cal][None, :]].max())
     best: tuple[tuple[float, float], DedupParams] | None = None
-    for bar in [round(float(t), 3) for t in np.arange(0.85, 1.0, 0.005)]:
+    for bar in [round(float(t), 3) for t in np.arange(0.85, 1.0, 0.005) if t > floor]:
         params = replace(base, **{field: bar})
         p, r, _, _ = pair_scores(bench.groups(vectors, params, cal), bench.families, cal)
         key = (round(2 * p * r / (p + r) if p + r else 0.0, 6), bar)

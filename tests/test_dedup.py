@@ -346,6 +346,29 @@ def test_a_heavy_crop_below_the_cosine_bar_is_linked_when_its_signature_confirms
     assert by_id(find_duplicates(items, DedupParams(cosine_threshold=0.935)))["a-crop"].kept
 
 
+def test_a_heavy_crop_joins_its_family_although_its_curves_contradict_another_copy():
+    """A 50 % crop's luma curves follow the middle of the picture: here they agree with the
+    original's (80 degrees of phase apart) but run against a graded copy's (160 apart), which
+    agrees with the original. The crop link joins the crop to the original's group all the same
+    (the group guard does not apply to crop links); a look-alike whose own curves contradict
+    the original's stays out."""
+    whole, zoomed = np.eye(16, dtype=np.float32)[0], np.eye(16, dtype=np.float32)[1]
+    cropped_view = {"crop_embedding": zoomed}  # the original's (and its copy's) middle, zoomed in
+    items = [replace(item("a", 0, embedding=whole, signature=wave(75, 40)), **cropped_view),
+             replace(item("a-graded", 1, embedding=_unit(1, 0.1, *[0] * 14),
+                          signature=wave(75, 40, phase=-80 / 360, gain=0.8, base=95)), **cropped_view),
+             item("a-crop50", 2, embedding=zoomed, signature=wave(75, 40, phase=80 / 360, base=130)),
+             item("look-alike", 3, embedding=zoomed, signature=wave(75, 40, phase=0.5))]
+    params = DedupParams(signature_max_shift=0.0)
+    results = by_id(find_duplicates(items, params))
+    assert results["a-graded"].duplicate_of == "a"
+    assert results["a-crop50"].duplicate_of == "a" and results["a-crop50"].similarity == pytest.approx(1.0)
+    assert results["look-alike"].kept and results["look-alike"].group_id == "look-alike"
+    # the crop and the graded copy do contradict: a whole-frame link between them is vetoed
+    pair = by_id(find_duplicates([items[1], replace(items[2], embedding=items[1].embedding)], params))
+    assert pair["a-crop50"].kept
+
+
 def test_alignment_lets_a_copy_with_shifted_clip_bounds_through_the_veto():
     """A re-timed copy whose clip starts 4 signature points later than the original's: at zero
     shift its curves run against the original's (half a cycle off), at the best shift they match."""

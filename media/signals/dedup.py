@@ -14,8 +14,11 @@ Heavy crops and boxed copies embed below the cosine bar. Two more embedding link
 (issue 17): a lower cosine bar where the signatures positively confirm the link (a channel
 moves in both clips and every such channel correlates highly), and a centre-region link: one
 clip's centre-region embedding (its keyframes' features pooled over the middle of the frame)
-against another's whole embedding, which is how a crop of the first looks. Both are vetoed like
-any embedding link.
+against another's whole embedding, which is how a crop of the first looks; and a crop link:
+an embedded centre crop of one clip's middle keyframe against another's whole embedding. All
+are vetoed like any embedding link. Crop links are merged last and without the group guard,
+since a heavy crop's curves follow the middle of the picture and may contradict other copies
+of its own family; their high bar and their own pair's veto keep them apart from other families.
 
 Work stays vectorised for ~100k clips: the pHash pass is a multi-index hash search (4 chunks of
 16 bits; by pigeonhole a pair within distance d agrees to within d // 4 bits on some chunk, so
@@ -86,7 +89,9 @@ class DedupParams:
     # The same link from a real crop: one clip's crop_embedding (the whole-frame embedding of a
     # centre crop of its middle keyframe, embedded again) against another's whole embedding. A
     # pooled region keeps the original's scale; a 50-60 % crop copy is seen zoomed in, which
-    # only an embedding of a zoomed crop matches. 1.0: off.
+    # only an embedding of a zoomed crop matches. Crop links skip the group guard, so the bar
+    # must stand on its own: 0.955 lies above every false pair's crop cosine on the calibration
+    # footage (at most 0.946, two look-alike shots of one promo). 1.0: off.
     crop_cosine_threshold: float = 0.955
 
     def __post_init__(self) -> None:
@@ -172,7 +177,8 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     duplicate rather than to the kept clip (groups are transitive). Structureless keyframes
     (no AC bit set in the pHash: flat or black frames) never match by pHash. An embedding link
     counts only when the two clips' temporal signatures do not contradict (see DedupParams), and
-    it never merges two groups that hold a contradicting pair; links are merged strongest first.
+    a whole-frame or centre link never merges two groups that hold a contradicting pair; links
+    are merged whole-frame first, then centre, then crop, each kind strongest first.
     Embedding links are: whole-clip cosine at cosine_threshold; at confirmed_cosine_threshold
     where the signatures confirm; one clip's centre_embedding against another's embedding at
     centre_cosine_threshold; its crop_embedding against another's embedding at
@@ -196,17 +202,34 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
         contradicts, confirms = timing.judge(a, b)
         keep = ~contradicts & ((cosine >= params.cosine_threshold) | confirms)
         found.append((a[keep], b[keep], cosine[keep]))
-    for field, threshold in (("centre_embedding", params.centre_cosine_threshold),
-                             ("crop_embedding", params.crop_cosine_threshold)):
+    _merge(links, found, timing, guard_groups=True)
+    # Region links come after every whole-frame link, so none of them can shut a whole-frame
+    # copy out of its group; crop links last, and without the group guard: a 50-60 % crop's luma
+    # curves follow the middle of the picture, so they often contradict some other copy of
+    # their own family (bench/dedup.py: in 7 of 29 calibration families), and the guard kept
+    # such crops out. Each crop link still needs its own pair to pass the signature veto.
+    for field, threshold, guard in (("centre_embedding", params.centre_cosine_threshold, True),
+                                    ("crop_embedding", params.crop_cosine_threshold, False)):
+        found = []
         if threshold < 1.0:
             for a, b, cosine in _crop_pairs(_embedding_matrix(items, field), whole, threshold):
                 keep = ~timing.judge(a, b)[0]
                 found.append((a[keep], b[keep], cosine[keep]))
-    if found:
-        a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
-        accepted = _merges_without_contradiction(links.labels(), a, b, cosine, timing)
-        links.add(a[accepted], b[accepted], EMBEDDING, cosine[accepted])
+        _merge(links, found, timing, guard_groups=guard)
     return _results(items, links)
+
+
+def _merge(links: _Links, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], timing: _Timing,
+           guard_groups: bool) -> None:
+    """Add the embedding links of `found`; with `guard_groups`, only those that join no two
+    groups holding a contradicting pair (strongest first)."""
+    if not found:
+        return
+    a, b, cosine = (np.concatenate(column) for column in zip(*found, strict=True))
+    if guard_groups:
+        accepted = _merges_without_contradiction(links.labels(), a, b, cosine, timing)
+        a, b, cosine = a[accepted], b[accepted], cosine[accepted]
+    links.add(a, b, EMBEDDING, cosine)
 
 
 class _Timing:
