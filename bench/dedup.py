@@ -36,7 +36,8 @@ keyframes). The centre-region rows need OpenNSFW's centre-region embedding
 (media.signals.embeddings.OpenNsfwRegionEmbedder: the same inference, pooled over the middle
 cells too). The crop-link rows embed a centre crop of each clip's middle keyframe
 (media.signals.nsfw.centre_crop at CROP_KEEP, one more inference per clip, as the scored tier
-does); --crop-keeps also calibrates other crop sizes. It also prints similarity ranges per
+does) and compare it with the other clip's middle keyframe's own vector; --crop-keeps also
+calibrates other crop sizes. It also prints similarity ranges per
 signal and copy kind and CPU time per keyframe of each model, single-threaded
 (time.process_time; other jobs share the machine).
 
@@ -351,13 +352,14 @@ def pair_scores(groups: list[str], families: np.ndarray,
 
 def dedup_groups(clips: list[Clip], hashes: list[list[int]], vectors: np.ndarray | None,
                  params: DedupParams, members: np.ndarray, centre: np.ndarray | None = None,
-                 crop: np.ndarray | None = None) -> list[str]:
+                 crop: np.ndarray | None = None, middle: np.ndarray | None = None) -> list[str]:
     """find_duplicates' group per clip (the clip's own id outside `members`), on the DedupItems
     the scored tier builds."""
     items = [DedupItem(clips[i].clip_id, clips[i].key, hashes[i],
                        None if vectors is None else vectors[i], SPAN_S, 1, signature=clips[i].signature,
                        centre_embedding=None if centre is None or vectors is None else centre[i],
-                       crop_embedding=None if crop is None or vectors is None else crop[i])
+                       crop_embedding=None if crop is None or vectors is None else crop[i],
+                       middle_embedding=None if middle is None or vectors is None else middle[i])
              for i in members]
     groups = {r.clip_id: r.group_id for r in find_duplicates(items, params)}
     return [groups.get(c.clip_id, c.clip_id) for c in clips]
@@ -481,22 +483,27 @@ def features(clips: list[Clip], cache: Path, dino: bool, keeps: list[float]) -> 
     started = time.process_time()
     out_whole, out_centre = region_scales(regions, keyframes)  # one inference: whole and centre vectors
     cost["OpenNSFW pool"] = (time.process_time() - started) * 1000 / len(keyframes)
-    clip_vectors = {"OpenNSFW pool": per_clip(out_whole),
+    # the middle distinct keyframe's own vector (what the scored tier compares crop vectors with)
+    middles = np.cumsum([0] + [c.count for c in clips])[:-1] + np.array([c.count // 2 for c in clips])
+    clip_vectors = {"OpenNSFW pool": per_clip(out_whole), "OpenNSFW pool, middle": out_whole[middles],
                     **{scale_key("OpenNSFW pool", s): per_clip(v) for s, v in out_centre.items()}}
     if dino:
         per_keyframe, cost["DINOv2 CLS"] = timed_embed(DinoV2Embedder(cache, threads=1), keyframes)
         clip_vectors["DINOv2 CLS"] = per_clip(per_keyframe)
     barred = np.flatnonzero(has_bars)
     whole = clip_vectors["OpenNSFW pool"].copy()
+    middle = clip_vectors["OpenNSFW pool, middle"].copy()
     centre = {s: clip_vectors[scale_key("OpenNSFW pool", s)].copy() for s in CENTRE_SCALES}
     if len(barred):
         out_whole, out_centre = region_scales(regions, [k for i in barred for k in cut[i]])
         sizes = np.cumsum([0] + [len(cut[i]) for i in barred])
         for j, i in enumerate(barred):
             whole[i] = clip_embedding(out_whole[sizes[j] : sizes[j + 1]])
+            middle[i] = out_whole[sizes[j] + len(cut[i]) // 2]
             for s in CENTRE_SCALES:
                 centre[s][i] = clip_embedding(out_centre[s][sizes[j] : sizes[j + 1]])
     clip_vectors["OpenNSFW pool, bars cut"] = whole
+    clip_vectors["OpenNSFW pool, bars cut, middle"] = middle
     for s in CENTRE_SCALES:
         clip_vectors[scale_key("OpenNSFW pool, bars cut", s)] = centre[s]
     started = time.process_time()
@@ -579,6 +586,7 @@ class Bench:
     halves: tuple[np.ndarray, np.ndarray]  # clip indices of the calibration and validation footage
     centre: np.ndarray | None  # EMBEDDER's centre-region clip vectors
     crop: np.ndarray | None = None  # EMBEDDER's vectors of a centre crop of each clip's middle keyframe
+    middle: np.ndarray | None = None  # EMBEDDER's vectors of that middle keyframe, whole
 
     @staticmethod
     def of(clips: list[Clip], flat_hashes: np.ndarray, clip_vectors: dict[str, np.ndarray],
@@ -597,7 +605,8 @@ class Bench:
                      np.array([c.variant for c in clips]), halves, centre)
 
     def groups(self, vectors: np.ndarray | None, params: DedupParams, members: np.ndarray) -> list[str]:
-        return dedup_groups(self.clips, self.hashes, vectors, params, members, self.centre, self.crop)
+        return dedup_groups(self.clips, self.hashes, vectors, params, members, self.centre, self.crop,
+                            self.middle)
 
     def scores(self, vectors: np.ndarray | None, params: DedupParams,
                members: np.ndarray) -> tuple[float, float, int, int]:
@@ -685,7 +694,8 @@ def calibrate_centre(bench: Bench, vectors: np.ndarray, base: DedupParams,
     cal = bench.halves[0]
     floor = 0.85
     if field == "crop_cosine_threshold" and bench.crop is not None:
-        cosine = bench.crop[cal] @ vectors[cal].T
+        targets = vectors if bench.middle is None else bench.middle  # what find_duplicates compares
+        cosine = bench.crop[cal] @ targets[cal].T
         floor = float(cosine[bench.families[cal][:, None] != bench.families[cal][None, :]].max())
     best: tuple[tuple[float, float], DedupParams] | None = None
     for bar in [round(float(t), 3) for t in np.arange(0.85, 1.0, 0.005) if t > floor]:
@@ -792,8 +802,10 @@ def main() -> None:
     # per inputs: its pHashes, the embedder's vectors and the base of its centre and crop keys
     inputs = {"whole frame": ("whole", whole, EMBEDDER),
               "bars cut": ("bars cut", cut, f"{EMBEDDER}, bars cut")}
+    if any(f"{base}, middle" not in clip_vectors for _, _, base in inputs.values()):
+        sys.exit("the saved features lack the middle keyframes' vectors: run without --reuse")
     benches = {name: replace(Bench.of(clips, flat_hashes[hashes], vectors, clip_vectors[f"{base}, centre"]),
-                             crop=clip_vectors[f"{base}, crop"])
+                             crop=clip_vectors[f"{base}, crop"], middle=clip_vectors[f"{base}, middle"])
                for name, (hashes, vectors, base) in inputs.items()}
     cal, val = benches["whole frame"].halves
     sources = {s: sorted({clips[i].source for i in h})

@@ -197,6 +197,8 @@ EMBEDDINGS_SCHEMA = pa.schema([
     pa.field("centre_embedding", pa.list_(pa.float32())),
     # a centre crop of the clip's middle keyframe, embedded (crop dedup): null as above
     pa.field("crop_embedding", pa.list_(pa.float32())),
+    # that middle keyframe embedded whole, what other clips' crops are compared with: null as above
+    pa.field("middle_embedding", pa.list_(pa.float32())),
 ])
 
 EVENT_TYPE = pa.struct([

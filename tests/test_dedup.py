@@ -369,6 +369,24 @@ def test_a_heavy_crop_joins_its_family_although_its_curves_contradict_another_co
     assert pair["a-crop50"].kept
 
 
+def test_a_crop_link_compares_with_the_other_clips_middle_keyframe_not_its_mean():
+    """A crop copy's keyframes other than the middle one may show other moments (its motion peak
+    is picked on the copy's own frames), so its clip mean drifts from the original's crop; its
+    middle keyframe shows the moment the original's crop embedding was made from."""
+    eye = np.eye(16, dtype=np.float32)
+    zoomed = eye[1]
+    original = replace(item("a", 0, embedding=eye[0]), crop_embedding=zoomed)
+    copy = replace(item("a-crop50", 2, embedding=_unit(0, 1, 1, *[0] * 13)), middle_embedding=zoomed)
+    params = DedupParams(crop_cosine_threshold=0.94)
+    assert float(zoomed @ copy.embedding) < 0.94  # against the mean there would be no link
+    assert by_id(find_duplicates([original, copy], params))["a-crop50"].duplicate_of == "a"
+    # a table written before middle vectors: the clip embedding stands in
+    older = replace(copy, middle_embedding=None)
+    assert by_id(find_duplicates([original, older], params))["a-crop50"].kept
+    with pytest.raises(ValueError, match="middle and whole"):
+        find_duplicates([original, replace(copy, middle_embedding=np.ones(8, np.float32))], params)
+
+
 def test_alignment_lets_a_copy_with_shifted_clip_bounds_through_the_veto():
     """A re-timed copy whose clip starts 4 signature points later than the original's: at zero
     shift its curves run against the original's (half a cycle off), at the best shift they match."""
@@ -464,7 +482,7 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_and_crop_embeddi
     embeddings table written before the centre and crop columns still loads."""
     import pyarrow as pa
 
-    from assets.scored.rows import Published, assemble, reusable_rows, stored_vectors
+    from assets.scored.rows import ClipVectors, Published, assemble, reusable_rows, stored_vectors
     from media.cache_entries import CorruptEntry, decode_entry, encode_entry
     from media.signals.clip_signals import (
         ClipInput,
@@ -502,23 +520,29 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_and_crop_embeddi
     no_crop = score_video_clips(inputs, stats, replace(params, crop_embedding=False))
     assert all(s.crop_embedding is None for s in no_crop)
     np.testing.assert_array_equal(no_crop[0].embedding, scored[0].embedding)
-    # the crop vector is the model's embedding of the middle keyframe's centre crop
+    assert all(s.middle_embedding is None for s in no_crop)
+    # the crop vector is the model's embedding of the middle keyframe's centre crop, the middle
+    # vector its embedding of that keyframe whole
     nsfw = NsfwModel(tmp_path / "models", threads=1)
-    expected = nsfw.infer([centre_crop(decode_keyframe(inputs[0].keyframes[1][2]))]).embeddings[0]
-    np.testing.assert_allclose(scored[0].crop_embedding, expected, atol=1e-5)
-    # the cache entry carries the centre and crop vectors; one written without either is refused
+    middle = decode_keyframe(inputs[0].keyframes[1][2])
+    expected = nsfw.infer([centre_crop(middle), middle]).embeddings
+    np.testing.assert_allclose(scored[0].crop_embedding, expected[0], atol=1e-5)
+    np.testing.assert_allclose(scored[0].middle_embedding, expected[1], atol=1e-5)
+    # the cache entry carries the centre, crop and middle vectors; one written without one is refused
     back = signals_from_entry(decode_entry(encode_entry(signals_to_entry(scored, "k")), "clip-signals", "k"))
     for a, b in zip(scored, back, strict=True):
         np.testing.assert_array_equal(a.centre_embedding, b.centre_embedding)
         np.testing.assert_array_equal(a.crop_embedding, b.crop_embedding)
-    for part in ("centre", "crop"):
+        np.testing.assert_array_equal(a.middle_embedding, b.middle_embedding)
+    for part in ("centre", "crop", "middle"):
         old = signals_to_entry(scored, "k")
         old.meta = [{k: v for k, v in item.items() if k != part} for item in old.meta]
         old.arrays = {k: v for k, v in old.arrays.items() if not k.startswith(f"{part}/")}
         with pytest.raises(CorruptEntry):
             signals_from_entry(old)
 
-    signals = {s.clip_id: (s.columns, s.embedding, s.centre_embedding, s.crop_embedding) for s in scored}
+    signals = {s.clip_id: ClipVectors(s.columns, s.embedding, s.centre_embedding, s.crop_embedding,
+                                      s.middle_embedding) for s in scored}
     whole = {s.clip_id: s.embedding for s in scored}
     assert float(whole["bunny"] @ whole["crop60"]) < 0.935  # the whole vectors alone do not link it
     rows = [{"source": "s", "video_id": "v", "clip_id": c.clip_id, "sha256": "0" * 64, "uri": "v.mp4",
@@ -541,18 +565,19 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_and_crop_embeddi
     assert out["crop60"]["duplicate_of"] == "bunny" and out["crop60"]["duplicate_match"] == "embedding"
     assert out["bunny"]["duplicate_of"] is None and out["bikes"]["duplicate_of"] is None
     assert run(no_one, centre=1.0)[0]["crop60"]["duplicate_of"] is None  # it was the centre link
-    # the crop link alone: the original's embedded centre crop against the copy's whole vector
-    assert float(signals["bunny"][3] @ whole["crop60"]) > 0.94  # a bar for this test: 0.955 ships
+    # the crop link alone: the original's embedded centre crop against the copy's middle keyframe
+    assert float(signals["bunny"].crop @ signals["crop60"].middle) > 0.94
     only_crop = run(no_one, centre=1.0, crop=0.94)[0]
     assert only_crop["crop60"]["duplicate_of"] == "bunny" and only_crop["bikes"]["duplicate_of"] is None
-    for field_name in ("centre_embedding", "crop_embedding"):
+    for field_name in ("centre_embedding", "crop_embedding", "middle_embedding"):
         assert embeddings.schema.field(field_name).type == pa.list_(pa.float32())
-    vectors, centres, crops = stored_vectors(embeddings)
-    np.testing.assert_allclose(centres["crop60"], signals["crop60"][2])
-    np.testing.assert_allclose(crops["bunny"], signals["bunny"][3])
+    vectors, centres, crops, middles = stored_vectors(embeddings)
+    np.testing.assert_allclose(centres["crop60"], signals["crop60"].centre)
+    np.testing.assert_allclose(crops["bunny"], signals["bunny"].crop)
+    np.testing.assert_allclose(middles["crop60"], signals["crop60"].middle)
 
     # another source published the original: the crop links to it through that table's centre column
-    kept = [{**r, **signals[r["clip_id"]][0], "clip_id": f"other:{r['clip_id']}"} for r in rows[:1]]
+    kept = [{**r, **signals[r["clip_id"]].row, "clip_id": f"other:{r['clip_id']}"} for r in rows[:1]]
     ours = [r for r in rows if r["clip_id"] != "bunny"]
     rows[:] = ours
     other = Published(kept, {f"other:{c}": v for c, v in vectors.items()},
@@ -562,12 +587,12 @@ def test_the_scored_tier_links_a_centre_crop_through_its_centre_and_crop_embeddi
     other = Published(kept, {f"other:{c}": v for c, v in vectors.items()},
                       crops={f"other:{c}": v for c, v in crops.items()})
     assert run(other, centre=1.0, crop=0.94)[0]["crop60"]["duplicate_of"] == "other:bunny"
-    # an embeddings table written before the centre and crop columns loads, with neither
-    older = embeddings.drop_columns(["centre_embedding", "crop_embedding"])
-    vectors, centres, crops = stored_vectors(older)
-    assert centres == {} and crops == {} and set(vectors) == {"bunny", "bikes", "crop60"}
+    # an embeddings table written before the centre, crop and middle columns loads, with none
+    older = embeddings.drop_columns(["centre_embedding", "crop_embedding", "middle_embedding"])
+    vectors, centres, crops, middles = stored_vectors(older)
+    assert centres == crops == middles == {} and set(vectors) == {"bunny", "bikes", "crop60"}
     out = run(Published(kept, {f"other:{c}": v for c, v in vectors.items()}))[0]
     assert out["bikes"]["duplicate_of"] is None and set(out) == {"bikes", "crop60"}
     previous = pa.Table.from_pylist([{"clip_id": "bikes", "signals_fingerprint": "f"}])
     reused = reusable_rows(previous, older, "f")["bikes"]
-    assert reused[2] is None and reused[3] is None
+    assert reused.centre is None and reused.crop is None and reused.middle is None

@@ -155,6 +155,7 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
     vectors: dict[str, np.ndarray] = {}
     centres: dict[str, np.ndarray] = {}
     crops: dict[str, np.ndarray] = {}
+    middles: dict[str, np.ndarray] = {}
     for (other, _), p in tier_tables_listed(lakefs.list_paths(SOURCES, ref=ref), [TIER]).items():
         if other == source:
             continue
@@ -168,11 +169,10 @@ def _published_elsewhere(lakefs: LakeFSResource, source: str, ref: str) -> Publi
                 for r in table.select([c for c in columns if c in table.column_names]).to_pylist()
                 if r["duplicate_of"] is None]
         rows.extend(kept)
-        whole, centre, crop = stored_vectors(emb)  # an older table without centre or crop vectors: none
-        vectors.update({published_id(other, cid): vec for cid, vec in whole.items()})
-        centres.update({published_id(other, cid): vec for cid, vec in centre.items()})
-        crops.update({published_id(other, cid): vec for cid, vec in crop.items()})
-    return Published(rows, vectors, centres, crops)
+        # an older table without centre, crop or middle vectors: none of them
+        for found, stored in zip((vectors, centres, crops, middles), stored_vectors(emb), strict=True):
+            found.update({published_id(other, cid): vec for cid, vec in stored.items()})
+    return Published(rows, vectors, centres, crops, middles)
 
 
 def published_id(source: str, clip_id: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -42,10 +43,21 @@ from quality_checks.routing.scored import govern
 from quality_checks.schemas import EMBEDDINGS_SCHEMA, SCORED_SCHEMA
 from resources.compute import TaskExecutor
 
-# What scoring gives per clip_id: its signal columns, its clip embedding, its centre-region
-# embedding and its crop embedding (each None where the embedder has none, or the stored row
-# predates them).
-ClipVectors = tuple[dict, np.ndarray, np.ndarray | None, np.ndarray | None]
+
+class ClipVectors(NamedTuple):
+    """What scoring gives per clip_id: its signal columns, its clip embedding, and its centre,
+    crop and middle-keyframe embeddings (each None where the embedder has none, or the stored
+    row predates them; see media.signals.clip_signals.ClipSignals)."""
+
+    row: dict
+    embedding: np.ndarray
+    centre: np.ndarray | None = None
+    crop: np.ndarray | None = None
+    middle: np.ndarray | None = None
+
+
+# The optional vector columns of an embeddings table, in ClipVectors order after `embedding`.
+VECTOR_COLUMNS = ("centre_embedding", "crop_embedding", "middle_embedding")
 
 COMPUTE_STAGE = "scored"  # the compute stage whose resources (compute.stages) scoring tasks ask for
 
@@ -148,8 +160,8 @@ def iter_scored(jobs: Iterable[VideoJob], params: SignalParams, cache_root: Path
 
 
 def stored_vectors(embeddings: pa.Table) -> tuple[dict[str, np.ndarray], ...]:
-    """(whole, centre, crop) vectors per clip_id of an embeddings table. A null centre_embedding
-    or crop_embedding, or a table written before that column existed, gives no such vector."""
+    """(whole, centre, crop, middle) vectors per clip_id of an embeddings table. A null in one of
+    VECTOR_COLUMNS, or a table written before that column existed, gives no such vector."""
     ids = embeddings.column("clip_id").to_pylist()
 
     def column(name: str) -> dict[str, np.ndarray]:
@@ -158,7 +170,7 @@ def stored_vectors(embeddings: pa.Table) -> tuple[dict[str, np.ndarray], ...]:
         return {cid: np.asarray(vec, np.float32)
                 for cid, vec in zip(ids, embeddings.column(name).to_pylist(), strict=True) if vec is not None}
 
-    return column("embedding"), column("centre_embedding"), column("crop_embedding")
+    return column("embedding"), *(column(name) for name in VECTOR_COLUMNS)
 
 
 def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
@@ -166,8 +178,8 @@ def reusable_rows(previous: pa.Table | None, embeddings: pa.Table | None,
     """Stored signals (and embeddings) per clip_id, where they were computed with `fingerprint`."""
     if previous is None or embeddings is None:
         return {}
-    vectors, centres, crops = stored_vectors(embeddings)
-    return {(cid := row["clip_id"]): (row, vectors[cid], centres.get(cid), crops.get(cid))
+    vectors, *optional = stored_vectors(embeddings)
+    return {(cid := row["clip_id"]): ClipVectors(row, vectors[cid], *(part.get(cid) for part in optional))
             for row in previous.to_pylist()
             if row["signals_fingerprint"] == fingerprint and row["clip_id"] in vectors}
 
@@ -186,13 +198,13 @@ def compute_signals(
     signals: dict[str, ClipVectors] = {}
     todo: list[str] = []
     for vid, rows in by_video.items():
-        if all(r["clip_id"] in previous and previous[r["clip_id"]][0]["keyframes"] == r["keyframes"]
+        if all(r["clip_id"] in previous and previous[r["clip_id"]].row["keyframes"] == r["keyframes"]
                for r in rows):
             for r in rows:
-                old, vector, centre, crop = previous[r["clip_id"]]
+                old = previous[r["clip_id"]]
                 # the clips row it was scored from is unchanged: keep citing that commit
-                signals[r["clip_id"]] = ({**{k: old[k] for k in SIGNAL_COLUMNS},
-                                          "upstream_commit": old["upstream_commit"]}, vector, centre, crop)
+                signals[r["clip_id"]] = old._replace(row={**{k: old.row[k] for k in SIGNAL_COLUMNS},
+                                                         "upstream_commit": old.row["upstream_commit"]})
             stats.reused += 1
         else:
             todo.append(vid)
@@ -212,8 +224,8 @@ def compute_signals(
             stats.failed[job.uri] = error
         else:
             for clip in result:
-                signals[clip.clip_id] = (clip.columns, clip.embedding, clip.centre_embedding,
-                                         clip.crop_embedding)
+                signals[clip.clip_id] = ClipVectors(clip.columns, clip.embedding, clip.centre_embedding,
+                                                    clip.crop_embedding, clip.middle_embedding)
                 for name, seconds in clip.seconds.items():
                     stats.signal_seconds[name] += seconds
             stats.scored += 1
@@ -263,9 +275,11 @@ class Published:
 
     rows: list[dict]
     vectors: dict[str, np.ndarray]
-    # centre-region and crop vectors, where the other source's embeddings table holds them
+    # centre-region, crop and middle-keyframe vectors, where the other source's embeddings table
+    # holds them
     centres: dict[str, np.ndarray] = field(default_factory=dict)
     crops: dict[str, np.ndarray] = field(default_factory=dict)
+    middles: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def assemble(
@@ -279,14 +293,15 @@ def assemble(
     `decisions` (review decisions in force, by clip_id) are honoured while their signals hold."""
     rules = policy.scored
     rows = [{**{k: c[k] for k in LINEAGE}, "license": licenses[c["video_id"]],
-             **signals[c["clip_id"]][0]} for c in clips if c["clip_id"] in signals]
-    vectors = np.stack([signals[r["clip_id"]][1] for r in rows]) if rows else np.zeros((0, 1), np.float32)
+             **signals[c["clip_id"]].row} for c in clips if c["clip_id"] in signals]
+    vectors = (np.stack([signals[r["clip_id"]].embedding for r in rows]) if rows
+               else np.zeros((0, 1), np.float32))
 
     items = [DedupItem(clip_id=r["clip_id"], content_key=r["content_key"], phashes=list(r["phashes"]),
-                       embedding=signals[r["clip_id"]][1], duration_s=r["duration_s"],
+                       embedding=(own := signals[r["clip_id"]]).embedding, duration_s=r["duration_s"],
                        pixels=r["width"] * r["height"], published=False,
-                       signature=r["temporal_signature"], centre_embedding=signals[r["clip_id"]][2],
-                       crop_embedding=signals[r["clip_id"]][3])
+                       signature=r["temporal_signature"], centre_embedding=own.centre,
+                       crop_embedding=own.crop, middle_embedding=own.middle)
              for r in rows]
     # A published row without a signature (its table predates them) vetoes nothing.
     items += [DedupItem(clip_id=p["clip_id"], content_key=p["content_key"], phashes=list(p["phashes"]),
@@ -294,7 +309,8 @@ def assemble(
                         pixels=p["width"] * p["height"], published=True,
                         signature=p.get("temporal_signature"),
                         centre_embedding=published.centres.get(p["clip_id"]),
-                        crop_embedding=published.crops.get(p["clip_id"]))
+                        crop_embedding=published.crops.get(p["clip_id"]),
+                        middle_embedding=published.middles.get(p["clip_id"]))
               for p in published.rows if p["clip_id"] in published.vectors]
     results = {d.clip_id: d for d in find_duplicates(items, DedupParams(
         phash_max_distance=rules.dedup.phash_max_distance, phash_min_matches=rules.dedup.phash_min_matches,
@@ -330,11 +346,11 @@ def assemble(
     embeddings = pa.table({
         "clip_id": pa.array(ids, pa.string()),
         "embedder": pa.array([rules.dedup.embedder] * len(ids), pa.string()),
-        "embedding": pa.array([signals[c][1].astype(np.float32).tolist() for c in ids],
+        "embedding": pa.array([signals[c].embedding.astype(np.float32).tolist() for c in ids],
                               pa.list_(pa.float32())),
         **{name: pa.array([None if (vec := signals[c][part]) is None else vec.astype(np.float32).tolist()
                            for c in ids], pa.list_(pa.float32()))
-           for name, part in (("centre_embedding", 2), ("crop_embedding", 3))},
+           for part, name in enumerate(VECTOR_COLUMNS, start=2)},
     }, schema=EMBEDDINGS_SCHEMA)
     return table, embeddings, centroids
 

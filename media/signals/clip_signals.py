@@ -30,13 +30,14 @@ from media.signals.quality import QualityParams, QualitySignals, quality_signals
 from media.signals.text import TextBox, TextDetector, TextParams, TextSignals, text_signals
 from media.signals.watermark import WatermarkParams, WatermarkSignals, watermark_signals
 
-SIGNALS_VERSION = "signals-8"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
+SIGNALS_VERSION = "signals-9"  # 2: temporal_signature for dedup; 3: TextParams.precision (fp32: same values);
 # 4: keyframe_nsfw and keyframe_drawn (the drawn-picture guard of the safety layer); 5: text
 # regions and the text outside subtitles, letterbox bars off the coding-block grid; 6: the
 # centre-region embedding (OpenNSFW's centre cells) for crop dedup, stored in the cache entry;
 # 7: OpenNSFW with its batch norms folded into its convolutions (values move by float rounding),
 # camera speeds from the frames the background model explains (CameraParams.trusted_residual);
-# 8: the crop embedding (a centre crop of the clip's middle keyframe, embedded) for crop dedup
+# 8: the crop embedding (a centre crop of the clip's middle keyframe, embedded) for crop dedup;
+# 9: the middle keyframe's own embedding, which other clips' crop embeddings are compared with
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,24 @@ class ClipSignals:
     # OpenNSFW's embedding of a centre crop of the clip's middle distinct keyframe
     # (media.signals.nsfw.centre_crop); None where the embedder is DINOv2
     crop_embedding: np.ndarray | None = None
+    # OpenNSFW's embedding of that middle keyframe whole: what another clip's crop embedding is
+    # compared with (the same moment, not the mean over the clip); present with crop_embedding
+    middle_embedding: np.ndarray | None = None
 
 
 ENTRY_KIND = "clip-signals"
+# The optional vectors of a cache entry: (part name in its meta and arrays, ClipSignals field).
+_VECTOR_PARTS = (("centre", "centre_embedding"), ("crop", "crop_embedding"), ("middle", "middle_embedding"))
 
 
 def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
     """A cache entry (media/cache_entries.py) of one video's clip signals: per clip i the arrays
-    `embedding/{i}` and, where `centre` / `crop` is true in its meta, `centre/{i}` / `crop/{i}`."""
+    `embedding/{i}` and, where `centre` / `crop` / `middle` is true in its meta, `centre/{i}` /
+    `crop/{i}` / `middle/{i}`."""
     meta = [{"clip_id": s.clip_id, "columns": s.columns, "seconds": s.seconds,
-             "centre": s.centre_embedding is not None, "crop": s.crop_embedding is not None} for s in signals]
+             **{part: getattr(s, name) is not None for part, name in _VECTOR_PARTS}} for s in signals]
     arrays = {f"embedding/{i}": s.embedding for i, s in enumerate(signals)}
-    for part, field_name in (("centre", "centre_embedding"), ("crop", "crop_embedding")):
+    for part, field_name in _VECTOR_PARTS:
         arrays.update({f"{part}/{i}": getattr(s, field_name) for i, s in enumerate(signals)
                        if getattr(s, field_name) is not None})
     return Entry(ENTRY_KIND, key, meta, arrays=arrays)
@@ -115,27 +122,27 @@ def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
 
 def signals_from_entry(entry: Entry) -> list[ClipSignals]:
     """The signals an entry holds; CorruptEntry when its parts do not fit together (an entry
-    written before centre or crop embeddings, without `centre` / `crop` in its meta, included: it is
-    recomputed)."""
+    written before centre, crop or middle embeddings, without that part in its meta, included: it
+    is recomputed)."""
     try:
         out = []
         for i, item in enumerate(entry.meta):
             vector = entry.arrays[f"embedding/{i}"]
-            if not isinstance(item["centre"], bool) or not isinstance(item["crop"], bool):
+            if not all(isinstance(item[part], bool) for part, _ in _VECTOR_PARTS):
                 raise CorruptEntry(f"clip {i}: malformed signals")
-            centre = entry.arrays[f"centre/{i}"] if item["centre"] else None
-            crop = entry.arrays[f"crop/{i}"] if item["crop"] else None
-            if (any(v.ndim != 1 or v.dtype.kind != "f" for v in (vector, centre, crop) if v is not None)
+            parts = {name: entry.arrays[f"{part}/{i}"] if item[part] else None
+                     for part, name in _VECTOR_PARTS}
+            if (any(v.ndim != 1 or v.dtype.kind != "f" for v in (vector, *parts.values()) if v is not None)
                     or not isinstance(item["columns"], dict)):
                 raise CorruptEntry(f"clip {i}: malformed signals")
             out.append(ClipSignals(str(item["clip_id"]), item["columns"], vector,
-                                   {str(k): float(v) for k, v in item["seconds"].items()}, centre, crop))
+                                   {str(k): float(v) for k, v in item["seconds"].items()}, **parts))
     except CorruptEntry:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a well-formed entry of the wrong shape
         raise CorruptEntry(f"unreadable signals: {type(exc).__name__}: {exc}") from exc
-    if len(entry.arrays) != len(out) + sum((s.centre_embedding is not None) + (s.crop_embedding is not None)
-                                           for s in out):
+    optional = sum(getattr(s, name) is not None for s in out for _, name in _VECTOR_PARTS)
+    if len(entry.arrays) != len(out) + optional:
         raise CorruptEntry("embeddings and clips differ in number")
     return out
 
@@ -275,9 +282,10 @@ def _score_clip(clip: ClipInput, stats: dict[str, np.ndarray], params: SignalPar
     seconds = _clip_seconds(batch.seconds, own.seconds, len(frames), len(batch.unique))
     centre = (clip_embedding(np.stack([batch.centre[j] for j in frames])) if batch.centre is not None
               else None)
-    crop = batch.crop[_middle_keyframe(clip)] if batch.crop is not None else None
+    middle = _middle_keyframe(clip)
+    crop = batch.crop[middle] if batch.crop is not None else None
     return ClipSignals(clip.clip_id, columns, clip_embedding(np.stack([batch.embedding[j] for j in frames])),
-                       seconds, centre, crop)
+                       seconds, centre, crop, batch.embedding[middle] if crop is not None else None)
 
 
 def _overlay_columns(text: TextSignals, mark: WatermarkSignals, borders: BorderSignals) -> dict[str, object]:

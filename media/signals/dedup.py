@@ -15,7 +15,7 @@ Heavy crops and boxed copies embed below the cosine bar. Two more embedding link
 moves in both clips and every such channel correlates highly), and a centre-region link: one
 clip's centre-region embedding (its keyframes' features pooled over the middle of the frame)
 against another's whole embedding, which is how a crop of the first looks; and a crop link:
-an embedded centre crop of one clip's middle keyframe against another's whole embedding. All
+an embedded centre crop of one clip's middle keyframe against another's middle keyframe. All
 are vetoed like any embedding link. Crop links are merged last and without the group guard,
 since a heavy crop's curves follow the middle of the picture and may contradict other copies
 of its own family; their high bar and their own pair's veto keep them apart from other families.
@@ -87,12 +87,13 @@ class DedupParams:
     # off, and items without centre embeddings never link this way.
     centre_cosine_threshold: float = 0.875
     # The same link from a real crop: one clip's crop_embedding (the whole-frame embedding of a
-    # centre crop of its middle keyframe, embedded again) against another's whole embedding. A
-    # pooled region keeps the original's scale; a 50-60 % crop copy is seen zoomed in, which
-    # only an embedding of a zoomed crop matches. Crop links skip the group guard, so the bar
-    # must stand on its own: 0.955 lies above every false pair's crop cosine on the calibration
-    # footage (at most 0.946, two look-alike shots of one promo). 1.0: off.
-    crop_cosine_threshold: float = 0.955
+    # centre crop of its middle keyframe, embedded again) against another's middle_embedding (its
+    # middle keyframe's own; the clip embedding where it has none). A pooled region keeps the
+    # original's scale; a 50-60 % crop copy is seen zoomed in, which only an embedding of a
+    # zoomed crop matches. Crop links skip the group guard, so the bar must stand on its own: it
+    # is fitted on calibration footage above every false pair's crop cosine there (at most
+    # 0.892). 1.0: off.
+    crop_cosine_threshold: float = 0.94
 
     def __post_init__(self) -> None:
         if not 0.0 < self.cosine_threshold <= 1.0:
@@ -142,6 +143,9 @@ class DedupItem:
     # unit whole-frame embedding of a centre crop of the clip's middle keyframe (same embedder);
     # None matches nothing (see DedupParams.crop_cosine_threshold).
     crop_embedding: np.ndarray | None = None
+    # unit embedding of that middle keyframe whole: what other clips' crop embeddings are compared
+    # with (a crop copy's middle keyframe shows the same moment). None: its clip embedding stands in.
+    middle_embedding: np.ndarray | None = None
 
 
 def temporal_signature(stats: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -181,8 +185,9 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     are merged whole-frame first, then centre, then crop, each kind strongest first.
     Embedding links are: whole-clip cosine at cosine_threshold; at confirmed_cosine_threshold
     where the signatures confirm; one clip's centre_embedding against another's embedding at
-    centre_cosine_threshold; its crop_embedding against another's embedding at
-    crop_cosine_threshold. All four report match "embedding" and their cosine.
+    centre_cosine_threshold; its crop_embedding against another's middle_embedding (or, without
+    one, its embedding) at crop_cosine_threshold. All four report match "embedding" and their
+    cosine.
     """
     n = len(items)
     if n == 0:
@@ -208,11 +213,12 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     # curves follow the middle of the picture, so they often contradict some other copy of
     # their own family (bench/dedup.py: in 7 of 29 calibration families), and the guard kept
     # such crops out. Each crop link still needs its own pair to pass the signature veto.
-    for field, threshold, guard in (("centre_embedding", params.centre_cosine_threshold, True),
-                                    ("crop_embedding", params.crop_cosine_threshold, False)):
+    for field, threshold, guard, targets in (
+            ("centre_embedding", params.centre_cosine_threshold, True, whole),
+            ("crop_embedding", params.crop_cosine_threshold, False, _middle_matrix(items, whole))):
         found = []
         if threshold < 1.0:
-            for a, b, cosine in _crop_pairs(_embedding_matrix(items, field), whole, threshold):
+            for a, b, cosine in _crop_pairs(_embedding_matrix(items, field), targets, threshold):
                 keep = ~timing.judge(a, b)[0]
                 found.append((a[keep], b[keep], cosine[keep]))
         _merge(links, found, timing, guard_groups=guard)
@@ -483,6 +489,19 @@ def _embedding_matrix(items: Sequence[DedupItem], field: str = "embedding") -> n
     for i, v in enumerate(vectors):
         if v is not None:
             matrix[i] = v
+    return matrix
+
+
+def _middle_matrix(items: Sequence[DedupItem], whole: np.ndarray | None) -> np.ndarray | None:
+    """Each item's middle_embedding, or its clip embedding where it has none."""
+    if whole is None or all(item.middle_embedding is None for item in items):
+        return whole
+    matrix = whole.copy()
+    for i, item in enumerate(items):
+        if item.middle_embedding is not None:
+            if np.shape(item.middle_embedding) != whole.shape[1:]:
+                raise ValueError("find_duplicates: middle and whole embeddings differ in width")
+            matrix[i] = item.middle_embedding
     return matrix
 
 

@@ -112,7 +112,7 @@ class DedupPolicy(Strict):
     confirmed_cosine_threshold: float = Field(0.9, gt=0, le=1)  # lower bar where the signatures confirm
     signature_confirm_correlation: float = Field(0.85, ge=-1, le=1)  # ... every moving curve at least this
     centre_cosine_threshold: float = Field(0.875, gt=0, le=1)  # centre region vs whole: crops; 1: off
-    crop_cosine_threshold: float = Field(0.955, gt=0, le=1)  # embedded centre crop vs whole: crops; 1: off
+    crop_cosine_threshold: float = Field(0.94, gt=0, le=1)  # embedded centre crop vs middle keyframe; 1: off
 
 
 class ConceptPolicy(Strict):
