@@ -213,15 +213,13 @@ def find_duplicates(items: Sequence[DedupItem], params: DedupParams) -> list[Ded
     # curves follow the middle of the picture, so they often contradict some other copy of
     # their own family (bench/dedup.py: in 7 of 29 calibration families), and the guard kept
     # such crops out. Each crop link still needs its own pair to pass the signature veto.
-    for field, threshold, guard, targets in (
-            ("centre_embedding", params.centre_cosine_threshold, True, whole),
-            ("crop_embedding", params.crop_cosine_threshold, False, _middle_matrix(items, whole))):
-        found = []
-        if threshold < 1.0:
-            for a, b, cosine in _crop_pairs(_embedding_matrix(items, field), targets, threshold):
-                keep = ~timing.judge(a, b)[0]
-                found.append((a[keep], b[keep], cosine[keep]))
-        _merge(links, found, timing, guard_groups=guard)
+    _merge(links, _region_links(items, "centre_embedding", whole, params.centre_cosine_threshold, timing),
+           timing, guard_groups=True)
+    # `whole` is not read after this: its rows become the crop link's targets in place (at 100k
+    # clips a copy would be 400 MB more)
+    targets = _middle_rows(items, whole)
+    _merge(links, _region_links(items, "crop_embedding", targets, params.crop_cosine_threshold, timing),
+           timing, guard_groups=False)
     return _results(items, links)
 
 
@@ -492,17 +490,28 @@ def _embedding_matrix(items: Sequence[DedupItem], field: str = "embedding") -> n
     return matrix
 
 
-def _middle_matrix(items: Sequence[DedupItem], whole: np.ndarray | None) -> np.ndarray | None:
-    """Each item's middle_embedding, or its clip embedding where it has none."""
-    if whole is None or all(item.middle_embedding is None for item in items):
-        return whole
-    matrix = whole.copy()
+def _region_links(items: Sequence[DedupItem], field: str, targets: np.ndarray | None, threshold: float,
+                  timing: _Timing) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(a, b, cosine) batches where a's `field` vector and b's row of `targets` reach `threshold`
+    and the pair's signatures do not contradict; none when the link is off (threshold 1)."""
+    found = []
+    if threshold < 1.0:
+        for a, b, cosine in _crop_pairs(_embedding_matrix(items, field), targets, threshold):
+            keep = ~timing.judge(a, b)[0]
+            found.append((a[keep], b[keep], cosine[keep]))
+    return found
+
+
+def _middle_rows(items: Sequence[DedupItem], whole: np.ndarray | None) -> np.ndarray | None:
+    """`whole` with each item's row replaced by its middle_embedding where it has one (in place)."""
+    if whole is None:
+        return None
     for i, item in enumerate(items):
         if item.middle_embedding is not None:
             if np.shape(item.middle_embedding) != whole.shape[1:]:
                 raise ValueError("find_duplicates: middle and whole embeddings differ in width")
-            matrix[i] = item.middle_embedding
-    return matrix
+            whole[i] = item.middle_embedding
+    return whole
 
 
 def _crop_pairs(centre: np.ndarray | None, whole: np.ndarray | None,
