@@ -55,7 +55,8 @@ from media.shots.spans import SpanParams, clip_spans, lasts, shot_spans
 # the camera's background model starts from the median flow (stored cam_* columns change).
 # analysis-8: a gradual change between two pieces that are each too short for a clip, but
 # showing the same picture relit, is no transition (`relit_across_short`): the shot keeps its clip.
-ANALYSIS_VERSION = "analysis-8"
+# analysis-9: a second cut trigger for fast footage (media/shots/detectors.py FastAdaptiveDetector).
+ANALYSIS_VERSION = "analysis-9"
 _KEYFRAME_CAP = 600  # candidates kept per video at most (JPEGs in memory, about 20 kB each)
 # How a run is spread over processes; results do not depend on it, so not in the fingerprint.
 _EXECUTION_ONLY = ("segment_workers", "segment_min_frames")
