@@ -6,13 +6,14 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dagster import materialize
 
 from assets.clips.asset import clips
-from assets.common.layout import tier_path
+from assets.common.layout import embeddings_path, tier_path
 from assets.raw_pool.asset import raw_pool
-from assets.scored.asset import scored
+from assets.scored.asset import _published_elsewhere, scored
 from quality_checks.policy import Policy
 from quality_checks.routing.scored import govern
 from tests.conftest import Pipeline, materialization_metadata, write_registry
@@ -116,6 +117,16 @@ def test_scored_end_to_end_dedup_text_and_routes(pipeline: Pipeline, films: Path
 
     meta = materialization_metadata_for(result, "scored")
     assert meta["route_train"] + meta["route_dropped"] + meta["route_review"] == len(rows)
+    # crop dedup's vectors are published beside the table and read back for other sources:
+    # every kept clip with its whole, centre, crop and middle-keyframe vectors (1024-d, unit)
+    embeddings = pipeline.lakefs.read_table(embeddings_path("films"))
+    assert embeddings is not None and embeddings.num_rows == len(rows)
+    seen = _published_elsewhere(pipeline.lakefs, "another-source", "main")
+    kept = {f"films:{r['clip_id']}" for r in rows if r["duplicate_of"] is None}
+    assert {r["clip_id"] for r in seen.rows} == kept
+    for vectors in (seen.vectors, seen.centres, seen.crops, seen.middles):
+        assert kept <= set(vectors)
+        assert all(v.shape == (1024,) and abs(float(np.linalg.norm(v)) - 1) < 1e-3 for v in vectors.values())
     assert "data:image/png;base64" in meta["score_histograms"]
     assert "| safety |" in meta["funnel"]
 
