@@ -28,6 +28,7 @@ from media.cache_entries import CorruptEntry, discard, read_entry, write_entry
 from media.shots.keyframes import contact_sheet
 from media.signals.clip_signals import (
     ENTRY_KIND,
+    VECTOR_PARTS,
     ClipInput,
     ClipSignals,
     SignalParams,
@@ -57,7 +58,7 @@ class ClipVectors(NamedTuple):
 
 
 # The optional vector columns of an embeddings table, in ClipVectors order after `embedding`.
-VECTOR_COLUMNS = ("centre_embedding", "crop_embedding", "middle_embedding")
+VECTOR_COLUMNS = tuple(name for _, name in VECTOR_PARTS)
 
 COMPUTE_STAGE = "scored"  # the compute stage whose resources (compute.stages) scoring tasks ask for
 

@@ -65,7 +65,8 @@ class FastAdaptiveDetector(_ContentScoreInTwoCalls, AdaptiveDetector):
     def process_frame(self, timecode: FrameTimecode, frame_img: np.ndarray) -> list[FrameTimecode]:
         found = super().process_frame(timecode, frame_img)
         # PySceneDetect 0.7.2 keeps the last 2 * window_width + 1 (timecode, score) pairs in
-        # `_buffer` and its last cut in `_last_cut` (tests/test_shot_detectors.py pins both).
+        # `_buffer` and its last cut in `_last_cut` (tests/test_shots_accuracy.py
+        # test_a_cut_inside_fast_footage_is_found fails without them).
         window = self.window_width
         if found or self.strong_content_val is None or len(self._buffer) < 2 * window + 1:
             return found

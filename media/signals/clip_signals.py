@@ -103,8 +103,9 @@ class ClipSignals:
 
 
 ENTRY_KIND = "clip-signals"
-# The optional vectors of a cache entry: (part name in its meta and arrays, ClipSignals field).
-_VECTOR_PARTS = (("centre", "centre_embedding"), ("crop", "crop_embedding"), ("middle", "middle_embedding"))
+# The optional vectors of a clip: (part name in a cache entry's meta and arrays, ClipSignals field,
+# which is also the embeddings table's column name).
+VECTOR_PARTS = (("centre", "centre_embedding"), ("crop", "crop_embedding"), ("middle", "middle_embedding"))
 
 
 def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
@@ -112,9 +113,9 @@ def signals_to_entry(signals: list[ClipSignals], key: str) -> Entry:
     `embedding/{i}` and, where `centre` / `crop` / `middle` is true in its meta, `centre/{i}` /
     `crop/{i}` / `middle/{i}`."""
     meta = [{"clip_id": s.clip_id, "columns": s.columns, "seconds": s.seconds,
-             **{part: getattr(s, name) is not None for part, name in _VECTOR_PARTS}} for s in signals]
+             **{part: getattr(s, name) is not None for part, name in VECTOR_PARTS}} for s in signals]
     arrays = {f"embedding/{i}": s.embedding for i, s in enumerate(signals)}
-    for part, field_name in _VECTOR_PARTS:
+    for part, field_name in VECTOR_PARTS:
         arrays.update({f"{part}/{i}": getattr(s, field_name) for i, s in enumerate(signals)
                        if getattr(s, field_name) is not None})
     return Entry(ENTRY_KIND, key, meta, arrays=arrays)
@@ -128,10 +129,10 @@ def signals_from_entry(entry: Entry) -> list[ClipSignals]:
         out = []
         for i, item in enumerate(entry.meta):
             vector = entry.arrays[f"embedding/{i}"]
-            if not all(isinstance(item[part], bool) for part, _ in _VECTOR_PARTS):
+            if not all(isinstance(item[part], bool) for part, _ in VECTOR_PARTS):
                 raise CorruptEntry(f"clip {i}: malformed signals")
             parts = {name: entry.arrays[f"{part}/{i}"] if item[part] else None
-                     for part, name in _VECTOR_PARTS}
+                     for part, name in VECTOR_PARTS}
             if (any(v.ndim != 1 or v.dtype.kind != "f" for v in (vector, *parts.values()) if v is not None)
                     or not isinstance(item["columns"], dict)):
                 raise CorruptEntry(f"clip {i}: malformed signals")
@@ -141,7 +142,7 @@ def signals_from_entry(entry: Entry) -> list[ClipSignals]:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a well-formed entry of the wrong shape
         raise CorruptEntry(f"unreadable signals: {type(exc).__name__}: {exc}") from exc
-    optional = sum(getattr(s, name) is not None for s in out for _, name in _VECTOR_PARTS)
+    optional = sum(getattr(s, name) is not None for s in out for _, name in VECTOR_PARTS)
     if len(entry.arrays) != len(out) + optional:
         raise CorruptEntry("embeddings and clips differ in number")
     return out
